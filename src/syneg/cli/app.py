@@ -1,0 +1,13 @@
+"""The typer application that every command module registers on."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="syneg",
+    help="Train dense retrievers on mined and LLM-synthesized hard negatives (SyNeg).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)

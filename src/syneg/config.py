@@ -1,0 +1,153 @@
+"""Run configuration: a YAML file mapped to pydantic models, overridable with ``--set a.b=v``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from syneg.errors import DataError, SynegError
+
+
+class Section(BaseModel):
+    """Base for config sections: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(Section):
+    path: str | None = None  # BEIR folder; None = the embedded SciFact slice
+    train_split: str = "train"
+    eval_split: str = "dev"
+    dev_fraction: float | None = 0.3  # carve dev from train; None = use qrels/<eval_split>.tsv
+
+
+class MineConfig(Section):
+    retriever: Literal["bm25", "dense"] = "bm25"
+    model: str | None = None  # dense / rescoring model; None = packaged MiniLM
+    num_negatives: int = 8
+    top_k: int = 100
+    range_min: int = 0
+    range_max: int | None = None
+    sampling: Literal["top", "random"] = "top"
+    absolute_margin: float | None = None
+    relative_margin: float | None = 0.05
+    max_score: float | None = None
+    rescore_model: str | None = None
+
+
+class SynthesizeConfig(Section):
+    backend: Literal["llamacpp", "openai", "transformers"] = "llamacpp"
+    model: str | None = None  # None = packaged SmolLM2-135M-Instruct GGUF
+    base_url: str | None = None
+    mode: Literal["free", "grounded"] = "grounded"
+    show_positive: bool = False
+    per_query: int = 1
+    concurrency: int = 4
+    limit: int | None = None
+    temperature: float = 0.7
+    max_tokens: int = 384
+    domains: list[str] | None = None  # None = derived from the corpus
+    guard_model: str | None = None  # teacher for the hardness guard; None = packaged MiniLM
+    guard_margin: float = 0.0  # drop when score >= positive score - margin (likely false negative)
+    guard_floor: float = 0.5  # drop when score < floor x positive score (off-topic filler)
+
+
+class MixConfig(Section):
+    strategy: Literal["hybrid", "direct", "synthetic", "retrieved", "random"] = "hybrid"
+    ratio: float = 0.7  # synthetic : retrieved
+    num_negatives: int = 3
+
+
+class TrainConfig(Section):
+    model: str | None = None  # None = packaged MiniLM
+    epochs: int = 1
+    batch_size: int = 16
+    lr: float = 2e-5
+    temperature: float = 0.02
+    max_seq_length: int = 256
+    bf16: bool = True
+    warmup_ratio: float = 0.1
+    max_instances: int | None = None
+
+
+class EvaluateConfig(Section):
+    metrics: list[str] = ["nDCG@10", "R@10", "R@100", "RR@10"]
+
+
+class RunConfig(Section):
+    """Everything one ``syneg run`` needs."""
+
+    run_dir: str = "runs/default"
+    seed: int = 0
+    data: DataConfig = DataConfig()
+    mine: MineConfig = MineConfig()
+    synthesize: SynthesizeConfig = SynthesizeConfig()
+    mix: MixConfig = MixConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Parse ``a.b=value``; the value is read as YAML (numbers, booleans, null, lists)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise SynegError(f"--set expects key=value (e.g. train.epochs=2), got {item!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return [part.strip() for part in key.split(".")], value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each ``a.b=value`` override set."""
+    result = yaml.safe_load(yaml.safe_dump(raw)) or {}
+    for item in overrides:
+        keys, value = parse_override(item)
+        node = result
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise SynegError(f"--set {item!r}: {key!r} is not a section")
+            node = child
+        node[keys[-1]] = value
+    return result
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Load a YAML config (or the defaults), apply overrides, and validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_yaml(Path(path))
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise DataError(path or "<config>", f"{where}: {first['msg']}") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise DataError(path, "config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        raise DataError(path, f"invalid YAML: {getattr(exc, 'problem', exc)}", None if line is None else line + 1) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(path, f"not valid UTF-8 ({exc.reason})") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise DataError(path, "a config file must be a YAML mapping")
+    return raw
+
+
+def dump_config(config: RunConfig) -> str:
+    """The resolved config as YAML."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

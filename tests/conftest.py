@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny BEIR folders written on the fly, the embedded slice, a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from syneg.data import embedded_path
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def write_beir(root: Path, corpus=None, queries=None, qrels=None, split: str = "train") -> Path:
+    """Write a BEIR folder; each argument is a list of rows, or raw text to write verbatim."""
+    corpus = corpus if corpus is not None else [
+        {"_id": "d1", "title": "Vitamin D", "text": "Vitamin D deficiency is linked to bone loss."},
+        {"_id": "d2", "title": "Statins", "text": "Statins lower LDL cholesterol."},
+        {"_id": "d3", "title": "", "text": "Sleep loss impairs memory consolidation."},
+    ]
+    queries = queries if queries is not None else [
+        {"_id": "q1", "text": "Does vitamin D affect bones?"},
+        {"_id": "q2", "text": "What do statins do?"},
+    ]
+    qrels = qrels if qrels is not None else "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "qrels").mkdir(exist_ok=True)
+    for name, rows in (("corpus.jsonl", corpus), ("queries.jsonl", queries)):
+        data = rows if isinstance(rows, (str, bytes)) else "".join(json.dumps(r) + "\n" for r in rows)
+        (root / name).write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    (root / "qrels" / f"{split}.tsv").write_bytes(qrels if isinstance(qrels, bytes) else qrels.encode("utf-8"))
+    return root
+
+
+@pytest.fixture
+def beir_dir(tmp_path: Path) -> Path:
+    return write_beir(tmp_path / "beir")
+
+
+@pytest.fixture(scope="session")
+def slice_dir() -> Path:
+    """The embedded SciFact slice (real data, 200 queries)."""
+    return embedded_path()
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m syneg ARGS`` in a subprocess and capture its output."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "syneg", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout,
+    )

@@ -1,0 +1,99 @@
+"""BEIR loading: the happy path, CRLF, id typing, and every bad-input case via the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_cli, write_beir
+from syneg.data import load_beir, load_dataset
+from syneg.errors import DataError
+
+
+def test_load_beir_reads_split(beir_dir):
+    corpus, queries, qrels = load_beir(beir_dir, "train")
+    assert set(corpus) == {"d1", "d2", "d3"}
+    assert queries == {"q1": "Does vitamin D affect bones?", "q2": "What do statins do?"}
+    assert qrels == {"q1": {"d1": 1}, "q2": {"d2": 1}}
+    assert load_beir(beir_dir, "train").doc_text("d3") == "Sleep loss impairs memory consolidation."
+
+
+def test_crlf_and_integer_ids(tmp_path):
+    corpus = '{"_id": 7, "title": "T", "text": "seven"}\r\n{"_id": "8", "title": "U", "text": "eight"}\r\n'
+    queries = '{"_id": 1, "text": "what is seven"}\r\n'
+    qrels = "query-id\tcorpus-id\tscore\r\n1\t7\t2\r\n1\t8\t0\r\n"
+    ds = load_beir(write_beir(tmp_path / "b", corpus, queries, qrels), "train")
+    assert list(ds.corpus) == ["7", "8"]
+    assert ds.qrels == {"1": {"7": 2, "8": 0}}
+    assert ds.positives("1") == ["7"]
+
+
+def test_only_judged_queries_are_kept(tmp_path):
+    queries = [{"_id": "q1", "text": "a"}, {"_id": "q2", "text": "b"}, {"_id": "q3", "text": "c"}]
+    ds = load_beir(write_beir(tmp_path / "b", queries=queries), "train")
+    assert set(ds.queries) == {"q1", "q2"}
+
+
+BAD_CASES = {
+    "malformed_json": ({"corpus": '{"_id": "d1", "text": "ok"}\n{"_id": "d2", "text": \n'}, "corpus.jsonl:2", "malformed JSON"),
+    "missing_id": ({"corpus": [{"_id": "d1", "text": "ok"}, {"title": "x", "text": "no id"}]}, "corpus.jsonl:2", "missing _id"),
+    "duplicate_doc": ({"corpus": [{"_id": "d1", "text": "a"}, {"_id": "d2", "text": "b"}, {"_id": "d1", "text": "c"}]}, "corpus.jsonl:3", "duplicate _id 'd1'"),
+    "duplicate_query": ({"queries": [{"_id": "q1", "text": "a"}, {"_id": "q1", "text": "b"}]}, "queries.jsonl:2", "duplicate _id 'q1'"),
+    "empty_text": ({"corpus": [{"_id": "d1", "text": "a"}, {"_id": "d2", "title": " ", "text": ""}]}, "corpus.jsonl:2", "empty text"),
+    "empty_query": ({"queries": [{"_id": "q1", "text": "  "}]}, "queries.jsonl:1", "empty text"),
+    "unknown_query": ({"qrels": "query-id\tcorpus-id\tscore\nq1\td1\t1\nq9\td2\t1\n"}, "train.tsv:3", "query-id 'q9' is not in queries.jsonl"),
+    "unknown_doc": ({"qrels": "query-id\tcorpus-id\tscore\nq1\tdX\t1\n"}, "train.tsv:2", "corpus-id 'dX' is not in corpus.jsonl"),
+    "bad_score": ({"qrels": "query-id\tcorpus-id\tscore\nq1\td1\t1.5\n"}, "train.tsv:2", "not an integer"),
+    "no_header": ({"qrels": "q1\td1\t1\n"}, "train.tsv:1", "expected the header"),
+    "non_utf8_corpus": ({"corpus": b'{"_id": "d1", "text": "ok"}\n{"_id": "d2", "text": "caf\xe9"}\n'}, "corpus.jsonl:2", "not valid UTF-8"),
+    "non_utf8_qrels": ({"qrels": b"query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td\xff\t1\n"}, "train.tsv:3", "not valid UTF-8"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_bad_input_names_file_and_line(tmp_path, case):
+    files, where, message = BAD_CASES[case]
+    root = write_beir(tmp_path / "b", **files)
+    with pytest.raises(DataError) as info:
+        load_beir(root, "train")
+    assert where in str(info.value) and message in str(info.value)
+    result = run_cli("data", "info", "--data", root)
+    assert result.returncode == 2
+    assert where in result.stderr and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_split_lists_available(beir_dir):
+    result = run_cli("data", "info", "--data", beir_dir, "--split", "test")
+    assert result.returncode == 2
+    assert "unknown split 'test' (splits found: train)" in result.stderr
+
+
+def test_missing_folder(tmp_path):
+    result = run_cli("data", "info", "--data", tmp_path / "nope")
+    assert result.returncode == 2 and "data folder not found" in result.stderr
+
+
+def test_info_json_on_embedded_slice():
+    result = run_cli("data", "info", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["queries"] == 200 and summary["documents"] > 1000
+
+
+def test_dev_fraction_is_seeded_disjoint_and_complete(slice_dir):
+    train = load_dataset(slice_dir, "train", dev_fraction=0.3, seed=1)
+    dev = load_dataset(slice_dir, "dev", dev_fraction=0.3, seed=1)
+    assert len(dev.queries) == 60 and len(train.queries) == 140
+    assert not set(train.queries) & set(dev.queries)
+    assert set(dev.qrels) == set(dev.queries)
+    assert set(load_dataset(slice_dir, "dev", dev_fraction=0.3, seed=1).queries) == set(dev.queries)
+    assert set(load_dataset(slice_dir, "dev", dev_fraction=0.3, seed=2).queries) != set(dev.queries)
+
+
+def test_dev_fraction_rejects_other_splits(slice_dir):
+    result = run_cli("data", "info", "--dev-fraction", "0.2", "--split", "test")
+    assert result.returncode == 2 and "must be 'train' or 'dev'" in result.stderr
+    result = run_cli("data", "info", "--dev-fraction", "1.5", "--split", "dev")
+    assert result.returncode == 2 and "between 0 and 1" in result.stderr

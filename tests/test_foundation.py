@@ -1,0 +1,90 @@
+"""Atomic writes, records, config overrides, run directories and the CLI surface."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_cli
+from syneg.config import load_config
+from syneg.errors import DataError, SynegError
+from syneg.io import atomic_open, read_records, write_jsonl
+from syneg.records import Negative, TrainingInstance
+from syneg.rng import instance_rng
+from syneg.rundir import RunDir
+
+
+def test_atomic_write_keeps_old_file_on_crash(tmp_path):
+    target = tmp_path / "out.jsonl"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as handle:
+            handle.write("partial")
+            raise RuntimeError("crash")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+def test_records_round_trip_and_bad_row_is_located(tmp_path):
+    row = TrainingInstance(query_id="1", query="q", positive_id="p", positive="pos",
+                           negatives=[Negative(text="n", source="bm25", doc_id="d", score=1.5, rank=1)])
+    path = tmp_path / "train.jsonl"
+    write_jsonl(path, [row, row])
+    assert read_records(path, TrainingInstance) == [row, row]
+    path.write_text(row.model_dump_json() + "\n" + '{"query_id": "2"}\n')
+    with pytest.raises(DataError, match=r"train.jsonl:2: invalid TrainingInstance"):
+        read_records(path, TrainingInstance)
+
+
+def test_negative_source_is_checked():
+    with pytest.raises(ValueError):
+        Negative(text="x", source="gpt")
+
+
+def test_config_yaml_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 3\ntrain:\n  epochs: 2\n")
+    config = load_config(path, ["train.lr=1e-4", "mix.strategy=direct", "data.dev_fraction=null"])
+    assert (config.seed, config.train.epochs, config.train.lr) == (3, 2, 1e-4)
+    assert config.mix.strategy == "direct" and config.data.dev_fraction is None
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(SynegError, match="key=value"):
+        load_config(None, ["train.epochs"])
+    with pytest.raises(DataError, match="mix.strategy"):
+        load_config(None, ["mix.strategy=bogus"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  epochs: [1\n")
+    with pytest.raises(DataError, match=r"bad.yaml:\d+: invalid YAML"):
+        load_config(bad)
+    result = run_cli("config", "show", bad)
+    assert result.returncode == 2 and "bad.yaml" in result.stderr
+
+
+def test_unknown_config_key_is_an_error():
+    with pytest.raises(DataError, match="train.epoch"):
+        load_config(None, ["train.epoch=2"])
+
+
+def test_rundir_done_marker_tracks_output(tmp_path):
+    run = RunDir(tmp_path / "run")
+    assert not run.is_done("mine")
+    write_jsonl(run.output("mine"), [{"a": 1}])
+    run.mark_done("mine")
+    assert run.is_done("mine")
+    run.output("mine").write_text('{"a": 2}\n')
+    assert not run.is_done("mine")
+
+
+def test_instance_rng_is_per_instance():
+    a = [instance_rng(0, "q1").random() for _ in range(2)]
+    assert a[0] == a[1]
+    assert instance_rng(0, "q1").random() != instance_rng(0, "q2").random()
+    assert instance_rng(0, "q1").random() != instance_rng(1, "q1").random()
+
+
+def test_help_lists_commands():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("data", "config"):
+        assert command in result.stdout
