@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ import pytest
 from syneg.data import embedded_path
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# Embedding caches of this test session (in-process and CLI subprocesses) stay out of ~/.cache.
+os.environ.setdefault("SYNEG_CACHE_DIR", tempfile.mkdtemp(prefix="syneg-test-cache-"))
 
 
 def write_beir(root: Path, corpus=None, queries=None, qrels=None, split: str = "train") -> Path:
@@ -45,6 +49,20 @@ def beir_dir(tmp_path: Path) -> Path:
 def slice_dir() -> Path:
     """The embedded SciFact slice (real data, 200 queries)."""
     return embedded_path()
+
+
+@pytest.fixture(scope="session")
+def small_slice(tmp_path_factory) -> Path:
+    """A 40-query, ~300-document BEIR folder cut from the embedded slice (fast end-to-end runs)."""
+    from syneg.data import load_beir
+
+    ds = load_beir(embedded_path(), "train")
+    qids = list(ds.qrels)[:40]
+    keep = {d for q in qids for d in ds.qrels[q]} | set(list(ds.corpus)[:250])
+    corpus = [{"_id": d, "title": doc.title, "text": doc.text} for d, doc in ds.corpus.items() if d in keep]
+    queries = [{"_id": q, "text": ds.queries[q]} for q in qids]
+    qrels = "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q in qids for d, s in ds.qrels[q].items())
+    return write_beir(tmp_path_factory.mktemp("small") / "slice", corpus, queries, qrels)
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -86,5 +86,19 @@ def test_instance_rng_is_per_instance():
 def test_help_lists_commands():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("data", "config"):
+    for command in ("data", "config", "retrieve", "evaluate", "mine", "synthesize", "prompt", "mix", "train",
+                    "run", "experiment", "report"):
         assert command in result.stdout
+
+
+def test_atomic_write_uses_normal_file_permissions(tmp_path):
+    import os
+
+    from syneg.io import write_text
+
+    mask = os.umask(0o022)
+    try:
+        write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644

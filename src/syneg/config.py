@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -36,6 +36,9 @@ class MineConfig(Section):
     relative_margin: float | None = 0.05
     max_score: float | None = None
     rescore_model: str | None = None
+    max_queries: int | None = None  # seeded subset of the split's queries
+    one_positive: bool = False  # one (seeded) positive per query instead of every pair
+    max_seq_length: int | None = None  # encoder truncation for dense retrieval and rescoring
 
 
 class SynthesizeConfig(Section):
@@ -46,13 +49,21 @@ class SynthesizeConfig(Section):
     show_positive: bool = False
     per_query: int = 1
     concurrency: int = 4
-    limit: int | None = None
+    limit: int | None = 60  # first N (query, positive) pairs only (None = all): the embedded default's budget
+    seed: int | None = None  # attribute sampling seed; None = the run's seed
     temperature: float = 0.7
     max_tokens: int = 384
     domains: list[str] | None = None  # None = derived from the corpus
     guard_model: str | None = None  # teacher for the hardness guard; None = packaged MiniLM
     guard_margin: float = 0.0  # drop when score >= positive score - margin (likely false negative)
     guard_floor: float = 0.5  # drop when score < floor x positive score (off-topic filler)
+    repeat_penalty: float | None = None  # None = backend default (1.15 for llamacpp, unset for openai)
+    threads: int = 1  # llama.cpp / torch threads (1 is far faster than 2 on a busy 2-core machine)
+    guard: bool = True  # False = keep every parsed, valid negative (no teacher scoring)
+    api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the API key (openai backend)
+    request_timeout: float = 120.0  # seconds per HTTP request (openai backend)
+    max_attempts: int = 5  # bounded retries on 429 / 5xx / timeouts
+    cache: str | None = None  # sqlite cache of successful calls; None = <out>.cache.sqlite
 
 
 class MixConfig(Section):
@@ -71,6 +82,10 @@ class TrainConfig(Section):
     bf16: bool = True
     warmup_ratio: float = 0.1
     max_instances: int | None = None
+    max_steps: int | None = None  # stop after this many optimizer steps (None = all epochs)
+    num_negatives: int | None = None  # negative columns K; None = the largest count in the data
+    mini_batch_size: int | None = None  # set = CachedMultipleNegativesRankingLoss with this mini-batch
+    eval_before: bool = True  # evaluate the untrained model too (needs an eval dataset)
 
 
 class EvaluateConfig(Section):
@@ -117,21 +132,25 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return result
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Load a YAML config (or the defaults), apply overrides, and validate."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        raw = _read_yaml(Path(path))
+C = TypeVar("C", bound=BaseModel)
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, model: type[C] = RunConfig
+) -> C:
+    """Load a YAML config (or the defaults), apply overrides, and validate as ``model``."""
+    raw: dict[str, Any] = read_yaml(Path(path)) if path is not None else {}
     raw = apply_overrides(raw, overrides or [])
     try:
-        return RunConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise DataError(path or "<config>", f"{where}: {first['msg']}") from None
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping from ``path``; errors name the file and line."""
     if not path.is_file():
         raise DataError(path, "config file not found")
     try:

@@ -17,6 +17,15 @@ from syneg.errors import DataError
 M = TypeVar("M", bound=BaseModel)
 
 
+def _default_file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _default_file_mode()
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
     """Write to a temporary file beside ``path`` and rename it into place on success."""
@@ -25,6 +34,7 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
     if "b" in mode:
         encoding = None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, _FILE_MODE)  # mkstemp's 0600 would make outputs private to their writer
     try:
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle

@@ -23,6 +23,7 @@ class Negative(Record):
     doc_id: str | None = Field(default=None, description="corpus id; None for synthetic passages")
     score: float | None = Field(default=None, description="retriever or teacher score vs the query")
     rank: int | None = Field(default=None, description="1-based retriever rank")
+    teacher_score: float | None = Field(default=None, description="rescoring model's score (mining with a teacher)")
 
 
 class MinedInstance(Record):
@@ -33,6 +34,7 @@ class MinedInstance(Record):
     positive_id: str
     positive: str
     positive_score: float | None = None
+    positive_teacher_score: float | None = None
     negatives: list[Negative]
     shortfall: int = Field(default=0, description="negatives asked for but not found")
 

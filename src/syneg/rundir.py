@@ -15,6 +15,7 @@ STAGE_FILES = {
     "mine": "mined.jsonl",
     "synthesize": "synthetic.jsonl",
     "mix": "train.jsonl",
+    "diagnose": "stats/diagnostics.json",
     "train": "model",
     "evaluate": "metrics.json",
 }
@@ -24,7 +25,8 @@ class RunDir:
     """Paths and bookkeeping of a run directory.
 
     Every stage writes its output atomically, then a ``stages/<stage>.done.json`` marker
-    with the output's fingerprint; a stage is complete when the marker matches the output.
+    with the output's fingerprint and the stage's input key (a hash of its settings and of
+    its inputs' fingerprints); a stage is complete when both still match.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -51,22 +53,27 @@ class RunDir:
     def save_config(self, yaml_text: str) -> None:
         write_text(self.path / "config.yaml", yaml_text)
 
-    def mark_done(self, stage: str, info: dict[str, Any] | None = None) -> None:
-        """Record that ``stage`` finished, with a fingerprint of its output."""
-        marker = {"stage": stage, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    def mark_done(self, stage: str, key: str | None = None, info: dict[str, Any] | None = None) -> None:
+        """Record that ``stage`` finished from inputs ``key``, with a fingerprint of its output."""
+        marker = {"stage": stage, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "key": key,
                   "fingerprint": fingerprint(self.output(stage)), **(info or {})}
         write_json(self._marker(stage), marker)
 
-    def is_done(self, stage: str) -> bool:
-        """True when the stage's marker exists and its output is unchanged since."""
-        marker = self._marker(stage)
-        if not marker.is_file() or not self.output(stage).exists():
-            return False
+    def marker(self, stage: str) -> dict[str, Any] | None:
+        """The stage's done marker, or None."""
         try:
-            saved = json.loads(marker.read_text(encoding="utf-8")).get("fingerprint")
+            return json.loads(self._marker(stage).read_text(encoding="utf-8"))
         except (json.JSONDecodeError, OSError):
+            return None
+
+    def is_done(self, stage: str, key: str | None = None) -> bool:
+        """True when the stage finished from inputs ``key`` and its output is unchanged since."""
+        marker = self.marker(stage)
+        if marker is None or not self.output(stage).exists():
             return False
-        return saved == fingerprint(self.output(stage))
+        if key is not None and marker.get("key") != key:
+            return False
+        return marker.get("fingerprint") == fingerprint(self.output(stage))
 
     def invalidate(self, stage: str) -> None:
         """Forget that ``stage`` finished (its output stays for inspection)."""

@@ -6,8 +6,18 @@ import sys
 
 import typer
 
-from syneg.cli import config as _config  # noqa: F401  (registers commands)
+# Each import registers its commands; the order is the order of `syneg --help`.
 from syneg.cli import data as _data  # noqa: F401
+from syneg.cli import config as _config  # noqa: F401
+from syneg.cli import retrieve as _retrieve  # noqa: F401
+from syneg.cli import evaluate as _evaluate  # noqa: F401
+from syneg.cli import mine as _mine  # noqa: F401
+from syneg.cli import synthesize as _synthesize  # noqa: F401
+from syneg.cli import mix as _mix  # noqa: F401
+from syneg.cli import train as _train  # noqa: F401
+from syneg.cli import run as _run  # noqa: F401
+from syneg.cli import experiment as _experiment  # noqa: F401
+from syneg.cli import report as _report  # noqa: F401
 from syneg.cli.app import app
 from syneg.errors import SynegError
 

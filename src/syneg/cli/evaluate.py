@@ -1,0 +1,70 @@
+"""``syneg evaluate``: score a TREC run file against a split's qrels (pytrec_eval metrics)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from syneg.cli.app import app
+from syneg.cli.options import DataOpt, DevFractionOpt, SeedOpt, SplitOpt
+
+MetricsOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--metrics",
+        help="ir_measures names, space- or comma-separated (e.g. --metrics nDCG@10 R@100 RR@10). "
+        "Default: nDCG@10 R@10 R@100 RR@10.",
+    ),
+]
+
+
+def metric_names(given: list[str] | None, extra: list[str]) -> list[str]:
+    """Metric names from ``--metrics`` values plus the bare words that followed them."""
+    from syneg.errors import SynegError
+    from syneg.evaluation import DEFAULT_METRICS
+
+    if extra and not given:
+        raise SynegError(f"unexpected argument {extra[0]!r} (metrics go after --metrics)")
+    names = [part for item in [*(given or []), *extra] for part in item.replace(",", " ").split()]
+    return names or list(DEFAULT_METRICS)
+
+
+@app.command(context_settings={"allow_extra_args": True})
+def evaluate(
+    ctx: typer.Context,
+    run: Annotated[Path, typer.Option("--run", help="TREC run file: qid Q0 docid rank score tag.")],
+    data: DataOpt = None,
+    split: SplitOpt = "train",
+    dev_fraction: DevFractionOpt = None,
+    seed: SeedOpt = 0,
+    metrics: MetricsOpt = None,
+    keep_identical_ids: Annotated[
+        bool,
+        typer.Option(
+            "--keep-identical-ids", help="Do not drop documents whose id equals the query id (BEIR drops them)."
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: metric -> mean, plus queries.")
+    ] = False,
+) -> None:
+    """Evaluate a run over every query of the split (a query missing from the run scores 0)."""
+    from syneg.data import load_dataset
+    from syneg.evaluation import Evaluator
+    from syneg.retrieval import read_run
+
+    names = metric_names(metrics, list(ctx.args))
+    evaluator = Evaluator(
+        load_dataset(data, split, dev_fraction, seed).qrels, names, ignore_identical_ids=not keep_identical_ids
+    )
+    result = evaluator.evaluate(read_run(run))
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    width = max(len(name) for name in result)
+    for name, value in result.items():
+        shown = str(value) if name == "queries" else f"{value:.4f}"
+        typer.echo(f"{name:<{width}}  {shown}")

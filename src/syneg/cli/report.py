@@ -1,0 +1,21 @@
+"""``syneg report``: one run directory as a self-contained HTML page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from syneg.cli.app import app
+
+
+@app.command("report")
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by 'syneg run'.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file; default RUN_DIR/report.html.")] = None,
+) -> None:
+    """Render config, stage statistics, example negatives, curves and metrics as HTML."""
+    from syneg.report import write_report
+
+    typer.echo(str(write_report(run_dir, out)))

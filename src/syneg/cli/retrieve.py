@@ -1,0 +1,68 @@
+"""``syneg retrieve``: BM25 or dense retrieval of a split's queries into a TREC run file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from syneg.cli.app import app
+from syneg.cli.options import DataOpt, DevFractionOpt, OutOpt, SeedOpt, SplitOpt
+
+
+@app.command()
+def retrieve(
+    out: OutOpt,
+    data: DataOpt = None,
+    split: SplitOpt = "train",
+    dev_fraction: DevFractionOpt = None,
+    seed: SeedOpt = 0,
+    retriever: Annotated[str, typer.Option("--retriever", help="bm25 or dense.")] = "bm25",
+    model: Annotated[Optional[str], typer.Option("--model", help="Dense model path; default: packaged MiniLM.")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Documents per query.")] = 100,
+    max_seq_length: Annotated[
+        Optional[int], typer.Option("--max-seq-length", min=1, help="Dense: truncate texts to this many tokens.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Dense: encoding batch size.")] = 64,
+    precision: Annotated[
+        str, typer.Option("--precision", help="Dense: auto (bf16 where the CPU has it), bf16 or fp32.")
+    ] = "auto",
+    cache_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--cache-dir", help="Dense: embedding cache; default $SYNEG_CACHE_DIR or ~/.cache/syneg/embeddings."
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Dense: neither read nor write cached document embeddings.")
+    ] = False,
+    use_faiss: Annotated[
+        bool, typer.Option("--faiss", help="Dense: search with a faiss flat index (needs syneg[faiss]).")
+    ] = False,
+    tag: Annotated[str, typer.Option("--tag", help="Run tag (last column); default syneg-<retriever>.")] = "",
+) -> None:
+    """Retrieve the top-k documents for each query of a split and write a TREC run file."""
+    from syneg.data import load_dataset
+    from syneg.errors import SynegError
+    from syneg.retrieval import make_retriever, write_run
+
+    if retriever != "dense" and (model or max_seq_length or use_faiss):
+        raise SynegError("--model, --max-seq-length and --faiss apply to --retriever dense only")
+    dataset = load_dataset(data, split, dev_fraction, seed)
+    searcher = make_retriever(
+        retriever,
+        model,
+        cache_dir=cache_dir,
+        batch_size=batch_size,
+        max_seq_length=max_seq_length,
+        precision=precision,
+        use_cache=not no_cache,
+        use_faiss=use_faiss,
+        show_progress=True,
+    )
+    searcher.index(dataset.corpus)
+    query_ids = list(dataset.queries)
+    result = searcher.search([dataset.queries[q] for q in query_ids], top_k)
+    lines = write_run(out, query_ids, result, tag=tag or f"syneg-{retriever}")
+    typer.echo(f"wrote {lines} lines ({len(query_ids)} queries, top {top_k}) to {out}", err=True)

@@ -1,0 +1,119 @@
+"""``syneg synthesize`` (LLM-written hard negatives) and ``syneg prompt --show``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from syneg.cli.app import app
+from syneg.cli.options import DataOpt, DevFractionOpt, OutOpt, SeedOpt, SplitOpt
+
+BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="llamacpp (default, offline), openai or transformers.")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", help="GGUF path, served model name, or HF model folder.")]
+ModeOpt = Annotated[Optional[str], typer.Option("--mode", help="free or grounded (rewrite a mined negative); default: grounded with --mined, else free.")]
+MinedOpt = Annotated[Optional[Path], typer.Option("--mined", help="mined.jsonl from `syneg mine` (MinedInstance lines).")]
+ShowPositiveOpt = Annotated[Optional[bool], typer.Option("--show-positive/--hide-positive", help="Show the positive passage to the LLM.")]
+
+
+def _config(**given):
+    """A SynthesizeConfig from the options that were given (the rest keep their defaults)."""
+    from syneg.config import SynthesizeConfig
+
+    if given.get("mode") is None:
+        given["mode"] = "grounded" if given.pop("has_mined") else "free"
+    given.pop("has_mined", None)
+    return SynthesizeConfig(**{k: v for k, v in given.items() if v is not None})
+
+
+def _load(data, split, dev_fraction, seed, mined):
+    from syneg.data import load_dataset
+    from syneg.io import read_records
+    from syneg.records import MinedInstance
+
+    dataset = load_dataset(data, split, dev_fraction, seed)
+    return dataset, (read_records(mined, MinedInstance) if mined is not None else None)
+
+
+@app.command()
+def synthesize(
+    out: OutOpt,
+    data: DataOpt = None,
+    split: SplitOpt = "train",
+    dev_fraction: DevFractionOpt = None,
+    seed: SeedOpt = 0,
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")] = None,
+    api_key_env: Annotated[Optional[str], typer.Option("--api-key-env", help="Environment variable with the API key.")] = None,
+    per_query: Annotated[Optional[int], typer.Option("--per-query", min=1, help="Negatives per (query, positive).")] = None,
+    concurrency: Annotated[Optional[int], typer.Option("--concurrency", min=1, help="Calls in flight.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Use only the first N (query, positive) pairs.")] = None,
+    mode: ModeOpt = None,
+    mined: MinedOpt = None,
+    show_positive: ShowPositiveOpt = None,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", min=16)] = None,
+    temperature: Annotated[Optional[float], typer.Option("--temperature", min=0.0)] = None,
+    guard: Annotated[Optional[bool], typer.Option("--guard/--no-guard", help="Teacher-score band filter.")] = None,
+    guard_margin: Annotated[Optional[float], typer.Option("--guard-margin")] = None,
+    guard_floor: Annotated[Optional[float], typer.Option("--guard-floor")] = None,
+    cache: Annotated[Optional[Path], typer.Option("--cache", help="Cache file (default <out>.cache.sqlite).")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Call again for items that failed before.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the calls and tokens a run would need.")] = False,
+    export_batch: Annotated[Optional[Path], typer.Option("--export-batch", help="Write OpenAI batch requests instead of calling.")] = None,
+    import_batch: Annotated[Optional[Path], typer.Option("--import-batch", help="Read OpenAI/vLLM batch results instead of calling.")] = None,
+) -> None:
+    """Write LLM-synthesized hard negatives (SyntheticNegative lines), cached and resumable."""
+    from syneg import synthesis
+    from syneg.synthesis import batch
+    from syneg.synthesis.api import open_cache
+    from syneg.synthesis.backends import backend_model_id
+
+    config = _config(backend=backend, model=model, base_url=base_url, api_key_env=api_key_env, per_query=per_query,
+                     concurrency=concurrency, limit=limit, mode=mode, has_mined=mined is not None,
+                     show_positive=show_positive, max_tokens=max_tokens, temperature=temperature, guard=guard,
+                     guard_margin=guard_margin, guard_floor=guard_floor, cache=str(cache) if cache else None)
+    dataset, mined_rows = _load(data, split, dev_fraction, seed, mined)
+    if dry_run or export_batch is not None:
+        items, _ = synthesis.plan(dataset, config, mined_rows, seed)
+        with open_cache(config, out) as store:
+            if dry_run:
+                typer.echo(json.dumps(synthesis.estimate(items, store, config.max_tokens, retry_failed)))
+                return
+            served = config.model or backend_model_id(config.backend, None).split(":", 1)[1]
+            count = batch.export_batch(items, store, export_batch, served)
+        typer.echo(f"wrote {count} requests to {export_batch}")
+        return
+    stats = synthesis.synthesize(dataset, config, out, mined_rows, seed, retry_failed=retry_failed,
+                                 import_from=import_batch)
+    typer.echo(json.dumps({k: stats[k] for k in ("items", "kept", "pass_rate", "fail_rate", "drops")}))
+
+
+@app.command()
+def prompt(
+    show: Annotated[bool, typer.Option("--show", help="Print the messages and sampled attributes of one call.")] = True,
+    data: DataOpt = None,
+    split: SplitOpt = "train",
+    dev_fraction: DevFractionOpt = None,
+    seed: SeedOpt = 0,
+    mode: ModeOpt = None,
+    mined: MinedOpt = None,
+    show_positive: ShowPositiveOpt = None,
+    index: Annotated[int, typer.Option("--index", min=0, help="Which planned call to show.")] = 0,
+) -> None:
+    """Show the prompt of one synthesis call (PROMPT_VERSION, attributes, messages)."""
+    from syneg import synthesis
+
+    config = _config(mode=mode, has_mined=mined is not None, show_positive=show_positive, limit=index + 1)
+    dataset, mined_rows = _load(data, split, dev_fraction, seed, mined)
+    items, _ = synthesis.plan(dataset, config, mined_rows, seed)
+    if not show or not items:
+        return
+    item = items[min(index, len(items) - 1)]
+    typer.echo(f"prompt_version: {synthesis.PROMPT_VERSION}")
+    typer.echo(f"query_id: {item.pair.query_id}  positive_id: {item.pair.positive_id}  mode: {item.mode}")
+    typer.echo("attributes: " + json.dumps(item.attributes))
+    for message in item.messages:
+        typer.echo(f"--- {message['role']} ---\n{message['content']}")

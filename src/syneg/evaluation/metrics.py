@@ -1,0 +1,69 @@
+"""Metric names (ir_measures syntax) checked against what pytrec_eval computes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from syneg.errors import SynegError
+
+DEFAULT_METRICS = ["nDCG@10", "R@10", "R@100", "RR@10"]
+EXAMPLES = "nDCG@10, R@100, RR@10, P@5, MAP"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A requested metric: its name as given, the measure pytrec_eval computes, and a run cutoff.
+
+    pytrec_eval has no cut-off reciprocal rank, so ``RR@k`` is pytrec_eval's ``recip_rank`` on
+    the run cut to its first ``k`` documents in trec_eval's order (``trec_eval -M k``).
+    """
+
+    name: str
+    measure: Any
+    run_cutoff: int | None = None
+
+
+def _parse(name: str) -> Any:
+    import ir_measures
+
+    try:
+        return ir_measures.parse_measure(name)
+    except (NameError, ValueError, SyntaxError, TypeError, AssertionError):
+        raise SynegError(f"unknown metric {name!r} (use ir_measures names, e.g. {EXAMPLES})") from None
+
+
+def _supported(measure: Any) -> bool:
+    import ir_measures
+
+    try:
+        return ir_measures.pytrec_eval.supports(measure)
+    except (AssertionError, ValueError, TypeError):
+        return False
+
+
+def parse_metric(name: str) -> MetricSpec:
+    """Parse one metric name; unknown names and measures pytrec_eval lacks are clear errors."""
+    import ir_measures
+
+    name = name.strip()
+    measure = _parse(name)
+    if measure.NAME == "RR" and "cutoff" in measure.params:
+        base = ir_measures.RR(**{k: v for k, v in measure.params.items() if k != "cutoff"})
+        if _supported(base):
+            return MetricSpec(name, base, int(measure["cutoff"]))
+    if not _supported(measure):
+        raise SynegError(f"metric {name!r} is not computed by pytrec_eval (use e.g. {EXAMPLES})")
+    return MetricSpec(name, measure)
+
+
+def parse_metrics(names: list[str]) -> list[MetricSpec]:
+    """Parse several metric names, dropping repeats; at least one is required."""
+    specs: list[MetricSpec] = []
+    for name in names:
+        spec = parse_metric(name)
+        if spec.name not in {s.name for s in specs}:
+            specs.append(spec)
+    if not specs:
+        raise SynegError(f"no metrics given (e.g. {EXAMPLES})")
+    return specs

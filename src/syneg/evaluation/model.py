@@ -1,0 +1,57 @@
+"""``evaluate_model``: dense-retrieve a dataset's queries with a model and score the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from syneg.data import BeirDataset
+from syneg.evaluation.evaluator import Evaluator
+from syneg.evaluation.metrics import DEFAULT_METRICS
+
+
+def evaluate_model(
+    model: Any,
+    dataset: BeirDataset,
+    metrics: list[str] = DEFAULT_METRICS,
+    top_k: int = 100,
+    batch_size: int = 64,
+    *,
+    max_seq_length: int | None = None,
+    precision: str = "auto",
+    cache_dir: str | Path | None = None,
+    use_cache: bool | None = None,
+    evaluator: Evaluator | None = None,
+) -> dict[str, float]:
+    """Metrics of ``model`` (a loaded SentenceTransformer, a path, or None for the packaged MiniLM).
+
+    Retrieves every query of ``dataset`` over its whole corpus (``top_k`` documents, at least
+    the largest metric cutoff, plus one so a dropped identical id still leaves enough) and
+    evaluates against ``dataset.qrels``. Document embeddings are cached by default only for a
+    model given by path (a model being trained changes every epoch). Pass a prepared
+    ``evaluator`` to reuse it across calls.
+    """
+    from syneg.retrieval import results_to_run
+    from syneg.retrieval.dense import DenseRetriever
+
+    evaluator = evaluator or Evaluator(dataset.qrels, metrics)
+    if use_cache is None:
+        use_cache = model is None or isinstance(model, (str, Path))
+    retriever = DenseRetriever(
+        model,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        batch_size=batch_size,
+        max_seq_length=max_seq_length,
+        precision=precision,
+    )
+    retriever.index(dataset.corpus)
+    query_ids = list(dataset.queries)
+    depth = max([top_k, *(_cutoff(s.measure, s.run_cutoff) for s in evaluator.specs)]) + 1
+    result = retriever.search([dataset.queries[q] for q in query_ids], depth)
+    return evaluator.evaluate(results_to_run(query_ids, result))
+
+
+def _cutoff(measure: Any, run_cutoff: int | None) -> int:
+    cutoff = run_cutoff if run_cutoff is not None else measure.params.get("cutoff")
+    return int(cutoff) if isinstance(cutoff, int) else 0

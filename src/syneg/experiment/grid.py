@@ -1,0 +1,77 @@
+"""An experiment config: a base run config plus the grid of cells to train and compare."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from syneg.config import RunConfig, Section, apply_overrides, load_config
+
+Baseline = Literal["random", "bm25", "dense", "synthetic", "direct", "hybrid"]
+
+
+class GridConfig(Section):
+    seeds: list[int] = [0]
+    baselines: list[Baseline] = ["random", "bm25", "dense", "synthetic", "direct", "hybrid"]
+    ratios: list[float] = []  # extra hybrid cells: synthetic:retrieved ratios besides mix.ratio
+    temperatures: list[float] = []  # extra hybrid cells: InfoNCE temperatures besides train.temperature
+    keep_models: bool = False  # keep each cell's trained model folder (about 90 MB for MiniLM)
+
+
+class ExperimentConfig(RunConfig):
+    """``run_dir`` is the experiment folder; each cell gets ``cells/<name>/seed-<s>`` inside it."""
+
+    run_dir: str = "runs/experiment"
+    experiment: GridConfig = Field(default_factory=GridConfig)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One trained configuration of the grid, for one seed."""
+
+    group: str  # display name, shared by the seeds of a cell
+    slug: str  # folder name
+    seed: int
+    overrides: dict[str, Any]
+
+
+def baseline_overrides(baseline: str, retriever: str) -> dict[str, Any]:
+    """Config changes that turn the base config into ``baseline``."""
+    if baseline in ("bm25", "dense"):
+        return {"mine.retriever": baseline, "mix.strategy": "retrieved"}
+    return {"mine.retriever": retriever, "mix.strategy": baseline}
+
+
+def expand(config: ExperimentConfig) -> list[Cell]:
+    """Every cell of the grid, seed-major, baselines first, then the R and tau sweeps."""
+    grid, retriever = config.experiment, config.mine.retriever
+    specs: list[tuple[str, str, dict[str, Any]]] = []
+    for name in grid.baselines:
+        label = f"{name} (R={config.mix.ratio:g})" if name in ("direct", "hybrid") else name
+        specs.append((label, name, baseline_overrides(name, retriever)))
+    hybrid = baseline_overrides("hybrid", retriever)
+    for ratio in grid.ratios:
+        specs.append((f"hybrid (R={ratio:g})", f"hybrid-r{ratio:g}", {**hybrid, "mix.ratio": ratio}))
+    for tau in grid.temperatures:
+        specs.append((f"hybrid (tau={tau:g})", f"hybrid-tau{tau:g}", {**hybrid, "train.temperature": tau}))
+    return [Cell(group, slug, seed, overrides) for seed in grid.seeds for group, slug, overrides in specs]
+
+
+def cell_config(config: ExperimentConfig, cell: Cell) -> RunConfig:
+    """The run config of one cell: synthesis stays on the base seed so cells share its cache."""
+    base = config.model_dump(mode="json", exclude={"experiment"})
+    items = [f"{k}={v}" for k, v in cell.overrides.items()]
+    raw = apply_overrides(base, items)
+    raw["seed"] = cell.seed
+    raw["run_dir"] = str(Path(config.run_dir) / "cells" / cell.slug / f"seed-{cell.seed}")
+    raw["synthesize"]["seed"] = config.synthesize.seed if config.synthesize.seed is not None else config.seed
+    raw["synthesize"]["cache"] = config.synthesize.cache or str(Path(config.run_dir) / "synthesis-cache.sqlite")
+    return RunConfig.model_validate(raw)
+
+
+def load_experiment(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read an experiment YAML (a run config plus an ``experiment:`` section)."""
+    return load_config(path, overrides, ExperimentConfig)

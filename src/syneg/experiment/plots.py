@@ -1,0 +1,75 @@
+"""Experiment plots: metric vs R, gradient-norm histograms (direct vs hybrid), loss curves."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from syneg.experiment.grid import Cell, ExperimentConfig
+from syneg.experiment.results import CellResult
+
+
+def _steps(cell_dir: Path) -> list[dict]:
+    path = cell_dir / "train_log.jsonl"
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if r.get("event") == "step"]
+
+
+def _cell_dir(config: ExperimentConfig, cell: Cell) -> Path:
+    return Path(config.run_dir) / "cells" / cell.slug / f"seed-{cell.seed}"
+
+
+def _ratio_points(config: ExperimentConfig, results: list[CellResult], metric: str) -> list[tuple[float, float]]:
+    by_ratio: dict[float, list[float]] = {}
+    for r in results:
+        if r.group.startswith("hybrid (R="):
+            ratio = float(r.group.removeprefix("hybrid (R=").rstrip(")"))
+            by_ratio.setdefault(ratio, []).append(r.metrics[metric])
+    return sorted((ratio, statistics.fmean(v)) for ratio, v in by_ratio.items())
+
+
+def plot_experiment(out: Path, config: ExperimentConfig, cells: list[Cell], results: list[CellResult]) -> list[Path]:
+    """Write the PNGs under ``out/plots`` and return their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = out / "plots"
+    folder.mkdir(parents=True, exist_ok=True)
+    metric, written = config.evaluate.metrics[0], []
+    points = _ratio_points(config, results, metric)
+    if len(points) > 1:
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o")
+        ax.set(xlabel="R (synthetic : retrieved)", ylabel=metric, title=f"hybrid: {metric} vs R")
+        written.append(_save(fig, folder / "metric_vs_ratio.png", plt))
+    first_seed = config.experiment.seeds[0]
+    logs = {c.group: _steps(_cell_dir(config, c)) for c in cells if c.seed == first_seed}
+    norms = {g: [s["grad_norm"] for s in steps if s.get("grad_norm") is not None]
+             for g, steps in logs.items() if g.split(" ")[0] in ("direct", "hybrid") and "R=" in g}
+    if any(norms.values()):
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for group, values in norms.items():
+            ax.hist(values, bins=20, alpha=0.5, label=group)
+        ax.set(xlabel="gradient norm per step", ylabel="steps", title="gradient norms: direct vs hybrid")
+        ax.legend()
+        written.append(_save(fig, folder / "grad_norm_hist.png", plt))
+    if any(logs.values()):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for group, steps in logs.items():
+            ax.plot([s["step"] for s in steps], [s["loss"] for s in steps], label=group)
+        ax.set(xlabel="step", ylabel="InfoNCE loss", title=f"training loss (seed {first_seed})")
+        ax.legend(fontsize=7)
+        written.append(_save(fig, folder / "loss_curves.png", plt))
+    return written
+
+
+def _save(fig, path: Path, plt) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,78 @@
+"""Run every cell of an experiment (resuming finished cells) and write the comparison."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from syneg.experiment.grid import Cell, ExperimentConfig, cell_config, expand
+from syneg.experiment.results import CellResult
+from syneg.experiment.summary import write_results
+from syneg.pipeline import Pipeline
+from syneg.pipeline.scoring import score_model
+
+KEPT_FILES = ("train_log.jsonl", "grad_stats.json", "training.png")
+
+
+def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -> CellResult:
+    """Train and evaluate one cell, or read it back if it finished earlier."""
+    cfg = cell_config(config, cell)
+    pipeline = Pipeline(cfg, progress=False, log=lambda line: log(f"{cell.slug}/seed-{cell.seed} {line}"))
+    run = pipeline.run_dir
+    if not run.is_done("evaluate"):
+        pipeline.run()
+        model = run.output("train")
+        for name in KEPT_FILES:
+            if (model / name).exists():
+                shutil.copy2(model / name, run.file(name))
+        if not config.experiment.keep_models:
+            shutil.rmtree(model, ignore_errors=True)
+    return read_cell(cell, run.path)
+
+
+def read_cell(cell: Cell, path: Path) -> CellResult:
+    metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+    per_query = json.loads((path / "per_query.json").read_text(encoding="utf-8"))["trained"]
+    extra = {}
+    grad = path / "grad_stats.json"
+    if grad.is_file():
+        stats = json.loads(grad.read_text(encoding="utf-8"))
+        extra = {"grad-norm var": stats.get("variance"), "grad-norm mean": stats.get("mean")}
+    return CellResult(cell.group, cell.seed, {k: v for k, v in metrics["trained"].items() if k != "queries"},
+                      per_query, {k: v for k, v in extra.items() if v is not None})
+
+
+def zero_shot(config: ExperimentConfig) -> CellResult:
+    """The untrained starting model on the evaluation split."""
+    from syneg.data import load_dataset
+
+    data = config.data
+    dataset = load_dataset(data.path, data.eval_split, data.dev_fraction, config.seed)
+    metrics, per_query = score_model(config.train.model, dataset, config.evaluate.metrics,
+                                     max_seq_length=config.train.max_seq_length)
+    return CellResult("zero-shot", config.seed, {k: v for k, v in metrics.items() if k != "queries"}, per_query)
+
+
+def run_experiment(config: ExperimentConfig, command: str, log: Callable[[str], None] = print) -> Path:
+    """Run the grid in ``config.run_dir``; returns the path of ``results.md``."""
+    started = time.perf_counter()
+    out = Path(config.run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = [zero_shot(config)]
+    cells = expand(config)
+    for number, cell in enumerate(cells, start=1):
+        log(f"cell {number}/{len(cells)}: {cell.group}, seed {cell.seed}")
+        results.append(run_cell(config, cell, log))
+    env = {"command": command, "hardware": f"{platform.machine()}, {_cores()} CPU cores, {platform.python_version()}",
+           "wall_s": round(time.perf_counter() - started, 1)}
+    return write_results(out, config, cells, results, env)
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -1,0 +1,61 @@
+"""Write an experiment's ``results.md``, ``results.json`` and plots."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from syneg.experiment.grid import Cell, ExperimentConfig
+from syneg.experiment.results import CellResult, aggregate, markdown_table, mean_per_query, paired_test
+from syneg.io import write_json, write_text
+
+
+def significance(results: list[CellResult], reference: str) -> list[dict[str, Any]]:
+    """Paired tests of ``reference`` against every other group on per-query nDCG@10."""
+    ref = mean_per_query(results, reference)
+    rows = []
+    for group in dict.fromkeys(r.group for r in results):
+        if group != reference and ref:
+            rows.append({"baseline": group, **paired_test(ref, mean_per_query(results, group))})
+    return rows
+
+
+def _significance_md(rows: list[dict[str, Any]], reference: str) -> str:
+    lines = [f"Paired tests, per-query nDCG@10 (mean over seeds), {reference} vs each baseline:", "",
+             "| baseline | queries | mean diff (x100) | t-test p | Wilcoxon p |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['baseline']} | {r['queries']} | {r['mean_diff'] * 100:+.2f} | "
+                     f"{r['t_pvalue']:.3g} | {r['wilcoxon_pvalue']:.3g} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(out: Path, config: ExperimentConfig, cells: list[Cell],
+                  results: list[CellResult], env: dict[str, Any]) -> Path:
+    """Tables, significance tests and plots for the finished grid."""
+    from syneg.experiment.plots import plot_experiment
+
+    table = aggregate(results)
+    columns = [m for m in config.evaluate.metrics] + ["grad-norm var"]
+    hybrid = next((r.group for r in results if r.group.startswith("hybrid (R=")), None)
+    tests = significance(results, hybrid) if hybrid else []
+    plots = plot_experiment(out, config, cells, results)
+    data = config.data
+    text = [f"# syneg experiment: {Path(config.run_dir).name}", "",
+            f"Data: `{data.path or 'embedded SciFact slice'}`, train split `{data.train_split}`, evaluated on "
+            f"`{data.eval_split}`" + (f" (carved from train, fraction {data.dev_fraction})" if data.dev_fraction else ""),
+            f"Command: `{env['command']}`", f"Hardware: {env['hardware']}; wall time {env['wall_s']:.0f} s", "",
+            "Metrics x100, mean ± std over seeds; best per column in bold. `grad-norm var` is the variance of "
+            "per-step gradient norms during training.", "",
+            markdown_table(table, columns)]
+    if tests:
+        text += ["", _significance_md(tests, hybrid)]
+    text += ["", *[f"![{p.stem}]({p.relative_to(out)})" for p in plots]]
+    path = out / "results.md"
+    write_text(path, "\n".join(text) + "\n")
+    write_json(out / "results.json", {"env": env, "config": json.loads(config.model_dump_json()),
+                                      "cells": [asdict(r) for r in results],
+                                      "table": {g: {m: list(v) for m, v in row.items()} for g, row in table.items()},
+                                      "significance": tests})
+    return path

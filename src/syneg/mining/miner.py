@@ -1,0 +1,235 @@
+"""``mine``: hard negatives for every (query, positive) pair of a split, retrieved once per query."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from syneg.config import MineConfig
+from syneg.data import BeirDataset
+from syneg.errors import SynegError
+from syneg.io import write_json, write_jsonl
+from syneg.mining.dedup import DuplicateIndex
+from syneg.mining.filters import (
+    Candidate,
+    candidates_from,
+    choose,
+    drop_unmatched,
+    exclude_positives,
+    rank_window,
+    score_filters,
+)
+from syneg.mining.stats import build_stats
+from syneg.records import MinedInstance, Negative
+from syneg.rng import instance_rng, stable_hash
+
+if TYPE_CHECKING:
+    from syneg.retrieval import Retriever
+
+
+def check_settings(config: MineConfig) -> None:
+    """Reject settings that cannot mine anything (the same rules as sentence-transformers)."""
+    window_end = config.top_k if config.range_max is None else config.range_max
+    problems = [
+        (config.num_negatives < 1, f"--num-negatives must be at least 1, got {config.num_negatives}"),
+        (config.top_k < 1, f"--top-k must be at least 1, got {config.top_k}"),
+        (config.range_min < 0, f"--range-min must be non-negative, got {config.range_min}"),
+        (window_end > config.top_k, f"--range-max {window_end} exceeds --top-k {config.top_k} (candidates retrieved)"),
+        (config.range_min >= window_end, f"--range-min {config.range_min} must be below the window end {window_end}"),
+        (config.num_negatives > window_end - config.range_min,
+         f"cannot mine {config.num_negatives} negatives from ranks {config.range_min}..{window_end}"),
+        ((config.absolute_margin or 0) < 0 or (config.relative_margin or 0) < 0, "margins must be non-negative"),
+        (config.max_queries is not None and config.max_queries < 1, "--max-queries must be at least 1"),
+    ]
+    for failed, message in problems:
+        if failed:
+            raise SynegError(message)
+
+
+def select_queries(dataset: BeirDataset, max_queries: int | None, seed: int) -> list[str]:
+    """Queries with at least one positive, in qrels order; a seeded subset of ``max_queries`` of them."""
+    qids = [qid for qid in dataset.qrels if dataset.positives(qid)]
+    if max_queries is None or max_queries >= len(qids):
+        return qids
+    keep = set(sorted(qids, key=lambda qid: stable_hash(seed, "max-queries", qid))[:max_queries])
+    return [qid for qid in qids if qid in keep]
+
+
+def instance_positives(dataset: BeirDataset, qid: str, one_positive: bool, seed: int) -> list[str]:
+    """The positives that get an instance: all of them, or one seeded pick."""
+    positives = dataset.positives(qid)
+    return [instance_rng(seed, qid, "one-positive").choice(positives)] if one_positive else positives
+
+
+def make_retriever_for(
+    dataset: BeirDataset, config: MineConfig, cache_dir: Path | None, batch_size: int, show_progress: bool = False
+) -> Retriever:
+    """The configured retriever, indexed over the dataset's corpus."""
+    from syneg.retrieval import make_retriever
+
+    options = {"cache_dir": cache_dir, "batch_size": batch_size, "max_seq_length": config.max_seq_length,
+               "show_progress": show_progress} if config.retriever == "dense" else {}
+    retriever = make_retriever(config.retriever, config.model, **options)
+    retriever.index(dataset.corpus)
+    return retriever
+
+
+def score_positives(
+    retriever: Retriever,
+    texts: list[str],
+    positives: list[list[str]],
+    ids: list[list[str]],
+    scores: list[list[float]],
+) -> list[list[float]]:
+    """Each positive's retriever score: read off the search results, asking ``score`` only for the rest."""
+    found = [dict(zip(row_ids, row_scores)) for row_ids, row_scores in zip(ids, scores)]
+    missing = [row for row, pos in enumerate(positives) if any(p not in found[row] for p in pos)]
+    if missing:
+        extra = retriever.score([texts[r] for r in missing], [[p for p in positives[r] if p not in found[r]]
+                                                              for r in missing])
+        for row, values in zip(missing, extra):
+            found[row].update(zip([p for p in positives[row] if p not in found[row]], values))
+    return [[found[row][p] for p in pos] for row, pos in enumerate(positives)]
+
+
+def mine(
+    dataset: BeirDataset,
+    config: MineConfig | None = None,
+    seed: int = 0,
+    *,
+    retriever: Retriever | None = None,
+    cache_dir: Path | None = None,
+    batch_size: int = 64,
+    show_progress: bool = False,
+) -> tuple[list[MinedInstance], dict[str, Any]]:
+    """Mine negatives for each (query, positive) pair; returns the instances and the statistics.
+
+    ``retriever``, when given, must already be indexed over ``dataset.corpus`` (else one is built
+    from ``config``; dense corpus embeddings are cached in ``cache_dir``, default the retrieval
+    cache). Retrieval, positive scoring and rescoring run once per query, batched.
+    """
+    config = config or MineConfig()
+    check_settings(config)
+    qids = select_queries(dataset, config.max_queries, seed)
+    if not qids:
+        raise SynegError(f"split {dataset.split!r} has no query with a positive judgement")
+    retriever = retriever or make_retriever_for(dataset, config, cache_dir, batch_size, show_progress)
+    texts = [dataset.queries[qid] for qid in qids]
+    positives = [dataset.positives(qid) for qid in qids]
+    ids, scores = retriever.search(texts, config.top_k)
+    positive_scores = score_positives(retriever, texts, positives, ids, scores)
+
+    removed: Counter = Counter()
+    windows = candidate_windows(dataset, config, retriever.name, positives, ids, scores, removed)
+    teacher_scores: list[list[float] | None] = [None] * len(qids)
+    if config.rescore_model is not None:
+        windows, teacher_scores = _rescore(dataset, config, texts, windows, positives, batch_size)
+    instances = []
+    for row, qid in enumerate(qids):
+        instances += _query_instances(dataset, config, seed, qid, (positive_scores[row], teacher_scores[row]),
+                                      windows[row], removed, retriever.name)
+    settings = {"data": str(dataset.path), "split": dataset.split, "seed": seed, **config.model_dump(mode="json")}
+    stats = build_stats(instances, settings=settings, retrieved=sum(map(len, ids)), removed=removed,
+                        num_queries=len(qids))
+    return instances, stats
+
+
+def candidate_windows(
+    dataset: BeirDataset,
+    config: MineConfig,
+    source: str,
+    positives: list[list[str]],
+    ids: list[list[str]],
+    scores: list[list[float]],
+    removed: Counter,
+) -> list[list[Candidate]]:
+    """Per query: the retrieved candidates minus positives (and their copies), cut to the rank window."""
+    dup = DuplicateIndex(dataset.corpus)
+    windows = []
+    for pos, row_ids, row_scores in zip(positives, ids, scores):
+        cands = exclude_positives(candidates_from(row_ids, row_scores), set(pos), dup.keys_of(pos), dup.keys, removed)
+        if source == "bm25":
+            cands = drop_unmatched(cands, removed)
+        windows.append(rank_window(cands, config.range_min, config.range_max, removed))
+    return windows
+
+
+def _query_instances(
+    dataset: BeirDataset,
+    config: MineConfig,
+    seed: int,
+    qid: str,
+    pos_scores: tuple[list[float], list[float] | None],
+    window: list[Candidate],
+    removed: Counter,
+    source: str,
+) -> list[MinedInstance]:
+    """Score-filter one query's window once, then choose negatives for each of its instances."""
+    retriever_pos, teacher_pos = pos_scores
+    reference = min(retriever_pos if teacher_pos is None else teacher_pos)
+    survivors = score_filters(window, reference, absolute_margin=config.absolute_margin,
+                              relative_margin=config.relative_margin, max_score=config.max_score, removed=removed)
+    positives = dataset.positives(qid)
+    instances = []
+    for pid in instance_positives(dataset, qid, config.one_positive, seed):
+        at = positives.index(pid)
+        chosen = choose(survivors, config.num_negatives, config.sampling, instance_rng(seed, qid, pid))
+        pair_scores = (retriever_pos[at], None if teacher_pos is None else teacher_pos[at])
+        instances.append(_instance(dataset, qid, pid, pair_scores, chosen, config, source))
+    return instances
+
+
+def _rescore(
+    dataset: BeirDataset,
+    config: MineConfig,
+    texts: list[str],
+    windows: list[list[Candidate]],
+    positives: list[list[str]],
+    batch_size: int,
+) -> tuple[list[list[Candidate]], list[list[float] | None]]:
+    """Teacher scores for the in-window candidates and for every positive, in one batched call."""
+    from syneg.mining.rescore import load_rescorer
+
+    rescorer = load_rescorer(config.rescore_model, batch_size, config.max_seq_length)
+    docs = [[dataset.doc_text(c.doc_id) for c in win] + [dataset.doc_text(p) for p in pos]
+            for win, pos in zip(windows, positives)]
+    scored = rescorer.score(texts, docs)
+    rescored = [[c.with_teacher(s) for c, s in zip(win, row)] for win, row in zip(windows, scored)]
+    return rescored, [row[len(win):] for win, row in zip(windows, scored)]
+
+
+def _instance(
+    dataset: BeirDataset,
+    qid: str,
+    pid: str,
+    pos_scores: tuple[float, float | None],
+    chosen: list[Candidate],
+    config: MineConfig,
+    source: str,
+) -> MinedInstance:
+    """One output record; scores are rounded to 6 decimals so files are stable and compact."""
+    negatives = [
+        Negative(text=dataset.doc_text(c.doc_id), source=source, doc_id=c.doc_id, score=_round(c.score),
+                 rank=c.rank, teacher_score=_round(c.teacher))
+        for c in chosen
+    ]
+    return MinedInstance(
+        query_id=qid, query=dataset.queries[qid], positive_id=pid, positive=dataset.doc_text(pid),
+        positive_score=_round(pos_scores[0]), positive_teacher_score=_round(pos_scores[1]),
+        negatives=negatives, shortfall=config.num_negatives - len(negatives),
+    )
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
+
+
+def write_mined(instances: list[MinedInstance], stats: dict[str, Any], out: Path,
+                stats_path: Path | None = None) -> Path:
+    """Write the instances (JSON lines) and the stats (``<out stem>.stats.json`` unless given), atomically."""
+    out = Path(out)
+    stats_path = stats_path or out.with_name(f"{out.stem}.stats.json")
+    write_jsonl(out, instances)
+    write_json(stats_path, stats)
+    return stats_path

@@ -1,0 +1,97 @@
+"""Teacher rescoring of mining candidates: a bi-encoder (cosine) or a cross-encoder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from syneg.errors import SynegError
+
+
+class Rescorer(Protocol):
+    """Scores documents against queries with a model other than the retriever."""
+
+    name: str
+
+    def score(self, queries: list[str], docs: list[list[str]]) -> list[list[float]]: ...
+
+
+class BiEncoderRescorer:
+    """Cosine similarity of a sentence-transformers bi-encoder (e.g. a stronger teacher)."""
+
+    def __init__(self, model: str | None, batch_size: int = 64, max_seq_length: int | None = None) -> None:
+        self.name = model or "packaged MiniLM"
+        self._model, self._batch_size, self._max_len = model, batch_size, max_seq_length
+
+    def score(self, queries: list[str], docs: list[list[str]]) -> list[list[float]]:
+        from syneg.retrieval import encode_texts
+
+        texts = list(dict.fromkeys(text for group in docs for text in group))
+        kw = {"batch_size": self._batch_size, "max_seq_length": self._max_len}
+        query_emb = encode_texts(self._model, queries, is_query=True, **kw)
+        doc_emb = encode_texts(self._model, texts, **kw) if texts else np.zeros((0, query_emb.shape[1]), np.float32)
+        row = {text: i for i, text in enumerate(texts)}
+        return [
+            (doc_emb[[row[t] for t in group]] @ query_emb[i]).astype(float).tolist() if group else []
+            for i, group in enumerate(docs)
+        ]
+
+
+class CrossEncoderRescorer:
+    """Scores of a sentence-transformers ``CrossEncoder`` (with its default activation)."""
+
+    def __init__(self, model: str, batch_size: int = 64, max_seq_length: int | None = None) -> None:
+        from sentence_transformers import CrossEncoder
+
+        self.name = model
+        self._batch_size = batch_size
+        try:
+            self._model = CrossEncoder(model, device="cpu", max_length=max_seq_length)
+        except (OSError, ValueError) as exc:
+            raise SynegError(f"cannot load cross-encoder {model!r}: {exc}") from None
+
+    def score(self, queries: list[str], docs: list[list[str]]) -> list[list[float]]:
+        pairs = [(query, doc) for query, group in zip(queries, docs) for doc in group]
+        if not pairs:
+            return [[] for _ in docs]
+        flat = np.asarray(self._model.predict(pairs, batch_size=self._batch_size, show_progress_bar=False))
+        if flat.ndim != 1:
+            raise SynegError(f"cross-encoder {self.name!r} gives {flat.shape[-1]} scores per pair; one is needed")
+        flat = flat.astype(float).tolist()
+        out, start = [], 0
+        for group in docs:
+            out.append(flat[start : start + len(group)])
+            start += len(group)
+        return out
+
+
+def is_cross_encoder(path: str) -> bool:
+    """True for a local folder holding a cross-encoder: a sentence-transformers ``CrossEncoder`` save,
+    or a plain Hugging Face ``*ForSequenceClassification`` model (the classic cross-encoder layout)."""
+    folder = Path(path)
+    st_config = folder / "config_sentence_transformers.json"
+    if (folder / "modules.json").is_file():
+        return st_config.is_file() and _json(st_config).get("model_type") == "CrossEncoder"
+    architectures = _json(folder / "config.json").get("architectures") or []
+    return any(str(arch).endswith("ForSequenceClassification") for arch in architectures)
+
+
+def load_rescorer(model: str, batch_size: int = 64, max_seq_length: int | None = None) -> Rescorer:
+    """A cross-encoder when ``model`` is one (see :func:`is_cross_encoder`), else a bi-encoder."""
+    from syneg.models import resolve_encoder
+
+    path = resolve_encoder(model)
+    if is_cross_encoder(path):
+        return CrossEncoderRescorer(path, batch_size, max_seq_length)
+    return BiEncoderRescorer(path, batch_size, max_seq_length)
+
+
+def _json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,66 @@
+"""Retrieval: BM25 (bm25s) and dense (sentence-transformers) retrievers behind one protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from syneg.errors import SynegError
+from syneg.retrieval.base import Retriever, SearchResult
+from syneg.retrieval.cache import EmbeddingCache, default_cache_dir
+from syneg.retrieval.encode import encode_texts
+from syneg.retrieval.runfile import read_run, results_to_run, write_run
+
+RETRIEVERS = ("bm25", "dense")
+
+
+def make_retriever(
+    kind: str,
+    model: Any = None,
+    *,
+    cache_dir: Path | None = None,
+    batch_size: int = 64,
+    max_seq_length: int | None = None,
+    precision: str = "auto",
+    use_cache: bool = True,
+    use_faiss: bool = False,
+    show_progress: bool = False,
+) -> Retriever:
+    """A ``bm25`` or ``dense`` retriever; call ``index(corpus)`` before searching.
+
+    ``model`` is a model path or name, a loaded SentenceTransformer, or None for the packaged
+    MiniLM; it and the other keyword options apply to ``dense`` only (``bm25`` ignores them).
+    ``precision`` ``auto`` uses bf16 autocast where the hardware has it.
+    """
+    if kind == "bm25":
+        from syneg.retrieval.bm25 import BM25Retriever
+
+        return BM25Retriever()
+    if kind == "dense":
+        from syneg.retrieval.dense import DenseRetriever
+
+        return DenseRetriever(
+            model,
+            cache_dir=cache_dir,
+            use_cache=use_cache,
+            batch_size=batch_size,
+            max_seq_length=max_seq_length,
+            precision=precision,
+            use_faiss=use_faiss,
+            show_progress=show_progress,
+        )
+    raise SynegError(f"unknown retriever {kind!r} (choose from {', '.join(RETRIEVERS)})")
+
+
+__all__ = [
+    "RETRIEVERS",
+    "EmbeddingCache",
+    "Retriever",
+    "SearchResult",
+    "default_cache_dir",
+    "encode_texts",
+    "make_retriever",
+    "read_run",
+    "results_to_run",
+    "write_run",
+]

@@ -1,0 +1,86 @@
+"""Lexical retrieval with bm25s (English stopwords; Snowball stemming when PyStemmer is installed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from syneg._optional import HAS_STEMMER
+from syneg.data import Document
+from syneg.retrieval.base import IndexedIds, SearchResult, check_top_k, require_index
+from syneg.retrieval.topk import topk_rows
+
+STOPWORDS = "en"
+SCORE_BUDGET = 64_000_000  # floats held at once when scoring a block of queries
+
+
+def make_stemmer():
+    """PyStemmer's English stemmer, or None when PyStemmer is not installed."""
+    if not HAS_STEMMER:
+        return None
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+class BM25Retriever:
+    """BM25 (bm25s, Lucene variant) over ``Document.full_text``; ties go to the lower doc id."""
+
+    name = "bm25"
+
+    def __init__(self, k1: float = 1.5, b: float = 0.75, method: str = "lucene") -> None:
+        self.k1, self.b, self.method = k1, b, method
+        self.stemmer = make_stemmer()
+        self._model = None
+        self._ids: IndexedIds | None = None
+
+    def _tokenize(self, texts: list[str], *, return_ids: bool):
+        import bm25s
+
+        return bm25s.tokenize(
+            texts, stopwords=STOPWORDS, stemmer=self.stemmer, return_ids=return_ids, show_progress=False
+        )
+
+    def index(self, corpus: dict[str, Document]) -> None:
+        """Tokenize and index the corpus (in sorted doc-id order)."""
+        import bm25s
+
+        ids = IndexedIds(corpus)
+        model = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
+        model.index(self._tokenize([corpus[d].full_text for d in ids.ids], return_ids=True), show_progress=False)
+        self._model, self._ids = model, ids
+
+    def _score_rows(self, queries: list[str]) -> np.ndarray:
+        """Full BM25 score rows, one per query (float32)."""
+        model = self._model
+        rows = np.zeros((len(queries), len(require_index(self._ids, self.name).ids)), dtype=np.float32)
+        for row, tokens in enumerate(self._tokenize(queries, return_ids=False)):
+            if tokens:
+                rows[row] = model.get_scores(tokens)
+        return rows
+
+    def search(self, queries: list[str], top_k: int) -> SearchResult:
+        """The ``top_k`` highest-scoring documents per query."""
+        check_top_k(top_k)
+        ids = require_index(self._ids, self.name)
+        step = max(1, SCORE_BUDGET // len(ids.ids))
+        values, indices = [], []
+        for start in range(0, len(queries), step):
+            top = topk_rows(torch.from_numpy(self._score_rows(queries[start : start + step])), top_k)
+            values.append(top[0])
+            indices.append(top[1])
+        if not values:
+            return SearchResult(ids=[], scores=[])
+        return ids.to_result(torch.cat(values), torch.cat(indices))
+
+    def score(self, queries: list[str], doc_ids: list[list[str]]) -> list[list[float]]:
+        """BM25 scores of the given documents for each query."""
+        ids = require_index(self._ids, self.name)
+        if len(queries) != len(doc_ids):
+            raise ValueError(f"{len(queries)} queries but {len(doc_ids)} doc-id lists")
+        result = []
+        for start in range(0, len(queries), 256):
+            rows = self._score_rows(queries[start : start + 256])
+            for row, wanted in zip(rows, doc_ids[start : start + 256]):
+                result.append(row[ids.positions(wanted)].tolist())
+        return result

@@ -1,0 +1,104 @@
+"""On-disk cache of document embeddings, keyed by model, corpus content and encoding settings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from syneg.io import atomic_open, write_json
+
+CACHE_ENV = "SYNEG_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """``$SYNEG_CACHE_DIR``, else ``~/.cache/syneg/embeddings``."""
+    configured = os.environ.get(CACHE_ENV)
+    return Path(configured) if configured else Path.home() / ".cache" / "syneg" / "embeddings"
+
+
+def _digest() -> Any:
+    return hashlib.blake2b(digest_size=16)
+
+
+def path_fingerprint(model: str) -> str:
+    """A model folder's identity: its resolved path plus every file's name, size and mtime.
+
+    A name that is not a local path (a Hub id) is fingerprinted by the name alone.
+    """
+    path = Path(model).expanduser()
+    if not path.exists():
+        return f"name:{model}"
+    digest = _digest()
+    digest.update(str(path.resolve()).encode())
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        stat = file.stat()
+        digest.update(
+            f"\x1f{file.relative_to(path) if file != path else file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+        )
+    return f"path:{digest.hexdigest()}"
+
+
+def weights_fingerprint(model: Any) -> str:
+    """A loaded model's identity: a hash of its class and every parameter and buffer."""
+    import torch
+
+    digest = _digest()
+    digest.update(type(model).__qualname__.encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(f"\x1f{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return f"weights:{digest.hexdigest()}"
+
+
+def corpus_fingerprint(ids: list[str], texts: list[str]) -> str:
+    """A hash of the corpus content in index order (ids and the texts the encoder sees)."""
+    digest = _digest()
+    for doc_id, text in zip(ids, texts, strict=True):
+        digest.update(
+            doc_id.encode("utf-8", "surrogatepass") + b"\x1f" + text.encode("utf-8", "surrogatepass") + b"\x1e"
+        )
+    return digest.hexdigest()
+
+
+class EmbeddingCache:
+    """``<dir>/<key>.npy`` files (written atomically) with a ``<key>.json`` note of what they hold."""
+
+    def __init__(self, directory: str | Path | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else default_cache_dir()
+
+    @staticmethod
+    def key(**parts: Any) -> str:
+        """A stable key for the given settings (order-independent)."""
+        digest = _digest()
+        digest.update(json.dumps(parts, sort_keys=True, default=str).encode())
+        return digest.hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.directory / f"{key}.npy"
+
+    def load(self, key: str, rows: int) -> np.ndarray | None:
+        """The cached array, or None when absent, unreadable or of the wrong length."""
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        if array.ndim != 2 or array.shape[0] != rows or array.dtype != np.float32:
+            return None
+        return array
+
+    def save(self, key: str, array: np.ndarray, meta: dict[str, Any]) -> Path:
+        """Write ``array`` (and a JSON note of ``meta``) atomically; returns the array's path."""
+        path = self.path(key)
+        with atomic_open(path, "wb") as handle:
+            np.save(handle, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+        write_json(self.directory / f"{key}.json", {**meta, "shape": list(array.shape)})
+        return path

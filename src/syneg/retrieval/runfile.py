@@ -1,0 +1,74 @@
+"""TREC run files: ``qid Q0 docid rank score tag``, one retrieved document per line."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from syneg.errors import DataError
+from syneg.io import atomic_open
+from syneg.retrieval.base import SearchResult
+
+Run = dict[str, dict[str, float]]
+
+
+def results_to_run(query_ids: list[str], result: SearchResult) -> Run:
+    """``{query_id: {doc_id: score}}`` from a ``SearchResult`` aligned with ``query_ids``."""
+    if len(query_ids) != len(result.ids):
+        raise ValueError(f"{len(query_ids)} query ids but {len(result.ids)} result rows")
+    return {qid: dict(zip(ids, scores)) for qid, ids, scores in zip(query_ids, result.ids, result.scores)}
+
+
+def write_run(path: str | Path, query_ids: list[str], result: SearchResult, tag: str = "syneg") -> int:
+    """Atomically write ``result`` as a TREC run (ranks from 1, in result order); returns the line count."""
+    if len(query_ids) != len(result.ids):
+        raise ValueError(f"{len(query_ids)} query ids but {len(result.ids)} result rows")
+    lines = 0
+    with atomic_open(path) as handle:
+        for qid, ids, scores in zip(query_ids, result.ids, result.scores):
+            for rank, (doc_id, score) in enumerate(zip(ids, scores), start=1):
+                handle.write(f"{qid} Q0 {doc_id} {rank} {float(score)!r} {tag}\n")
+                lines += 1
+    return lines
+
+
+def read_run(path: str | Path) -> Run:
+    """Read a TREC run; a malformed line is an error naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "run file not found")
+    run: Run = {}
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(path, f"not valid UTF-8 ({exc.reason})", number) from None
+            if not line.strip():
+                continue
+            qid, doc_id, score = _parse_line(line, path, number)
+            docs = run.setdefault(qid, {})
+            if doc_id in docs:
+                raise DataError(path, f"document {doc_id!r} appears twice for query {qid!r}", number)
+            docs[doc_id] = score
+    if not run:
+        raise DataError(path, "run file is empty")
+    return run
+
+
+def _parse_line(line: str, path: Path, number: int) -> tuple[str, str, float]:
+    cells = line.split()
+    if len(cells) != 6:
+        raise DataError(path, f"expected 6 columns 'qid Q0 docid rank score tag', got {len(cells)}", number)
+    qid, _, doc_id, rank, score_text, _ = cells
+    try:
+        int(rank)
+    except ValueError:
+        raise DataError(path, f"rank {rank!r} is not an integer", number) from None
+    try:
+        score = float(score_text)
+    except ValueError:
+        raise DataError(path, f"score {score_text!r} is not a number", number) from None
+    if not math.isfinite(score):
+        raise DataError(path, f"score {score_text!r} is not finite", number)
+    return qid, doc_id, score

@@ -1,0 +1,8 @@
+"""LLM synthesis of hard negatives: attribute-constrained, self-reflecting prompts; cached and guarded."""
+
+from __future__ import annotations
+
+from syneg.synthesis.api import estimate, plan, side_paths, synthesize
+from syneg.synthesis.prompt import PROMPT_VERSION
+
+__all__ = ["PROMPT_VERSION", "estimate", "plan", "side_paths", "synthesize"]

@@ -1,0 +1,123 @@
+"""The stage's Python entry points: synthesize, estimate (dry run), export and import of batches."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from syneg.config import SynthesizeConfig
+from syneg.data import BeirDataset
+from syneg.io import write_json, write_jsonl
+from syneg.records import MinedInstance
+from syneg.synthesis import batch
+from syneg.synthesis.backends import ChatBackend, backend_model_id, make_backend
+from syneg.synthesis.cache import ResultCache
+from syneg.synthesis.finalize import Outcome, apply_guard, collect
+from syneg.synthesis.guard import Band, HardnessGuard
+from syneg.synthesis.plan import SynthesisItem, domain_pool, pairs_from_dataset, pairs_from_mined, plan_items
+from syneg.synthesis.prompt import PROMPT_VERSION
+from syneg.synthesis.runner import RunCounters, run_items
+
+
+def side_paths(out: str | Path) -> dict[str, Path]:
+    """Files written beside the output: stats, failures and (by default) the cache."""
+    out = Path(out)
+    return {name: out.with_name(out.name + suffix) for name, suffix in
+            (("stats", ".stats.json"), ("failed", ".failed.jsonl"), ("cache", ".cache.sqlite"))}
+
+
+def plan(
+    dataset: BeirDataset | None,
+    config: SynthesizeConfig,
+    mined: Sequence[MinedInstance] | None = None,
+    seed: int = 0,
+) -> tuple[list[SynthesisItem], str]:
+    """The items of a run and the model id in their keys (nothing is loaded or called)."""
+    pairs = pairs_from_mined(mined, dataset) if mined else pairs_from_dataset(dataset)
+    model_id = backend_model_id(config.backend, config.model)
+    return plan_items(pairs, config, model_id, domain_pool(config, dataset), seed), model_id
+
+
+def open_cache(config: SynthesizeConfig, out: str | Path) -> ResultCache:
+    return ResultCache(config.cache or side_paths(out)["cache"])
+
+
+def synthesize(
+    dataset: BeirDataset | None,
+    config: SynthesizeConfig,
+    out: str | Path,
+    mined: Sequence[MinedInstance] | None = None,
+    seed: int = 0,
+    *,
+    backend: ChatBackend | None = None,
+    retry_failed: bool = False,
+    import_from: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Generate (or import), check and guard synthetic negatives; write ``out``, stats and failures.
+
+    A ``backend`` passed in is closed at the end (its connections belong to this call's event loop).
+    """
+    started = time.perf_counter()
+    items, model_id = plan(dataset, config, mined, seed)
+    with open_cache(config, out) as cache:
+        imported = dict(batch.import_batch(items, cache, import_from)) if import_from else None
+        counters = RunCounters()
+        if import_from is None:
+            counters = asyncio.run(_run(items, config, cache, backend, retry_failed, progress))
+        outcome = collect(items, cache, model_id)
+    if config.guard and outcome.negatives:
+        apply_guard(outcome, items, HardnessGuard(config.guard_model, Band(config.guard_margin, config.guard_floor)))
+    write_jsonl(out, outcome.negatives)
+    paths = side_paths(out)
+    write_jsonl(paths["failed"], outcome.rejected)
+    stats = _stats(items, counters, outcome, config, model_id, time.perf_counter() - started, imported)
+    write_json(paths["stats"], stats)
+    return stats
+
+
+async def _run(items, config, cache, backend, retry_failed, progress) -> RunCounters:
+    done = cache.keys()
+    owned = backend is None and any(i.key not in done for i in items)
+    if owned:
+        backend = make_backend(config.backend, config.model, config.base_url, config.api_key_env,
+                               config.request_timeout, config.max_attempts, config.threads)
+    try:
+        counters = await run_items(items, backend, cache, config.concurrency, retry_failed, progress)
+        counters.backend = backend.stats() if backend is not None else {}
+        return counters
+    finally:
+        if backend is not None:  # its connections belong to this event loop
+            await backend.aclose()
+
+
+def _stats(items, counters: RunCounters, outcome: Outcome, config, model_id, elapsed, imported) -> dict[str, Any]:
+    total = len(items)
+    kept = len(outcome.negatives)
+    return {
+        "model": model_id, "prompt_version": PROMPT_VERSION, "mode": config.mode, "items": total,
+        "kept": kept, "pass_rate": round(kept / total, 4) if total else 0.0,
+        "fail_rate": round(sum(outcome.drops["call"].values()) / total, 4) if total else 0.0,
+        "run": {"cached": counters.cached, "succeeded": counters.succeeded, "failed": counters.failed,
+                "skipped_failed": counters.skipped_failed, "calls": counters.calls, "requests": counters.requests,
+                "reasks": counters.reasks, "widened": counters.widened, "tokens": dict(counters.tokens),
+                "failures": dict(counters.failures), "backend": counters.backend},
+        "tokens": dict(outcome.tokens), "missing": outcome.missing,
+        "drops": {stage: dict(c) for stage, c in outcome.drops.items()},
+        "parse_stages": dict(outcome.parse_stages),
+        "guard": {"enabled": config.guard, "margin": config.guard_margin, "floor": config.guard_floor},
+        "imported": imported, "elapsed_s": round(elapsed, 3),
+        "negatives_per_s": round(kept / elapsed, 4) if elapsed else 0.0,
+    }
+
+
+def estimate(items: Sequence[SynthesisItem], cache: ResultCache, max_tokens: int, retry_failed: bool = False) -> dict:
+    """What a run would need: calls to make, and a rough count of prompt and completion tokens."""
+    done = cache.keys()
+    todo = [i for i in items if i.key not in done and (retry_failed or cache.failure(i.key) is None)]
+    prompt_chars = sum(len(m["content"]) for i in todo for m in i.messages)
+    return {"items": len(items), "cached": sum(i.key in done for i in items), "calls": len(todo),
+            "prompt_tokens_est": prompt_chars // 4, "completion_tokens_max": len(todo) * max_tokens}

@@ -1,0 +1,54 @@
+"""One interface for every backend: chat messages in; text, usage, finish reason and latency out."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One reply of a chat model."""
+
+    text: str | None
+    finish_reason: str | None
+    usage: dict[str, int] = field(default_factory=dict)
+    latency: float = 0.0
+    requests: int = 1  # HTTP requests spent, retries included
+
+
+class BackendError(Exception):
+    """A call that failed for good (after the backend's own bounded retries)."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling parameters of one call (part of its cache key)."""
+
+    max_tokens: int
+    temperature: float
+    seed: int
+    repeat_penalty: float | None = None  # None = the server's default
+
+    def as_dict(self) -> dict[str, float | int]:
+        params = {"max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed}
+        if self.repeat_penalty is not None:
+            params["repeat_penalty"] = self.repeat_penalty
+        return params
+
+
+class ChatBackend(abc.ABC):
+    """A chat model; ``model_id`` names it in cache keys and records."""
+
+    model_id: str
+
+    @abc.abstractmethod
+    async def complete(self, messages: list[dict[str, str]], sampling: Sampling, schema: dict) -> Completion:
+        """One reply to ``messages``; raises BackendError when it cannot get one."""
+
+    def stats(self) -> dict[str, object]:
+        """Backend-specific counters for the run's stats file."""
+        return {}
+
+    async def aclose(self) -> None:
+        """Release clients, models and threads."""

@@ -1,0 +1,156 @@
+"""OpenAI-compatible servers (vLLM, Ollama, llama.cpp server, OpenAI) through the async openai SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+
+from syneg.errors import SynegError
+from syneg.synthesis.backends.base import BackendError, ChatBackend, Completion, Sampling
+from syneg.synthesis.backends.retry import RetryPolicy
+
+# Structured-output modes, tried in order; a 400 rejecting one moves to the next for good.
+MODES = ("json_schema", "json_object", "prompt")
+
+
+def response_format(mode: str, schema: dict) -> dict | None:
+    """The ``response_format`` of ``mode``: standard json_schema, llama.cpp's json_object+schema, or none."""
+    if mode == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": "hard_negative", "schema": schema, "strict": False}}
+    if mode == "json_object":
+        return {"type": "json_object", "schema": schema}
+    return None
+
+
+class OpenAIBackend(ChatBackend):
+    """``AsyncOpenAI(base_url=...)`` with ``max_retries=0``: retries are this class's job alone."""
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 120.0,
+        retry: RetryPolicy | None = None,
+        mode: str = MODES[0],
+    ) -> None:
+        from openai import AsyncOpenAI
+
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            if base_url is None:
+                raise SynegError(f"no API key: set the environment variable {api_key_env} (or pass --base-url)")
+            api_key = "no-key"  # local servers accept any key
+        self.client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout)
+        self.model = model
+        self.model_id = f"openai:{model}"
+        self.retry = retry or RetryPolicy()
+        self.mode = mode
+        self.counters: Counter[str] = Counter()
+        self.waits: list[float] = []
+
+    async def complete(self, messages: list[dict[str, str]], sampling: Sampling, schema: dict) -> Completion:
+        import openai
+
+        attempt, started, requests = 0, time.perf_counter(), 0
+        while True:
+            mode = self.mode
+            requests += 1
+            self.counters["requests"] += 1
+            try:
+                response = await self._create(messages, sampling, schema, mode)
+            except openai.APIStatusError as exc:
+                if mode != "prompt" and rejects_mode(exc):
+                    self._fall_back(mode, exc)
+                    continue
+                if isinstance(exc, openai.BadRequestError):
+                    raise BackendError(f"400 bad request: {_message(exc)}") from None
+                if not isinstance(exc, (openai.RateLimitError, openai.InternalServerError)):
+                    raise BackendError(f"{exc.status_code}: {_message(exc)}") from None
+                attempt = await self._wait(exc, attempt + 1)
+                continue
+            except openai.APIConnectionError as exc:
+                attempt = await self._wait(exc, attempt + 1)
+                continue
+            return _completion(response, time.perf_counter() - started, requests)
+
+    async def _wait(self, exc: Exception, attempt: int) -> int:
+        """Sleep before the next attempt, or raise when the attempts are spent."""
+        delay = self._delay(exc, attempt)
+        if attempt >= self.retry.max_attempts:
+            raise BackendError(f"gave up after {attempt} attempts: {_describe(exc)}") from None
+        self.waits.append(delay)
+        await asyncio.sleep(delay)
+        return attempt
+
+    async def _create(self, messages, sampling: Sampling, schema: dict, mode: str):
+        extra: dict = {}
+        if sampling.repeat_penalty is not None:  # llama.cpp server's name for it
+            extra["extra_body"] = {"repeat_penalty": sampling.repeat_penalty}
+        fmt = response_format(mode, schema)
+        if fmt is not None:
+            extra["response_format"] = fmt
+        return await self.client.chat.completions.create(
+            model=self.model, messages=messages, max_tokens=sampling.max_tokens,
+            temperature=sampling.temperature, seed=sampling.seed, **extra,
+        )
+
+    def _fall_back(self, mode: str, exc: Exception) -> None:
+        if self.mode == mode:  # concurrent rejections of the same mode move on only once
+            self.mode = MODES[MODES.index(mode) + 1]
+            self.counters[f"fallback_{mode}"] += 1
+            self.last_rejection = _message(exc)
+
+    def _delay(self, exc: Exception, attempt: int) -> float:
+        import openai
+
+        if isinstance(exc, openai.RateLimitError):
+            self.counters["rate_limited"] += 1
+            asked = self.retry.retry_after(exc.response.headers)
+            if asked is not None:
+                return asked
+        elif isinstance(exc, openai.APITimeoutError):
+            self.counters["timeouts"] += 1
+        elif isinstance(exc, openai.InternalServerError):
+            self.counters["server_errors"] += 1
+        else:
+            self.counters["connection_errors"] += 1
+        return self.retry.backoff(attempt)
+
+    def stats(self) -> dict[str, object]:
+        return {**self.counters, "structured_mode": self.mode, "retry_wait_s": round(sum(self.waits), 3)}
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+def rejects_mode(exc: Exception) -> bool:
+    """A 400/422 (or llama.cpp server's 500 validation error) about ``response_format``."""
+    status = getattr(exc, "status_code", None)
+    if status in (400, 422):
+        return True
+    return status == 500 and "response_format" in _message(exc)
+
+
+def _completion(response, latency: float, requests: int) -> Completion:
+    usage = response.usage
+    counts = {"prompt_tokens": usage.prompt_tokens or 0, "completion_tokens": usage.completion_tokens or 0} if usage else {}
+    if not response.choices:
+        return Completion(None, None, counts, latency, requests)
+    choice = response.choices[0]
+    return Completion(choice.message.content, choice.finish_reason, counts, latency, requests)
+
+
+def _message(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        return str(inner.get("message", inner) if isinstance(inner, dict) else inner)[:300]
+    return str(exc)[:300]
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    return f"{type(exc).__name__}" + (f" ({status})" if status else "") + f": {_message(exc)}"

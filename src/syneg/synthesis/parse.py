@@ -1,0 +1,79 @@
+"""Parse untrusted LLM output in stages: JSON, then stripped of think blocks and fences, then repaired."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import json_repair
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+_THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)\s*```", re.DOTALL)
+
+
+class GeneratedNegative(BaseModel):
+    """The schema the model must fill: reasoning first, then the passage."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    reasoning: str
+    passage: str
+
+    @field_validator("passage")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        value = value.lstrip(",;:.)]} ")
+        if not value:
+            raise ValueError("passage is empty")
+        return value
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """Either ``value`` (and the stage that produced it) or ``error``."""
+
+    value: GeneratedNegative | None
+    stage: str
+    error: str | None = None
+
+
+def strip_wrappers(text: str) -> str:
+    """Drop ``<think>`` blocks and unwrap a fenced code block, keeping the JSON-looking part."""
+    text = _THINK.sub("", text).strip()
+    fenced = _FENCE.search(text)
+    if fenced:
+        text = fenced.group(1).strip()
+    start, end = text.find("{"), text.rfind("}")
+    return text[start : end + 1] if start != -1 and end > start else text
+
+
+def _validate(obj: object, stage: str) -> ParseResult:
+    if not isinstance(obj, dict):
+        return ParseResult(None, stage, f"expected a JSON object, got {type(obj).__name__}")
+    try:
+        return ParseResult(GeneratedNegative.model_validate(obj), stage)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "<object>"
+        return ParseResult(None, stage, f"schema: {field}: {first['msg']}")
+
+
+def parse_output(text: str | None) -> ParseResult:
+    """Parse a reply; the first stage that yields a dict decides (never evaluates the text)."""
+    if text is None or not text.strip():
+        return ParseResult(None, "empty", "empty reply")
+    try:
+        return _validate(json.loads(text), "json")
+    except json.JSONDecodeError:
+        pass
+    cleaned = strip_wrappers(text)
+    try:
+        return _validate(json.loads(cleaned), "stripped")
+    except json.JSONDecodeError:
+        pass
+    repaired = json_repair.loads(cleaned) if cleaned.strip() else ""
+    if isinstance(repaired, dict) and repaired:
+        return _validate(repaired, "repaired")
+    return ParseResult(None, "repaired", "not JSON (even after repair)")

@@ -1,0 +1,108 @@
+"""Plan the calls of a run: one item per (query, positive, k) with its attributes, messages and key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from syneg.config import SynthesizeConfig
+from syneg.data import BeirDataset
+from syneg.errors import SynegError
+from syneg.records import MinedInstance
+from syneg.rng import instance_rng, stable_hash
+from syneg.synthesis.attributes import derive_domains, sample_attributes
+from syneg.synthesis.backends.base import Sampling
+from syneg.synthesis.cache import call_key
+from syneg.synthesis.prompt import PROMPT_VERSION, build_messages, schema_text
+
+DEFAULT_REPEAT_PENALTY = {"llamacpp": 1.15}  # tiny local models loop without it
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A (query, positive) pair and the mined passages that come with it."""
+
+    query_id: str
+    query: str
+    positive_id: str
+    positive: str
+    mined: tuple[tuple[str | None, str], ...] = ()  # (doc_id, text) of retrieved negatives
+
+
+@dataclass(frozen=True)
+class SynthesisItem:
+    """One planned call; ``key`` is the hash of its first request (and its cache key)."""
+
+    pair: Pair
+    k: int
+    mode: str
+    attributes: dict[str, str]
+    messages: list[dict[str, str]]
+    sampling: Sampling
+    source_doc_id: str | None
+    key: str
+
+
+def pairs_from_dataset(dataset: BeirDataset) -> list[Pair]:
+    return [
+        Pair(qid, dataset.queries[qid], pid, dataset.doc_text(pid))
+        for qid in dataset.queries
+        for pid in dataset.positives(qid)
+    ]
+
+
+def pairs_from_mined(mined: Sequence[MinedInstance], dataset: BeirDataset | None) -> list[Pair]:
+    """Pairs of a mined file (restricted to the dataset's queries when one is given)."""
+    rows = [m for m in mined if dataset is None or m.query_id in dataset.queries]
+    if mined and not rows:
+        raise SynegError("no query of the mined file belongs to this dataset split (mined on another split?)")
+    return [
+        Pair(m.query_id, m.query, m.positive_id, m.positive,
+             tuple((n.doc_id, n.text) for n in m.negatives if n.source != "synthetic"))
+        for m in rows
+    ]
+
+
+def plan_items(
+    pairs: Sequence[Pair],
+    config: SynthesizeConfig,
+    model_id: str,
+    domains: list[str],
+    seed: int = 0,
+) -> list[SynthesisItem]:
+    """``config.per_query`` items per pair (first ``config.limit`` pairs), grounded items need a mined passage."""
+    chosen = pairs[: config.limit] if config.limit is not None else pairs
+    if config.mode == "grounded" and not any(p.mined for p in chosen):
+        raise SynegError("grounded mode rewrites mined negatives: pass --mined mined.jsonl (or use --mode free)")
+    items = []
+    for pair in chosen:
+        for k in range(config.per_query):
+            if config.mode == "grounded" and not pair.mined:
+                continue
+            items.append(_item(pair, k, config, model_id, domains, seed))
+    return items
+
+
+def _item(pair: Pair, k: int, config: SynthesizeConfig, model_id: str, domains: list[str], seed: int) -> SynthesisItem:
+    rng = instance_rng(seed, pair.query_id, pair.positive_id, k)
+    source_id, source_text = pair.mined[k % len(pair.mined)] if pair.mined else (None, None)
+    side = [source_text] if config.mode == "grounded" else [text for _, text in pair.mined]
+    attributes = sample_attributes(rng, domains, pair.query, pair.positive, side)
+    messages = build_messages(
+        pair.query, attributes, config.mode,
+        positive=pair.positive if config.show_positive else None,
+        mined=source_text if config.mode == "grounded" else None,
+    )
+    penalty = config.repeat_penalty if config.repeat_penalty is not None else DEFAULT_REPEAT_PENALTY.get(config.backend)
+    sampling = Sampling(config.max_tokens, config.temperature,
+                        stable_hash(seed, pair.query_id, pair.positive_id, k) % 2**31, penalty)
+    key = call_key(model_id, messages, sampling.as_dict(), schema_text(), PROMPT_VERSION)
+    grounded = config.mode == "grounded"
+    return SynthesisItem(pair, k, config.mode, attributes, messages, sampling, source_id if grounded else None, key)
+
+
+def domain_pool(config: SynthesizeConfig, dataset: BeirDataset | None) -> list[str]:
+    """The configured domains, else ones derived from the corpus titles."""
+    if config.domains:
+        return list(config.domains)
+    return derive_domains(dataset.corpus) if dataset is not None else ["general"]

@@ -1,0 +1,82 @@
+"""Trainer callbacks: a per-step JSONL log and per-epoch retrieval evaluation."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+STEP_KEYS = ("loss", "learning_rate", "grad_norm")
+
+
+class StepLogger(TrainerCallback):
+    """Append one JSON line per logged step (loss, learning rate, gradient norm) and keep the rows.
+
+    Only the main process writes; ``rows`` also collects the evaluation rows that
+    :class:`EpochEvaluator` adds, so the log file holds the whole history in order.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+        self._start = time.perf_counter()
+
+    def add(self, row: dict[str, Any]) -> None:
+        row = {**row, "time_s": round(time.perf_counter() - self._start, 3)}
+        self.rows.append(row)
+        if self.path is not None:
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
+
+    def on_log(self, args, state, control, logs=None, **kwargs) -> None:
+        if not state.is_world_process_zero or not logs or "loss" not in logs:
+            return
+        row = {"event": "step", "step": state.global_step, "epoch": state.epoch}
+        row.update({key: _number(logs.get(key)) for key in STEP_KEYS})
+        self.add(row)
+
+
+class EpochEvaluator(TrainerCallback):
+    """Evaluate retrieval on ``dataset`` at the end of each epoch (and before training).
+
+    Runs on the main process only (the others wait at their next collective call).
+    """
+
+    def __init__(self, dataset, logger: StepLogger, before: bool = True, batch_size: int = 64) -> None:
+        from syneg.evaluation import Evaluator
+
+        self.dataset = dataset
+        self.evaluator = Evaluator(dataset.qrels)
+        self.logger = logger
+        self.before = before
+        self.batch_size = batch_size
+        self.history: list[dict[str, Any]] = []
+
+    def _evaluate(self, state, model, epoch: float) -> None:
+        from syneg.evaluation import evaluate_model
+
+        started = time.perf_counter()
+        metrics = evaluate_model(model, self.dataset, batch_size=self.batch_size, evaluator=self.evaluator)
+        model.train()
+        row = {"event": "eval", "step": state.global_step, "epoch": epoch, "metrics": metrics,
+               "eval_s": round(time.perf_counter() - started, 2)}
+        self.history.append(row)
+        self.logger.add(row)
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs) -> None:
+        if self.before and state.is_world_process_zero:
+            self._evaluate(state, model, 0.0)
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs) -> None:
+        if state.is_world_process_zero:
+            self._evaluate(state, model, state.epoch)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

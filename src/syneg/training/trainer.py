@@ -1,0 +1,152 @@
+"""Contrastive fine-tuning (InfoNCE over in-batch and hard negatives) with sentence-transformers.
+
+The loss is sentence-transformers' MultipleNegativesRankingLoss with ``scale = 1 / tau``:
+for query q, its positive p and the batch's documents D (every positive and hard negative),
+``-log softmax_d(cos(q, d) / tau)[p]``. ``mini_batch_size`` switches to the cached (GradCache)
+variant, same loss for larger batches. Batches come from the no-duplicates sampler so a
+text never appears twice in one batch (a duplicate would be a false in-batch negative).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from syneg.config import TrainConfig
+from syneg.errors import SynegError
+from syneg.io import write_json
+from syneg.mixing.export import replace_dir, st_columns
+from syneg.records import TrainingInstance
+from syneg.training.callbacks import EpochEvaluator, StepLogger
+from syneg.training.diagnostics import grad_stats, plot_training
+
+
+def cpu_bf16_supported() -> bool:
+    """True when the CPU has native bf16 instructions (AVX512-BF16 or AMX), where autocast pays off."""
+    import torch
+
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def make_loss(model, config: TrainConfig):
+    """MNRL (or its cached variant) with ``scale = 1 / temperature``."""
+    from sentence_transformers.sentence_transformer import losses
+
+    if not config.temperature > 0:
+        raise SynegError(f"temperature must be > 0, got {config.temperature}")
+    scale = 1.0 / config.temperature
+    if config.mini_batch_size:
+        return losses.CachedMultipleNegativesRankingLoss(model, scale=scale, mini_batch_size=config.mini_batch_size)
+    return losses.MultipleNegativesRankingLoss(model, scale=scale)
+
+
+def training_arguments(config: TrainConfig, output_dir: str, seed: int, bf16: bool):
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    return SentenceTransformerTrainingArguments(
+        output_dir=output_dir, use_cpu=True, bf16=bf16, seed=seed, data_seed=seed,
+        num_train_epochs=config.epochs, max_steps=config.max_steps or -1,
+        per_device_train_batch_size=config.batch_size, learning_rate=config.lr,
+        warmup_steps=config.warmup_ratio, batch_sampler=BatchSamplers.NO_DUPLICATES,
+        logging_steps=1, save_strategy="no", eval_strategy="no", report_to="none",
+        disable_tqdm=True, dataloader_num_workers=0, ddp_find_unused_parameters=True,
+    )
+
+
+def load_model(config: TrainConfig):
+    """A fresh (uncached) SentenceTransformer to train, on the CPU."""
+    from sentence_transformers import SentenceTransformer
+
+    from syneg.models import resolve_encoder
+
+    path = resolve_encoder(config.model)
+    try:
+        model = SentenceTransformer(path, device="cpu")
+    except (OSError, ValueError) as exc:
+        raise SynegError(f"cannot load encoder {path!r}: {exc}") from None
+    model.max_seq_length = config.max_seq_length
+    return model
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str | Path,
+          eval_dataset=None, seed: int = 0) -> dict[str, Any]:
+    """Fine-tune ``config.model`` on ``instances``; the model folder appears at ``out_dir`` only when complete.
+
+    ``out_dir`` then holds a sentence-transformers model (with model card) plus
+    ``train_log.jsonl``, ``grad_stats.json``, ``training.png`` and ``summary.json``.
+    Under torchrun every process trains and only rank 0 writes.
+    """
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer
+
+    instances = list(instances)[: config.max_instances] if config.max_instances else list(instances)
+    columns, info = st_columns(instances, config.num_negatives)
+    out_dir = Path(out_dir)
+    main = is_main_process()
+    work = _work_dir(out_dir) if main else None
+    try:
+        model = load_model(config)
+        bf16 = config.bf16 and cpu_bf16_supported()
+        logger = StepLogger(work / "train_log.jsonl" if work else None)
+        evaluator = EpochEvaluator(eval_dataset, logger, config.eval_before) if eval_dataset is not None else None
+        with tempfile.TemporaryDirectory(prefix="syneg-trainer-") as scratch:
+            trainer = SentenceTransformerTrainer(
+                model=model, args=training_arguments(config, scratch, seed, bf16),
+                train_dataset=Dataset.from_dict(columns), loss=make_loss(model, config),
+                callbacks=[logger, *([evaluator] if evaluator else [])])
+            started = time.perf_counter()
+            result = trainer.train()
+            wall = time.perf_counter() - started
+        summary = _summary(config, info, trainer, result, wall, logger, evaluator, bf16, seed)
+        if work is not None:
+            _finish(model, work, out_dir, logger, summary)
+        return summary
+    except BaseException:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _work_dir(out_dir: Path) -> Path:
+    """A hidden folder beside ``out_dir`` that is renamed to it once everything is written."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    work.chmod(0o755)
+    return work
+
+
+def _finish(model, work: Path, out_dir: Path, logger: StepLogger, summary: dict[str, Any]) -> None:
+    """Save model, diagnostics and summary into ``work``, then rename it to ``out_dir``."""
+    model.save_pretrained(str(work))
+    stats = grad_stats([r.get("grad_norm") for r in logger.rows if r["event"] == "step"])
+    write_json(work / "grad_stats.json", stats)
+    plot_training(logger.rows, work / "training.png")
+    summary["grad_stats"] = {k: v for k, v in stats.items() if k not in ("per_step", "histogram")}
+    write_json(work / "summary.json", summary)
+    replace_dir(work, out_dir)
+
+
+def _summary(config, info, trainer, result, wall, logger, evaluator, bf16, seed) -> dict[str, Any]:
+    steps = [r for r in logger.rows if r["event"] == "step"]
+    history = evaluator.history if evaluator else []
+    world = trainer.args.world_size
+    examples = trainer.state.global_step * config.batch_size * world
+    return {
+        "config": config.model_dump(), "seed": seed, "bf16": bf16, "world_size": world,
+        "data": info, "steps": trainer.state.global_step, "epochs": trainer.state.epoch,
+        "train_runtime_s": round(wall, 3), "examples_per_s": round(examples / wall, 4) if wall else None,
+        "train_loss": result.training_loss, "final_loss": steps[-1]["loss"] if steps else None,
+        "metrics_before": next((h["metrics"] for h in history if h["epoch"] == 0.0), None),
+        "metrics": history[-1]["metrics"] if history else None,
+        "eval_history": [{"epoch": h["epoch"], "step": h["step"], **h["metrics"]} for h in history],
+    }

@@ -1,0 +1,134 @@
+"""A real, fault-injecting OpenAI-compatible HTTP server on loopback (stdlib only), for tests and bench.
+
+Replies are canned JSON derived from the request (same request, same reply). ``faults`` is a queue
+of one-shot faults served to the next requests in order: "429", "500", "timeout", "malformed",
+"truncated", "think", "empty", "garbage" (prose, not JSON). ``reject_modes`` answers 400 to those ``response_format`` types, as
+llama.cpp's server does for ``json_schema``; ``truncate_below`` cuts replies of requests whose
+``max_tokens`` is smaller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def canned(messages: list[dict]) -> dict:
+    """A deterministic, schema-valid reply built from the query in the last user turn."""
+    user = next(m["content"] for m in messages if m["role"] == "user")
+    query = next((line[7:] for line in user.splitlines() if line.startswith("Query: ")), user[:80])
+    tag = hashlib.blake2b(json.dumps(messages, sort_keys=True).encode(), digest_size=4).hexdigest()
+    words = [w.strip(".,;:()") for w in query.split()][:8]
+    return {
+        "reasoning": f"It uses the query's terms ({' '.join(words[:3])}) but discusses a side topic only.",
+        "passage": f"Variant {tag}: earlier surveys of {' '.join(words)} focused on sampling methods, "
+        "cohort recruitment and laboratory logistics rather than on the outcome itself, and the "
+        "authors list funding sources and open questions for later work.",
+    }
+
+
+class FakeOpenAI:
+    """``with FakeOpenAI() as server: server.base_url`` -> ``http://127.0.0.1:PORT/v1``."""
+
+    def __init__(self, faults=(), reject_modes=(), truncate_below: int = 0, delay: float = 0.0, hang: float = 3.0,
+                 reject_status: int = 400):
+        self.faults = deque(faults)
+        self.reject_modes = set(reject_modes)
+        self.reject_status = reject_status  # llama_cpp.server answers 500 (a validation error)
+        self.truncate_below = truncate_below
+        self.delay = delay
+        self.hang = hang
+        self.log: list[dict] = []  # one entry per request: body, status, time, fault
+        self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAI:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def ok_bodies(self) -> list[dict]:
+        with self.lock:
+            return [e["body"] for e in self.log if e["status"] == 200]
+
+    def respond(self, body: dict) -> tuple[int, dict, dict]:
+        """(status, headers, JSON body) for one request."""
+        fmt = (body.get("response_format") or {}).get("type")
+        with self.lock:
+            fault = None if fmt in self.reject_modes else (self.faults.popleft() if self.faults else None)
+            self.log.append({"body": body, "time": time.monotonic(), "fault": fault,
+                             "status": self.reject_status if fmt in self.reject_modes else _STATUS.get(fault, 200)})
+        if fmt in self.reject_modes:
+            message = f"('body', 'response_format', 'type'): input should be 'text', not {fmt!r}"
+            return self.reject_status, {}, {"error": {"message": message}}
+        if fault == "429":
+            return 429, {"Retry-After": "1"}, {"error": {"message": "rate limited"}}
+        if fault == "500":
+            return 500, {}, {"error": {"message": "internal error"}}
+        if fault == "timeout":
+            time.sleep(self.hang)
+        content = json.dumps(canned(body["messages"]))
+        finish = "stop"
+        if fault == "malformed":
+            content = content[: len(content) // 2].replace('"', "'") + " <<garbled"
+        elif fault == "think":
+            content = f"<think>Let me plan the passage first.</think>\n```json\n{content}\n```"
+        elif fault == "garbage":
+            content = "Sure! Here is a passage that looks relevant but is not."
+        elif fault == "empty":
+            content = ""
+        elif fault == "truncated" or body.get("max_tokens", 1 << 30) < self.truncate_below:
+            content, finish = content[:60], "length"
+        time.sleep(self.delay)
+        return 200, {}, _completion(body, content, finish)
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length))
+                status, headers, payload = server.respond(body)
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+
+_STATUS = {"429": 429, "500": 500}
+
+
+def _completion(body: dict, content: str, finish: str) -> dict:
+    prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
+    return {
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": body.get("model", "fake"),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(content.split()),
+                  "total_tokens": prompt_tokens + len(content.split())},
+    }

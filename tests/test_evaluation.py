@@ -1,0 +1,208 @@
+"""Evaluation: hand-computed goldens, equality with pytrec_eval, run files, the evaluate CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+
+import pytest
+import pytrec_eval
+from conftest import run_cli
+
+from syneg.data import load_dataset
+from syneg.errors import DataError, SynegError
+from syneg.evaluation import DEFAULT_METRICS, Evaluator, trec_order
+from syneg.retrieval import (
+    SearchResult,
+    make_retriever,
+    read_run,
+    results_to_run,
+    write_run,
+)
+
+# q1: graded judgements (d5 judged non-relevant); q2: its own id is in the run (dropped, as BEIR does);
+# q3: judged but absent from the run (scores 0); q9: in the run but not judged (ignored).
+QRELS = {"q1": {"d1": 1, "d2": 2, "d5": 0}, "q2": {"d3": 1}, "q3": {"d9": 1}}
+RUN = {
+    "q1": {"d4": 0.9, "d1": 0.8, "d5": 0.7, "d2": 0.6},
+    "q2": {"q2": 1.0, "d3": 0.5},
+    "q9": {"d1": 1.0},
+}
+
+
+def test_hand_computed_goldens() -> None:
+    result = Evaluator(QRELS, ["nDCG@10", "R@1", "R@10", "RR@10", "RR@1", "P@2", "MAP", "AP"]).evaluate(RUN)
+    # q1: gains 0,1,0,2 at ranks 1-4; ideal gains 2,1 (trec_eval: gain = relevance, log2(rank+1) discount)
+    ndcg_q1 = (1 / math.log2(3) + 2 / math.log2(5)) / (2 + 1 / math.log2(3))
+    assert result["nDCG@10"] == pytest.approx((ndcg_q1 + 1.0 + 0.0) / 3, abs=1e-12)
+    assert result["R@1"] == pytest.approx((0 + 1 + 0) / 3)
+    assert result["R@10"] == pytest.approx((1 + 1 + 0) / 3)  # d5 (relevance 0) is not a relevant document
+    assert result["RR@10"] == pytest.approx((1 / 2 + 1 + 0) / 3)
+    assert result["RR@1"] == pytest.approx((0 + 1 + 0) / 3)
+    assert result["P@2"] == pytest.approx((1 / 2 + 1 / 2 + 0) / 3)
+    # q1: relevant d1, d2 at ranks 2 and 4 of 2 relevant
+    assert result["MAP"] == result["AP"] == pytest.approx(((1 / 2 + 2 / 4) / 2 + 1.0 + 0.0) / 3)
+    assert result["queries"] == 3
+
+
+def test_numpy_and_int_scores_accepted() -> None:
+    import numpy as np
+
+    as_numpy = {q: {d: np.float32(s) for d, s in docs.items()} for q, docs in RUN.items()}
+    as_numpy["q2"]["d3"] = 1  # an int score
+    assert Evaluator(QRELS).evaluate(as_numpy) == Evaluator(QRELS).evaluate({**RUN, "q2": {"q2": 1.0, "d3": 1.0}})
+
+
+def test_identical_ids_can_be_kept() -> None:
+    kept = Evaluator(QRELS, ["RR@10"], ignore_identical_ids=False).evaluate(RUN)
+    assert kept["RR@10"] == pytest.approx((1 / 2 + 1 / 2 + 0) / 3)
+
+
+def test_ties_follow_trec_eval() -> None:
+    qrels = {"q": {"a": 1}}
+    run = {"q": {"a": 1.0, "b": 1.0, "c": 0.5}}  # trec_eval ranks ties by doc id descending: b, a, c
+    assert trec_order(run["q"]) == [("b", 1.0), ("a", 1.0), ("c", 0.5)]
+    direct = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank", "ndcg_cut_10"}).evaluate(run)["q"]
+    result = Evaluator(qrels, ["RR@10", "RR@1", "nDCG@10"]).evaluate(run)
+    assert result["RR@10"] == direct["recip_rank"] == 0.5
+    assert result["RR@1"] == 0.0
+    assert result["nDCG@10"] == pytest.approx(direct["ndcg_cut_10"], abs=1e-15)
+
+
+@pytest.fixture(scope="module")
+def slice_run():
+    ds = load_dataset(None, "train")
+    retriever = make_retriever("bm25")
+    retriever.index(ds.corpus)
+    query_ids = list(ds.queries)
+    return ds, results_to_run(query_ids, retriever.search([ds.queries[q] for q in query_ids], 100))
+
+
+PYTREC = {"nDCG@10": "ndcg_cut_10", "R@10": "recall_10", "R@100": "recall_100", "P@5": "P_5", "MAP": "map"}
+
+
+def _pytrec_means(qrels, run) -> dict[str, float]:
+    run = {q: {d: s for d, s in docs.items() if d != q} for q, docs in run.items()}  # BEIR's ignore_identical_ids
+    per_query = pytrec_eval.RelevanceEvaluator(qrels, set(PYTREC.values())).evaluate(run)
+    return {name: statistics.fmean(v[key] for v in per_query.values()) for name, key in PYTREC.items()}
+
+
+def test_equals_pytrec_eval_on_real_run(slice_run) -> None:
+    ds, run = slice_run
+    result = Evaluator(ds.qrels, list(PYTREC)).evaluate(run)
+    expected = _pytrec_means(ds.qrels, run)
+    for name in PYTREC:
+        assert result[name] == pytest.approx(expected[name], abs=1e-12), name
+    assert result["queries"] == len(ds.qrels) == 200
+    assert 0.5 < result["nDCG@10"] < 0.9
+
+
+def test_rr_at_10_on_real_run(slice_run) -> None:
+    ds, run = slice_run
+    expected = []
+    for qid in ds.qrels:
+        ranked = [d for d, _ in trec_order(run[qid]) if d != qid][:10]
+        expected.append(next((1 / r for r, d in enumerate(ranked, 1) if ds.qrels[qid].get(d, 0) > 0), 0.0))
+    assert Evaluator(ds.qrels, ["RR@10"]).evaluate(run)["RR@10"] == pytest.approx(statistics.fmean(expected), abs=1e-12)
+
+
+def test_missing_queries_score_zero(slice_run) -> None:
+    ds, run = slice_run
+    kept = dict(list(run.items())[:120])
+    evaluator = Evaluator(ds.qrels)
+    result = evaluator.evaluate(kept)
+    # BEIR would average over the 120 evaluated queries; every judged query counts here
+    assert result["nDCG@10"] == pytest.approx(_pytrec_means(ds.qrels, kept)["nDCG@10"] * 120 / 200, abs=1e-12)
+    per_query = evaluator.per_query(kept)
+    assert set(per_query) == set(ds.qrels)
+    assert all(per_query[q] == 0.0 for q in list(run)[120:])
+    assert evaluator.per_query(kept, "P@1").keys() == per_query.keys()  # a metric not prepared up front
+
+
+def test_evaluator_is_reusable(slice_run) -> None:
+    ds, run = slice_run
+    evaluator = Evaluator(ds.qrels)
+    first = evaluator.evaluate(run)
+    evaluator.evaluate({q: {} for q in run})
+    assert evaluator.evaluate(run) == first
+    assert evaluator.metrics == DEFAULT_METRICS
+
+
+@pytest.mark.parametrize(
+    ("metrics", "message"),
+    [
+        (["nDCG@10", "foo"], "unknown metric 'foo'"),
+        (["nDCG@"], "unknown metric"),
+        (["ERR@10"], "not computed by pytrec_eval"),
+        ([], "no metrics"),
+    ],
+)
+def test_bad_metrics_are_rejected(metrics, message) -> None:
+    with pytest.raises(SynegError, match=message):
+        Evaluator(QRELS, metrics)
+
+
+def test_empty_qrels_rejected() -> None:
+    with pytest.raises(SynegError, match="empty qrels"):
+        Evaluator({})
+
+
+def test_run_file_round_trip(tmp_path) -> None:
+    result = SearchResult(ids=[["d2", "d1"], ["d3"]], scores=[[0.1 + 0.2, 1e-9], [-3.25]])
+    path = tmp_path / "run.trec"
+    assert write_run(path, ["q1", "q2"], result, tag="t") == 3
+    assert path.read_text().splitlines()[0] == "q1 Q0 d2 1 0.30000000000000004 t"
+    assert read_run(path) == results_to_run(["q1", "q2"], result)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("q1 Q0 d1 1 0.5 t\nq1 Q0 d2 2 0.4\n", 2, "expected 6 columns"),
+        ("q1 Q0 d1 first 0.5 t\n", 1, "rank 'first' is not an integer"),
+        ("q1 Q0 d1 1 high t\n", 1, "score 'high' is not a number"),
+        ("q1 Q0 d1 1 nan t\n", 1, "not finite"),
+        ("q1 Q0 d1 1 0.5 t\n\nq1 Q0 d1 2 0.4 t\n", 3, "appears twice"),
+    ],
+)
+def test_bad_run_lines_name_file_and_line(tmp_path, text, line, message) -> None:
+    path = tmp_path / "bad.trec"
+    path.write_text(text)
+    with pytest.raises(DataError, match=message) as info:
+        read_run(path)
+    assert info.value.line == line and str(path) in str(info.value)
+
+
+def test_empty_run_file_rejected(tmp_path) -> None:
+    (tmp_path / "empty.trec").write_text("\n")
+    with pytest.raises(DataError, match="empty"):
+        read_run(tmp_path / "empty.trec")
+
+
+def test_cli_evaluate(tmp_path, slice_run) -> None:
+    ds, run = slice_run
+    query_ids = list(run)
+    path = tmp_path / "run.trec"
+    write_run(
+        path, query_ids, SearchResult([list(run[q]) for q in query_ids], [list(run[q].values()) for q in query_ids])
+    )
+    done = run_cli("evaluate", "--run", path, "--metrics", "nDCG@10", "R@100", "RR@10,P@5", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result == pytest.approx(Evaluator(ds.qrels, ["nDCG@10", "R@100", "RR@10", "P@5"]).evaluate(run), abs=1e-12)
+    table = run_cli("evaluate", "--run", path)
+    assert table.returncode == 0 and "nDCG@10" in table.stdout and "queries" in table.stdout
+
+
+def test_cli_evaluate_errors(tmp_path) -> None:
+    bad = tmp_path / "bad.trec"
+    bad.write_text("1 Q0 d1 1 0.5 t\n1 Q0 d2 2\n")
+    done = run_cli("evaluate", "--run", bad)
+    assert done.returncode == 2 and f"{bad}:2: expected 6 columns" in done.stderr
+    good = tmp_path / "good.trec"
+    good.write_text("1 Q0 d1 1 0.5 t\n")
+    done = run_cli("evaluate", "--run", good, "--metrics", "nDCG@10", "bogus")
+    assert done.returncode == 2 and "unknown metric 'bogus'" in done.stderr
+    done = run_cli("evaluate", "--run", tmp_path / "missing.trec")
+    assert done.returncode == 2 and "run file not found" in done.stderr

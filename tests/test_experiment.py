@@ -1,0 +1,61 @@
+"""``syneg experiment`` on a tiny grid: cells, shared synthesis cache, results table and plots."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_cli
+from syneg.experiment import ExperimentConfig, expand
+from syneg.experiment.grid import cell_config
+
+
+def test_grid_expansion_and_cell_configs():
+    config = ExperimentConfig.model_validate({
+        "run_dir": "exp", "mix": {"ratio": 0.7}, "mine": {"retriever": "bm25"},
+        "experiment": {"seeds": [0, 1], "baselines": ["dense", "direct", "hybrid"], "ratios": [0.3],
+                       "temperatures": [0.05]},
+    })
+    cells = expand(config)
+    assert [c.group for c in cells[:5]] == ["dense", "direct (R=0.7)", "hybrid (R=0.7)", "hybrid (R=0.3)",
+                                            "hybrid (tau=0.05)"]
+    assert len(cells) == 10 and {c.seed for c in cells} == {0, 1}
+    dense = cell_config(config, cells[0])
+    assert (dense.mine.retriever, dense.mix.strategy) == ("dense", "retrieved")
+    tau = cell_config(config, cells[9])
+    assert (tau.mix.strategy, tau.train.temperature, tau.seed) == ("hybrid", 0.05, 1)
+    ratio = cell_config(config, cells[8])
+    assert (ratio.mix.ratio, ratio.train.temperature) == (0.3, 0.02)
+    assert ratio.run_dir.endswith("cells/hybrid-r0.3/seed-1")
+    # every cell shares one synthesis seed and cache, so seeds do not re-generate negatives
+    assert {cell_config(config, c).synthesize.seed for c in cells} == {0}
+    assert len({cell_config(config, c).synthesize.cache for c in cells}) == 1
+
+
+@pytest.mark.slow
+def test_experiment_writes_results(small_slice, tmp_path):
+    config = tmp_path / "exp.yaml"
+    config.write_text(f"""
+run_dir: {tmp_path / 'exp'}
+data: {{path: {small_slice}, dev_fraction: 0.5}}
+mine: {{num_negatives: 4}}
+synthesize: {{limit: 2}}
+mix: {{num_negatives: 2, ratio: 1.0}}
+train: {{max_seq_length: 48, batch_size: 8, max_steps: 2}}
+experiment: {{seeds: [0], baselines: [bm25, hybrid], ratios: [0.5]}}
+""")
+    result = run_cli("experiment", config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = (tmp_path / "exp" / "results.md").read_text()
+    for row in ("| zero-shot | 1 |", "| bm25 | 1 |", "| hybrid (R=1) | 1 |", "| hybrid (R=0.5) | 1 |"):
+        assert row in text
+    assert "**" in text and "Wilcoxon" in text and "Command: `syneg experiment" in text
+    data = json.loads((tmp_path / "exp" / "results.json").read_text())
+    assert len(data["cells"]) == 4 and {r["baseline"] for r in data["significance"]} == {"zero-shot", "bm25", "hybrid (R=0.5)"}
+    assert (tmp_path / "exp" / "plots" / "metric_vs_ratio.png").is_file()
+    assert (tmp_path / "exp" / "plots" / "loss_curves.png").is_file()
+    assert not (tmp_path / "exp" / "cells" / "bm25" / "seed-0" / "model").exists()  # keep_models: false
+    # a rerun finds every cell complete and trains nothing
+    again = run_cli("experiment", config)
+    assert again.returncode == 0 and "[train] running" not in again.stderr

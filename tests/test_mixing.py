@@ -1,0 +1,238 @@
+"""Negative mixing strategies and exports, on records built from the embedded SciFact slice."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from conftest import run_cli
+from syneg.data import load_dataset
+from syneg.errors import SynegError
+from syneg.io import read_records, write_json, write_jsonl
+from syneg.mixing import export, mix, split_counts
+from syneg.records import MinedInstance, Negative, SyntheticNegative, TrainingInstance
+
+K = 3
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return load_dataset(None, "train")
+
+
+def _mined(ds, qids, n_ret):
+    """MinedInstance per (query, positive): BM25-like negatives = the next corpus docs."""
+    doc_ids = sorted(ds.corpus)
+    rows = []
+    for i, qid in enumerate(qids):
+        for pid in ds.positives(qid):
+            others = [d for d in doc_ids[i * 10:] if d not in ds.positives(qid)][: n_ret[i]]
+            negatives = [Negative(text=ds.doc_text(d), source="bm25", doc_id=d, score=10.0 - r, rank=r + 1)
+                         for r, d in enumerate(others)]
+            rows.append(MinedInstance(query_id=qid, query=ds.queries[qid], positive_id=pid,
+                                      positive=ds.doc_text(pid), negatives=negatives))
+    return rows
+
+
+def _synthetic(ds, instance, count, offset, positive_id=None):
+    """Real corpus texts tagged as synthetic negatives of one instance."""
+    doc_ids = sorted(ds.corpus)[-(offset + count):len(ds.corpus) - offset]
+    return [SyntheticNegative(query_id=instance.query_id, positive_id=positive_id or instance.positive_id,
+                              text=ds.doc_text(d), reasoning="r", attributes={"style": "x"}, model="m",
+                              prompt_version="v1", key=f"k{offset}-{j}", teacher_score=0.5)
+            for j, d in enumerate(doc_ids)]
+
+
+@pytest.fixture(scope="module")
+def records(dataset):
+    """Instances 0-5: plenty of both; 6: no synthetic; 7: one retrieved; 8: nothing at all."""
+    qids = [q for q in dataset.qrels if len(dataset.positives(q)) == 1][:9]
+    mined = _mined(dataset, qids, [5, 5, 5, 5, 5, 5, 5, 1, 0])
+    synthetic = []
+    for i, instance in enumerate(mined[:6]):
+        synthetic += _synthetic(dataset, instance, 4, i * 4)
+    synthetic += _synthetic(dataset, mined[7], 1, 40)
+    return mined, synthetic
+
+
+def _sources(instance):
+    return Counter(n.source for n in instance.negatives)
+
+
+def test_split_counts_round_half_up():
+    assert split_counts(3, 0.7) == (1, 2)
+    assert split_counts(8, 0.7) == (3, 5)
+    assert split_counts(4, 1.0) == (2, 2)
+    assert split_counts(1, 0.7) == (0, 1)
+    assert split_counts(2, 1 / 3) == (1, 1)  # 0.5 rounds up, not to even
+    assert split_counts(5, 0.0) == (0, 5)
+
+
+def test_hybrid_exact_composition_and_fill(records):
+    mined, synthetic = records
+    instances, stats = mix(mined, synthetic, "hybrid", ratio=0.7, num_negatives=K, seed=1)
+    by_id = {i.query_id: i for i in instances}
+    for m in mined[:6]:
+        assert _sources(by_id[m.query_id]) == {"synthetic": 1, "bm25": 2}
+        assert by_id[m.query_id].filled == 0
+    no_syn = by_id[mined[6].query_id]  # synthetic short by 1: filled from retrieved
+    assert _sources(no_syn) == {"bm25": 3} and no_syn.filled == 1
+    one_ret = by_id[mined[7].query_id]  # 1 synthetic + 1 retrieved, nothing to fill the last slot
+    assert _sources(one_ret) == {"synthetic": 1, "bm25": 1} and one_ret.filled == 0
+    assert mined[8].query_id not in by_id  # no negatives at all: reported, not written
+    assert stats["empty"] == 1 and stats["empty_ids"] == [f"{mined[8].query_id}/{mined[8].positive_id}"]
+    assert stats["filled"] == 1 and stats["instances_filled"] == 1 and stats["short"] == 1
+    assert stats["by_source"] == {"bm25": 2 * 6 + 3 + 1, "synthetic": 6 + 1}
+    assert stats["target_per_instance"] == {"synthetic": 1, "retrieved": 2}
+
+
+def test_hybrid_fills_retrieved_shortfall_from_synthetic(records, dataset):
+    mined, synthetic = records
+    instances, stats = mix([mined[7]], synthetic, "hybrid", ratio=1.0, num_negatives=4, seed=0)
+    # want 2 + 2; only 1 retrieved and 1 synthetic exist -> 2 negatives, nothing to fill from
+    assert _sources(instances[0]) == {"synthetic": 1, "bm25": 1} and stats["short"] == 1
+    extra = _synthetic(dataset, mined[7], 3, 60)
+    instances, stats = mix([mined[7]], synthetic + extra, "hybrid", ratio=1.0, num_negatives=4, seed=0)
+    assert _sources(instances[0]) == {"synthetic": 3, "bm25": 1} and instances[0].filled == 1
+
+
+def test_synthetic_matched_by_query_when_positive_unknown(records, dataset):
+    mined, _ = records
+    per_query = _synthetic(dataset, mined[0], 2, 80, positive_id="")
+    stray = [SyntheticNegative(**{**per_query[0].model_dump(), "query_id": "no-such-query"})]
+    instances, stats = mix(mined[:1], per_query + stray, "synthetic", num_negatives=2)
+    assert _sources(instances[0]) == {"synthetic": 2}
+    assert stats["synthetic_unmatched"] == 1
+
+
+def test_direct_mixes_at_dataset_level(records):
+    mined, synthetic = records
+    full = mined[:6]
+    instances, stats = mix(full, synthetic, "direct", ratio=0.7, num_negatives=K, seed=3)
+    kinds = [set(_sources(i)) for i in instances]
+    assert all(k in ({"synthetic"}, {"bm25"}) for k in kinds)
+    assert sum(k == {"synthetic"} for k in kinds) == round(6 * 0.7 / 1.7) == stats["synthetic_instances"]
+    # an all-synthetic instance whose synthetic pool is short is filled from the retrieved pool
+    instances, stats = mix(mined[6:8], synthetic, "direct", ratio=100.0, num_negatives=K, seed=3)
+    assert [i.filled for i in instances] == [3, 1]
+
+
+@pytest.mark.parametrize("strategy, source", [("synthetic", "synthetic"), ("retrieved", "bm25")])
+def test_single_pool_strategies_never_fill(records, strategy, source):
+    mined, synthetic = records
+    instances, stats = mix(mined, synthetic, strategy, num_negatives=K, seed=0)
+    assert all(set(_sources(i)) == {source} and i.filled == 0 for i in instances)
+    assert stats["filled"] == 0
+    assert stats["empty"] == (2 if strategy == "synthetic" else 1)
+
+
+def test_random_negatives_avoid_every_positive(dataset):
+    multi = [q for q in dataset.qrels if len(dataset.positives(q)) > 1][:3]
+    mined = _mined(dataset, multi, [0] * 3)
+    instances, stats = mix(mined, [], "random", num_negatives=5, seed=2, corpus=dataset)
+    assert len(instances) == len(mined)
+    for instance in instances:
+        ids = [n.doc_id for n in instance.negatives]
+        assert len(set(ids)) == 5 and not set(ids) & set(dataset.positives(instance.query_id))
+        assert all(n.source == "random" and n.text == dataset.doc_text(n.doc_id) for n in instance.negatives)
+    with pytest.raises(SynegError, match="corpus"):
+        mix(mined, [], "random")
+
+
+def test_mixing_is_deterministic_per_seed_and_epoch(records):
+    mined, synthetic = records
+
+    def texts(**kw):
+        return [[n.text for n in i.negatives] for i in mix(mined, synthetic, "hybrid", num_negatives=K, **kw)[0]]
+
+    assert texts(seed=5, epoch=0) == texts(seed=5, epoch=0)
+    assert texts(seed=5, epoch=1) != texts(seed=5, epoch=0)
+    assert texts(seed=6, epoch=0) != texts(seed=5, epoch=0)
+    # an instance's draw does not depend on which other instances are mixed with it
+    alone = mix(mined[2:3], synthetic, "hybrid", num_negatives=K, seed=5)[0][0]
+    assert [n.text for n in alone.negatives] == texts(seed=5, epoch=0)[2]
+
+
+def test_retrieved_negatives_keep_their_tags(records):
+    mined, synthetic = records
+    instances, _ = mix(mined[:1], synthetic, "retrieved", num_negatives=K)
+    originals = {n.doc_id: n for n in mined[0].negatives}
+    for negative in instances[0].negatives:
+        assert negative == originals[negative.doc_id]
+
+
+def test_bad_arguments(records):
+    mined, synthetic = records
+    for kwargs in ({"strategy": "bogus"}, {"ratio": -1}, {"num_negatives": 0}):
+        with pytest.raises(SynegError):
+            mix(mined, synthetic, **{"strategy": "hybrid", **kwargs})
+
+
+@pytest.fixture(scope="module")
+def mixed(records):
+    mined, synthetic = records
+    return mix(mined, synthetic, "hybrid", num_negatives=K, seed=0)[0]
+
+
+def test_export_jsonl_formats(mixed, tmp_path):
+    from datasets import load_dataset as hf_load
+
+    info = export(mixed, tmp_path / "st.jsonl", "sentence-transformers")
+    assert info["k"] == K and info["rows"] == len(mixed) and info["padded"] == 1
+    st = hf_load("json", data_files=str(tmp_path / "st.jsonl"), split="train")
+    assert st.column_names == ["anchor", "positive", "negative_1", "negative_2", "negative_3"]
+    short = next(i for i in mixed if len(i.negatives) == 2)
+    row = st[mixed.index(short)]
+    assert row["anchor"] == short.query and row["negative_3"] == short.negatives[0].text  # padded by cycling
+    export(mixed, tmp_path / "st.parquet", "sentence-transformers")
+    assert hf_load("parquet", data_files=str(tmp_path / "st.parquet"), split="train").num_rows == len(mixed)
+
+    export(mixed, tmp_path / "flag.jsonl", "flagembedding")
+    flag = [json.loads(line) for line in (tmp_path / "flag.jsonl").read_text().splitlines()]
+    assert set(flag[0]) == {"query", "pos", "neg"}
+    assert [len(r["neg"]) for r in flag] == [len(i.negatives) for i in mixed]
+
+    export(mixed, tmp_path / "tev.jsonl", "tevatron")
+    tev = [json.loads(line) for line in (tmp_path / "tev.jsonl").read_text().splitlines()]
+    assert set(tev[0]) == {"query_id", "query", "positive_passages", "negative_passages"}
+    passage = tev[0]["negative_passages"][0]
+    assert set(passage) == {"docid", "title", "text"} and passage["docid"]
+    assert tev[0]["positive_passages"][0]["docid"] == mixed[0].positive_id
+
+    export(mixed, tmp_path / "train.jsonl", "syneg")
+    assert read_records(tmp_path / "train.jsonl", TrainingInstance) == mixed
+
+
+def test_cli_mix_hf_dataset_with_card(records, tmp_path):
+    from datasets import load_from_disk
+
+    mined, synthetic = records
+    write_jsonl(tmp_path / "mined.jsonl", mined)
+    write_jsonl(tmp_path / "synthetic.jsonl", synthetic)
+    write_json(tmp_path / "mined.stats.json", {"retriever": "bm25", "top_k": 100})
+    write_json(tmp_path / "stats" / "synthesize.json", {"model": "SmolLM2-135M", "temperature": 0.7})
+    out = tmp_path / "hf"
+    result = run_cli("mix", "--mined", tmp_path / "mined.jsonl", "--synthetic", tmp_path / "synthetic.jsonl",
+                     "--num-negatives", K, "--format", "hf-dataset", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "1 instances had no negative" in result.stderr
+    ds = load_from_disk(str(out))
+    assert ds.num_rows == len(mined) - 1 and ds.column_names[-1] == f"negative_{K}"
+    card = (out / "README.md").read_text()
+    assert '"retriever": "bm25"' in card and '"model": "SmolLM2-135M"' in card and '"strategy": "hybrid"' in card
+    stats = json.loads((tmp_path / "hf.stats.json").read_text())
+    assert stats["by_source"] == {"bm25": 16, "synthetic": 7}
+
+
+def test_cli_mix_errors(records, tmp_path):
+    mined, _ = records
+    write_jsonl(tmp_path / "mined.jsonl", mined[:2])
+    with (tmp_path / "mined.jsonl").open("a") as handle:
+        handle.write('{"query_id": "x"}\n')
+    out = tmp_path / "train.jsonl"
+    result = run_cli("mix", "--mined", tmp_path / "mined.jsonl", "--strategy", "retrieved", "--out", out)
+    assert result.returncode == 2 and "mined.jsonl:3" in result.stderr and not out.exists()
+    result = run_cli("mix", "--mined", tmp_path / "mined.jsonl", "--out", out)
+    assert result.returncode == 2 and "needs --synthetic" in result.stderr

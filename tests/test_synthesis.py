@@ -1,0 +1,308 @@
+"""Synthesis: prompt/attributes, parsing, checks, cache, the openai backend against a real fault-injecting
+HTTP server on loopback, batch export/import and the CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from conftest import run_cli  # noqa: E402
+from synth_fake_server import FakeOpenAI, canned  # noqa: E402
+
+from syneg.config import SynthesizeConfig  # noqa: E402
+from syneg.data import load_dataset  # noqa: E402
+from syneg.io import read_records  # noqa: E402
+from syneg.records import SyntheticNegative  # noqa: E402
+from syneg.rng import instance_rng  # noqa: E402
+from syneg.synthesis import batch, plan, synthesize  # noqa: E402
+from syneg.synthesis.attributes import derive_domains, sample_attributes  # noqa: E402
+from syneg.synthesis.backends.openai_backend import OpenAIBackend  # noqa: E402
+from syneg.synthesis.backends.retry import RetryPolicy  # noqa: E402
+from syneg.synthesis.cache import ResultCache  # noqa: E402
+from syneg.synthesis.guard import FALSE_NEGATIVE, OFF_TOPIC, Band  # noqa: E402
+from syneg.synthesis.parse import parse_output  # noqa: E402
+from syneg.synthesis.validate import check_passage  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return load_dataset(None, "train")
+
+
+def run(dataset, server, out, backend=None, retry_failed=False, **overrides):
+    """Synthesize with the openai backend against ``server`` (fast retries, no guard unless asked)."""
+    settings = {"backend": "openai", "model": "fake", "base_url": server.base_url, "mode": "free",
+                "limit": 1, "guard": False, "concurrency": 1, **overrides}
+    config = SynthesizeConfig(**settings)
+    if backend is None:
+        backend = OpenAIBackend("fake", server.base_url, timeout=config.request_timeout,
+                                retry=RetryPolicy(max_attempts=config.max_attempts, base=0.01))
+    stats = synthesize(dataset, config, out, backend=backend, retry_failed=retry_failed, progress=False)
+    return stats, backend
+
+
+# --- pure pieces -------------------------------------------------------------------------------
+
+def test_parse_stages():
+    good = json.dumps({"reasoning": "shares terms", "passage": "A passage."})
+    assert parse_output(good).stage == "json"
+    wrapped = parse_output(f"<think>plan it</think>\n```json\n{good}\n```")
+    assert (wrapped.stage, wrapped.value.passage) == ("stripped", "A passage.")
+    assert parse_output('{"reasoning": "r", "passage": "cut off here').value.passage == "cut off here"
+    assert parse_output("").error == "empty reply"
+    assert parse_output("no json at all").value is None
+    assert "passage" in parse_output('{"reasoning": "r"}').error
+    assert parse_output('{"reasoning": "r", "passage": "   "}').value is None
+
+
+def test_check_passage_reasons():
+    positive = "Vitamin D deficiency is strongly linked to bone loss in older adults across several cohorts."
+    query = "Does vitamin D affect bones?"
+    assert check_passage("", positive, query) == "empty"
+    assert check_passage("Too short to use.", positive, query) == "too_short"
+    assert check_passage(positive + " Indeed.", positive, query) == "copies_positive"
+    other = "Calcium intake in adolescents was measured by food diaries in three schools over two years of study."
+    assert check_passage(other, positive, query) is None
+    assert check_passage(other.replace("three", "four"), positive, query, [other]) == "duplicate"
+    assert check_passage(other + " " + positive, "unrelated words only here", query, examples=[other]) == "copies_example"
+
+
+def test_band_verdicts():
+    band = Band(margin=0.05, floor=0.5)
+    assert band.verdict(0.80, 0.80) == FALSE_NEGATIVE
+    assert band.verdict(0.77, 0.80) == FALSE_NEGATIVE
+    assert band.verdict(0.60, 0.80) is None
+    assert band.verdict(0.39, 0.80) == OFF_TOPIC
+
+
+def test_attributes_seeded_per_instance(dataset):
+    domains = derive_domains(dataset.corpus)
+    assert len(domains) > 5 and all(d.isalpha() or "-" in d for d in domains)
+    draw = lambda *key: sample_attributes(instance_rng(*key), domains, "Does vitamin D affect bones?", "x " * 80)  # noqa: E731
+    assert draw(0, "q1", "d1", 0) == draw(0, "q1", "d1", 0)
+    assert len({json.dumps(draw(0, "q1", "d1", k)) for k in range(8)}) > 1
+    assert set(draw(0, "q1", "d1", 0)) == {"domain", "level", "length", "words", "aspect", "key_terms"}
+
+
+def test_plan_keys_depend_on_everything(dataset):
+    config = SynthesizeConfig(backend="openai", model="m", mode="free", limit=3, per_query=2)
+    items, _ = plan(dataset, config)
+    assert len(items) == 6 and len({i.key for i in items}) == 6
+    again, _ = plan(dataset, config)
+    assert [i.key for i in again] == [i.key for i in items]
+    hotter, _ = plan(dataset, config.model_copy(update={"temperature": 0.9}))
+    assert not {i.key for i in hotter} & {i.key for i in items}
+    shown, _ = plan(dataset, config.model_copy(update={"show_positive": True}))
+    assert items[0].pair.positive[:40] in shown[0].messages[-1]["content"]
+    assert items[0].pair.positive[:40] not in items[0].messages[-1]["content"]
+
+
+# --- every failure path against a real HTTP server ---------------------------------------------
+
+def test_rate_limit_honours_retry_after(dataset, tmp_path):
+    with FakeOpenAI(faults=["429"]) as server:
+        stats, backend = run(dataset, server, tmp_path / "out.jsonl")
+    assert stats["kept"] == 1 and backend.counters["rate_limited"] == 1
+    assert backend.waits == [1.0]  # the server's Retry-After, not our backoff
+    assert server.log[1]["time"] - server.log[0]["time"] >= 0.95
+
+
+def test_server_error_and_timeout_are_retried(dataset, tmp_path):
+    with FakeOpenAI(faults=["500", "timeout"], hang=2.0) as server:
+        stats, backend = run(dataset, server, tmp_path / "out.jsonl", request_timeout=0.5)
+    assert stats["kept"] == 1
+    assert backend.counters["server_errors"] == 1 and backend.counters["timeouts"] == 1
+    assert [e["fault"] for e in server.log] == ["500", "timeout", None]
+
+
+def test_retries_are_bounded(dataset, tmp_path):
+    with FakeOpenAI(faults=["500"] * 5) as server:
+        stats, _ = run(dataset, server, tmp_path / "out.jsonl", max_attempts=3)
+    assert len(server.log) == 3 and stats["kept"] == 0
+    failed = [json.loads(line) for line in (tmp_path / "out.jsonl.failed.jsonl").read_text().splitlines()]
+    assert failed[0]["stage"] == "call" and "gave up after 3 attempts" in failed[0]["detail"]
+
+
+@pytest.mark.parametrize("fault", ["garbage", "empty"])
+def test_bad_reply_gets_one_reask(dataset, tmp_path, fault):
+    with FakeOpenAI(faults=[fault]) as server:
+        stats, _ = run(dataset, server, tmp_path / "out.jsonl")
+    assert stats["kept"] == 1 and stats["run"]["reasks"] == 1
+    second = server.log[1]["body"]["messages"]
+    assert second[-2]["role"] == "assistant" and "could not be used" in second[-1]["content"]
+
+
+def test_think_wrapped_reply_is_unwrapped(dataset, tmp_path):
+    with FakeOpenAI(faults=["think"]) as server:
+        stats, _ = run(dataset, server, tmp_path / "out.jsonl")
+    assert stats["kept"] == 1 and stats["parse_stages"] == {"stripped": 1} and len(server.log) == 1
+    negative = read_records(tmp_path / "out.jsonl", SyntheticNegative)[0]
+    assert "<think>" not in negative.text and negative.text == canned(server.log[0]["body"]["messages"])["passage"]
+
+
+def test_truncated_reply_is_retried_with_more_room(dataset, tmp_path):
+    with FakeOpenAI(truncate_below=500) as server:
+        stats, _ = run(dataset, server, tmp_path / "out.jsonl", max_tokens=300)
+    assert stats["kept"] == 1 and [e["body"]["max_tokens"] for e in server.log] == [300, 600]
+    with FakeOpenAI(truncate_below=10_000) as server:
+        stats, _ = run(dataset, server, tmp_path / "never.jsonl", max_tokens=300)
+    assert stats["kept"] == 0 and stats["drops"]["call"] == {"truncated (finish_reason=length, even with doubled max_tokens)": 1}
+    assert (tmp_path / "never.jsonl").read_text() == ""
+
+
+def test_failures_are_not_cached_and_retry_failed(dataset, tmp_path):
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAI(faults=["garbage", "garbage"]) as server:
+        stats, _ = run(dataset, server, out)
+        assert stats["kept"] == 0 and len(server.log) == 2
+        failed = json.loads((tmp_path / "out.jsonl.failed.jsonl").read_text())
+        assert failed["raw"].startswith("Sure!") and failed["reason"] == "unparseable after re-ask"
+        stats, _ = run(dataset, server, out)  # a plain rerun leaves failures alone
+        assert len(server.log) == 2 and stats["run"]["skipped_failed"] == 1
+        stats, _ = run(dataset, server, out, retry_failed=True)
+    assert len(server.log) == 3 and stats["kept"] == 1
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_rejected_mode_falls_back_once_and_is_remembered(dataset, tmp_path, status):
+    with FakeOpenAI(reject_modes={"json_schema"}, reject_status=status) as server:
+        stats, backend = run(dataset, server, tmp_path / "out.jsonl", limit=3)
+    formats = [(e["body"].get("response_format") or {}).get("type") for e in server.log]
+    assert formats == ["json_schema", "json_object", "json_object", "json_object"]
+    assert server.log[1]["body"]["response_format"]["schema"]["required"] == ["reasoning", "passage"]
+    assert stats["kept"] == 3 and backend.mode == "json_object"
+    with FakeOpenAI(reject_modes={"json_schema", "json_object"}) as server:
+        stats, _ = run(dataset, server, tmp_path / "prompt.jsonl")
+    assert stats["kept"] == 1 and "response_format" not in server.log[-1]["body"]
+
+
+def test_cache_rerun_sends_nothing_and_key_stays_secret(dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-123")
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAI() as server:
+        config = dict(backend="openai", model="fake", base_url=server.base_url, mode="free", limit=4, guard=False)
+        first = synthesize(dataset, SynthesizeConfig(**config), out, progress=False)
+        text = out.read_text()
+        second = synthesize(dataset, SynthesizeConfig(**config), out, progress=False)
+    assert len(server.log) == 4 and second["run"]["cached"] == 4 and second["run"]["requests"] == 0
+    assert out.read_text() == text and first["kept"] == 4
+    for path in tmp_path.iterdir():
+        assert b"SECRET" not in path.read_bytes()
+
+
+def test_guard_scores_and_counts_drops(dataset, tmp_path):
+    with FakeOpenAI() as server:
+        stats, _ = run(dataset, server, tmp_path / "out.jsonl", limit=6, guard=True, guard_floor=0.9)
+    kept = read_records(tmp_path / "out.jsonl", SyntheticNegative)
+    assert stats["kept"] + sum(stats["drops"]["guard"].values()) == 6
+    assert stats["drops"]["guard"].get(OFF_TOPIC, 0) >= 1  # canned filler is far below the positives
+    for negative in kept:
+        assert 0.9 * negative.positive_teacher_score <= negative.teacher_score < negative.positive_teacher_score
+
+
+# --- batch export / import ---------------------------------------------------------------------
+
+def test_batch_export_import_roundtrip(dataset, tmp_path):
+    config = SynthesizeConfig(backend="openai", model="fake", mode="free", limit=3, guard=False)
+    items, _ = plan(dataset, config)
+    with ResultCache(tmp_path / "c.sqlite") as cache:
+        assert batch.export_batch(items, cache, tmp_path / "requests.jsonl", "fake") == 3
+    requests = [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
+    assert {r["method"] for r in requests} == {"POST"} and requests[0]["url"] == "/v1/chat/completions"
+    assert requests[0]["body"]["response_format"]["type"] == "json_schema"
+    server = FakeOpenAI(truncate_below=0)
+    results = []
+    for index, request in enumerate(requests):
+        status, _, body = server.respond(request["body"])
+        if index == 2:
+            body["choices"][0]["finish_reason"] = "length"
+        results.append({"id": f"b{index}", "custom_id": request["custom_id"], "error": None,
+                        "response": {"status_code": status, "body": body}})
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+    stats = synthesize(dataset, config.model_copy(update={"cache": str(tmp_path / "c.sqlite")}),
+                       tmp_path / "out.jsonl", import_from=tmp_path / "results.jsonl", progress=False)
+    assert stats["imported"] == {"imported": 2, "failed": 1} and stats["kept"] == 2
+    with ResultCache(tmp_path / "c.sqlite") as cache:
+        assert batch.export_batch(items, cache, tmp_path / "again.jsonl", "fake") == 1
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+
+def test_cli_prompt_show_and_dry_run(tmp_path):
+    shown = run_cli("prompt", "--show", "--index", "2")
+    assert shown.returncode == 0, shown.stderr
+    assert "prompt_version: syneg-prompt" in shown.stdout and '"aspect"' in shown.stdout
+    assert "--- system ---" in shown.stdout and "hard negative" in shown.stdout
+    dry = run_cli("synthesize", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+                  "--limit", "5", "--per-query", "2", "--dry-run", "--out", tmp_path / "o.jsonl")
+    assert dry.returncode == 0, dry.stderr
+    estimate = json.loads(dry.stdout)
+    assert estimate["calls"] == 10 and estimate["prompt_tokens_est"] > 1000
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_cli_bad_inputs(tmp_path):
+    grounded = run_cli("synthesize", "--mode", "grounded", "--dry-run", "--out", tmp_path / "o.jsonl")
+    assert grounded.returncode == 2 and "--mined" in grounded.stderr
+    bad = tmp_path / "mined.jsonl"
+    bad.write_text('{"query_id": "1"}\n')
+    result = run_cli("synthesize", "--mined", str(bad), "--dry-run", "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 2 and f"{bad}:1" in result.stderr
+
+
+# --- kill and resume ---------------------------------------------------------------------------
+
+def test_kill_and_resume_loses_nothing(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    def args(server, out):
+        return [sys.executable, "-m", "syneg", "synthesize", "--backend", "openai", "--model", "fake",
+                "--base-url", server.base_url, "--mode", "free", "--limit", "40", "--concurrency", "4",
+                "--no-guard", "--out", str(out)]
+
+    env = {**__import__("os").environ, "TQDM_DISABLE": "1"}
+    with FakeOpenAI(delay=0.15) as server:
+        proc = subprocess.Popen(args(server, tmp_path / "a.jsonl"), env=env, stderr=subprocess.PIPE)
+        cache = tmp_path / "a.jsonl.cache.sqlite"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _committed(cache) < 12:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        committed = _committed_keys(cache)
+        assert 12 <= len(committed) < 40 and not (tmp_path / "a.jsonl").exists()
+        before = len(server.log)
+        resumed = subprocess.run(args(server, tmp_path / "a.jsonl"), env=env, capture_output=True, text=True)
+        assert resumed.returncode == 0, resumed.stderr
+        again = server.log[before:]
+        items, _ = plan(load_dataset(None, "train"), SynthesizeConfig(backend="openai", model="fake", mode="free", limit=40))
+        first_requests = {json.dumps(i.messages) for i in items if i.key in committed}
+        assert not any(json.dumps(e["body"]["messages"]) in first_requests for e in again)
+        assert len(again) == 40 - len(committed)
+    with FakeOpenAI() as fresh:
+        whole = subprocess.run(args(fresh, tmp_path / "b.jsonl"), env=env, capture_output=True, text=True)
+        assert whole.returncode == 0, whole.stderr
+    assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
+    assert len((tmp_path / "a.jsonl").read_text().splitlines()) == 40
+
+
+def _committed_keys(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    try:
+        with sqlite3.connect(path) as db:
+            return {row[0] for row in db.execute("SELECT item_key FROM results")}
+    except sqlite3.OperationalError:  # tables not created yet
+        return set()
+
+
+def _committed(path: Path) -> int:
+    return len(_committed_keys(path))
