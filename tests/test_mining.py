@@ -214,6 +214,14 @@ def test_mine_excludes_all_positives_uses_the_lowest_positive_and_reports_shortf
     assert stats["shortfall"] == {"instances": 0, "missing_negatives": 0, "queries": 0, "query_ids": []}
 
 
+def test_pair_margin_reference_filters_against_each_pairs_own_positive(table_case):
+    ds, retriever = table_case
+    config = MineConfig(num_negatives=2, relative_margin=0.05, range_max=4, top_k=9, margin_reference="pair")
+    instances, _ = mine(ds, config, seed=0, retriever=retriever)
+    # q1/p1 (0.9 -> threshold 0.855): n1 0.7 and n2 0.58 now survive; q1/p2 (0.6) still drops them
+    assert [[n.doc_id for n in i.negatives] for i in instances] == [["n1", "n2"], ["n3", "n4"], ["n3", "n4"]]
+
+
 def test_mine_reports_queries_short_of_negatives(table_case):
     ds, retriever = table_case
     instances, stats = mine(ds, MineConfig(num_negatives=4, relative_margin=0.05, max_score=0.45), 0,

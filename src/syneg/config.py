@@ -34,6 +34,7 @@ class MineConfig(Section):
     sampling: Literal["top", "random"] = "top"
     absolute_margin: float | None = None
     relative_margin: float | None = 0.05
+    margin_reference: Literal["query_min", "pair"] = "query_min"  # positive score the margins compare to
     max_score: float | None = None
     rescore_model: str | None = None
     max_queries: int | None = None  # seeded subset of the split's queries

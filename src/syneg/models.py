@@ -40,9 +40,8 @@ def resolve_encoder(name: str | None) -> str:
     return name
 
 
-@functools.lru_cache(maxsize=4)
-def load_encoder(name: str | None = None, max_seq_length: int | None = None):
-    """Load (and cache per process) a SentenceTransformer on the CPU, offline-first."""
+def fresh_encoder(name: str | None = None, max_seq_length: int | None = None):
+    """A newly loaded SentenceTransformer on the CPU (not shared: safe to train)."""
     from sentence_transformers import SentenceTransformer
 
     path = resolve_encoder(name)
@@ -53,3 +52,9 @@ def load_encoder(name: str | None = None, max_seq_length: int | None = None):
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
     return model
+
+
+@functools.lru_cache(maxsize=4)
+def load_encoder(name: str | None = None, max_seq_length: int | None = None):
+    """A SentenceTransformer shared per process (for encoding only; never train it)."""
+    return fresh_encoder(name, max_seq_length)

@@ -45,6 +45,8 @@ def mine(
     relative_margin: Annotated[Optional[float], typer.Option(
         parser=_optional_float, metavar="FLOAT|none",
         help="Drop negatives scoring above positive - |positive| x margin (NV-Retriever: 0.05).")] = DEFAULTS.relative_margin,
+    margin_reference: Annotated[str, typer.Option(
+        help="query_min: margins against the query's lowest positive (sentence-transformers); pair: each pair's own positive.")] = DEFAULTS.margin_reference,
     max_score: Annotated[Optional[float], typer.Option(help="Drop negatives scoring above this.")] = None,
     rescore_model: Annotated[Optional[str], typer.Option(help="Teacher bi-encoder or cross-encoder whose scores the margins use.")] = None,
     max_queries: Annotated[Optional[int], typer.Option(help="Mine a seeded subset of this many queries.")] = None,
@@ -64,7 +66,7 @@ def mine(
         config = MineConfig(
             retriever=retriever, model=model, num_negatives=num_negatives, top_k=top_k, range_min=range_min,
             range_max=range_max, sampling=sampling, absolute_margin=absolute_margin, relative_margin=relative_margin,
-            max_score=max_score, rescore_model=rescore_model, max_queries=max_queries, one_positive=one_positive,
+            margin_reference=margin_reference, max_score=max_score, rescore_model=rescore_model, max_queries=max_queries, one_positive=one_positive,
             max_seq_length=max_seq_length,
         )
     except ValidationError as exc:

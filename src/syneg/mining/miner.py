@@ -165,15 +165,24 @@ def _query_instances(
     removed: Counter,
     source: str,
 ) -> list[MinedInstance]:
-    """Score-filter one query's window once, then choose negatives for each of its instances."""
+    """Score-filter one query's window, then choose negatives for each of its instances.
+
+    The margin reference is the query's lowest positive score (``margin_reference: query_min``,
+    as sentence-transformers does) or each pair's own positive (``pair``, filtered per pair).
+    """
     retriever_pos, teacher_pos = pos_scores
-    reference = min(retriever_pos if teacher_pos is None else teacher_pos)
-    survivors = score_filters(window, reference, absolute_margin=config.absolute_margin,
-                              relative_margin=config.relative_margin, max_score=config.max_score, removed=removed)
+    reference_scores = retriever_pos if teacher_pos is None else teacher_pos
+
+    def survivors_for(reference: float) -> list[Candidate]:
+        return score_filters(window, reference, absolute_margin=config.absolute_margin,
+                             relative_margin=config.relative_margin, max_score=config.max_score, removed=removed)
+
+    shared = survivors_for(min(reference_scores)) if config.margin_reference == "query_min" else None
     positives = dataset.positives(qid)
     instances = []
     for pid in instance_positives(dataset, qid, config.one_positive, seed):
         at = positives.index(pid)
+        survivors = shared if shared is not None else survivors_for(reference_scores[at])
         chosen = choose(survivors, config.num_negatives, config.sampling, instance_rng(seed, qid, pid))
         pair_scores = (retriever_pos[at], None if teacher_pos is None else teacher_pos[at])
         instances.append(_instance(dataset, qid, pid, pair_scores, chosen, config, source))

@@ -61,17 +61,9 @@ def training_arguments(config: TrainConfig, output_dir: str, seed: int, bf16: bo
 
 def load_model(config: TrainConfig):
     """A fresh (uncached) SentenceTransformer to train, on the CPU."""
-    from sentence_transformers import SentenceTransformer
+    from syneg.models import fresh_encoder
 
-    from syneg.models import resolve_encoder
-
-    path = resolve_encoder(config.model)
-    try:
-        model = SentenceTransformer(path, device="cpu")
-    except (OSError, ValueError) as exc:
-        raise SynegError(f"cannot load encoder {path!r}: {exc}") from None
-    model.max_seq_length = config.max_seq_length
-    return model
+    return fresh_encoder(config.model, config.max_seq_length)
 
 
 def is_main_process() -> bool:
