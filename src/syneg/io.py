@@ -69,26 +69,31 @@ def write_jsonl(path: str | Path, rows: Iterable[BaseModel | dict[str, Any]]) ->
     return count
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for each non-blank line; errors name file and line."""
+def iter_lines(path: str | Path, missing: str = "file not found") -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, text)`` for each non-blank UTF-8 line; errors name file and line."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, "file not found")
+        raise DataError(path, missing)
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise DataError(path, f"not valid UTF-8 ({exc.reason} at byte {exc.start})", number) from None
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise DataError(path, f"malformed JSON: {exc.msg} (column {exc.colno})", number) from None
-            if not isinstance(obj, dict):
-                raise DataError(path, f"expected a JSON object, got {type(obj).__name__}", number)
-            yield number, obj
+            if text.strip():
+                yield number, text
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each non-blank line; errors name file and line."""
+    for number, text in iter_lines(path):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(path, f"malformed JSON: {exc.msg} (column {exc.colno})", number) from None
+        if not isinstance(obj, dict):
+            raise DataError(path, f"expected a JSON object, got {type(obj).__name__}", number)
+        yield number, obj
 
 
 def read_records(path: str | Path, model: type[M]) -> list[M]:

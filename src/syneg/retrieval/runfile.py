@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from syneg.errors import DataError
-from syneg.io import atomic_open
+from syneg.io import atomic_open, iter_lines
 from syneg.retrieval.base import SearchResult
 
 Run = dict[str, dict[str, float]]
@@ -35,22 +35,13 @@ def write_run(path: str | Path, query_ids: list[str], result: SearchResult, tag:
 def read_run(path: str | Path) -> Run:
     """Read a TREC run; a malformed line is an error naming the file and line."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "run file not found")
     run: Run = {}
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(path, f"not valid UTF-8 ({exc.reason})", number) from None
-            if not line.strip():
-                continue
-            qid, doc_id, score = _parse_line(line, path, number)
-            docs = run.setdefault(qid, {})
-            if doc_id in docs:
-                raise DataError(path, f"document {doc_id!r} appears twice for query {qid!r}", number)
-            docs[doc_id] = score
+    for number, line in iter_lines(path, missing="run file not found"):
+        qid, doc_id, score = _parse_line(line, path, number)
+        docs = run.setdefault(qid, {})
+        if doc_id in docs:
+            raise DataError(path, f"document {doc_id!r} appears twice for query {qid!r}", number)
+        docs[doc_id] = score
     if not run:
         raise DataError(path, "run file is empty")
     return run
