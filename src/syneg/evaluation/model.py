@@ -25,31 +25,43 @@ def evaluate_model(
 ) -> dict[str, float]:
     """Metrics of ``model`` (a loaded SentenceTransformer, a path, or None for the packaged MiniLM).
 
-    Retrieves every query of ``dataset`` over its whole corpus (``top_k`` documents, at least
-    the largest metric cutoff, plus one so a dropped identical id still leaves enough) and
-    evaluates against ``dataset.qrels``. Document embeddings are cached by default only for a
-    model given by path (a model being trained changes every epoch). Pass a prepared
-    ``evaluator`` to reuse it across calls.
+    Retrieves every query of ``dataset`` over its whole corpus (see ``model_run``) and
+    evaluates against ``dataset.qrels``. Pass a prepared ``evaluator`` to reuse it across calls.
     """
-    from syneg.retrieval import results_to_run
-    from syneg.retrieval.dense import DenseRetriever
-
     evaluator = evaluator or Evaluator(dataset.qrels, metrics)
+    run = model_run(model, dataset, evaluator, top_k, batch_size, max_seq_length=max_seq_length,
+                    precision=precision, cache_dir=cache_dir, use_cache=use_cache)
+    return evaluator.evaluate(run)
+
+
+def model_run(
+    model: Any,
+    dataset: BeirDataset,
+    evaluator: Evaluator,
+    top_k: int = 100,
+    batch_size: int = 64,
+    *,
+    max_seq_length: int | None = None,
+    precision: str = "auto",
+    cache_dir: str | Path | None = None,
+    use_cache: bool | None = None,
+) -> dict[str, dict[str, float]]:
+    """The dense run of ``model`` over ``dataset``, deep enough for ``evaluator``'s metrics.
+
+    Each query gets ``top_k`` documents, at least the largest metric cutoff, plus one so a
+    dropped identical id still leaves enough. Document embeddings are cached by default only
+    for a model given by path (a model being trained changes every epoch).
+    """
+    from syneg.retrieval import make_retriever, results_to_run
+
     if use_cache is None:
         use_cache = model is None or isinstance(model, (str, Path))
-    retriever = DenseRetriever(
-        model,
-        cache_dir=cache_dir,
-        use_cache=use_cache,
-        batch_size=batch_size,
-        max_seq_length=max_seq_length,
-        precision=precision,
-    )
+    retriever = make_retriever("dense", model, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size,
+                               max_seq_length=max_seq_length, precision=precision)
     retriever.index(dataset.corpus)
     query_ids = list(dataset.queries)
     depth = max([top_k, *(_cutoff(s.measure, s.run_cutoff) for s in evaluator.specs)]) + 1
-    result = retriever.search([dataset.queries[q] for q in query_ids], depth)
-    return evaluator.evaluate(results_to_run(query_ids, result))
+    return results_to_run(query_ids, retriever.search([dataset.queries[q] for q in query_ids], depth))
 
 
 def _cutoff(measure: Any, run_cutoff: int | None) -> int:
