@@ -1,10 +1,12 @@
 """A real, fault-injecting OpenAI-compatible HTTP server on loopback (stdlib only), for tests and bench.
 
 Replies are canned JSON derived from the request (same request, same reply). ``faults`` is a queue
-of one-shot faults served to the next requests in order: "429", "500", "timeout", "malformed",
-"truncated", "think", "empty", "garbage" (prose, not JSON). ``reject_modes`` answers 400 to those ``response_format`` types, as
-llama.cpp's server does for ``json_schema``; ``truncate_below`` cuts replies of requests whose
-``max_tokens`` is smaller.
+of one-shot faults served to the next requests in order: "429", "429-soon" (a malformed Retry-After),
+"500", "timeout", "malformed", "truncated", "cut" (JSON cut mid-string, yet finish_reason "stop"),
+"think", "empty", "garbage" (prose, not JSON), "context-400" (vLLM's context-length 400) and
+"echo-key-400" / "echo-key-401" (an error body that echoes the API key). ``reject_modes`` answers 400
+to those ``response_format`` types, as llama.cpp's server does for ``json_schema``; ``truncate_below``
+cuts replies of requests whose ``max_tokens`` is smaller; ``cut_below`` cuts them mid-string like "cut".
 """
 
 from __future__ import annotations
@@ -35,16 +37,17 @@ class FakeOpenAI:
     """``with FakeOpenAI() as server: server.base_url`` -> ``http://127.0.0.1:PORT/v1``."""
 
     def __init__(self, faults=(), reject_modes=(), truncate_below: int = 0, delay: float = 0.0, hang: float = 3.0,
-                 reject_status: int = 400):
+                 reject_status: int = 400, cut_below: int = 0, port: int = 0):
         self.faults = deque(faults)
         self.reject_modes = set(reject_modes)
         self.reject_status = reject_status  # llama_cpp.server answers 500 (a validation error)
         self.truncate_below = truncate_below
+        self.cut_below = cut_below
         self.delay = delay
         self.hang = hang
         self.log: list[dict] = []  # one entry per request: body, status, time, fault
         self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -64,7 +67,7 @@ class FakeOpenAI:
         with self.lock:
             return [e["body"] for e in self.log if e["status"] == 200]
 
-    def respond(self, body: dict) -> tuple[int, dict, dict]:
+    def respond(self, body: dict, headers: dict | None = None) -> tuple[int, dict, dict]:
         """(status, headers, JSON body) for one request."""
         fmt = (body.get("response_format") or {}).get("type")
         with self.lock:
@@ -74,8 +77,15 @@ class FakeOpenAI:
         if fmt in self.reject_modes:
             message = f"('body', 'response_format', 'type'): input should be 'text', not {fmt!r}"
             return self.reject_status, {}, {"error": {"message": message}}
-        if fault == "429":
-            return 429, {"Retry-After": "1"}, {"error": {"message": "rate limited"}}
+        if fault in ("429", "429-soon"):
+            return 429, {"Retry-After": "1" if fault == "429" else "soon"}, {"error": {"message": "rate limited"}}
+        if fault == "context-400":
+            return 400, {}, {"error": {"message": "This model's maximum context length is 2048 tokens. However, you "
+                                                  "requested 2400 tokens (2016 in the messages, 384 in the completion)."}}
+        if fault in ("echo-key-400", "echo-key-401"):
+            key = (headers or {}).get("Authorization", "").removeprefix("Bearer ")
+            return int(fault[-3:]), {}, {"error": {"message": f"Incorrect API key provided: {key}; "
+                                                              f"header was Authorization: Bearer {key}"}}
         if fault == "500":
             return 500, {}, {"error": {"message": "internal error"}}
         if fault == "timeout":
@@ -92,6 +102,8 @@ class FakeOpenAI:
             content = ""
         elif fault == "truncated" or body.get("max_tokens", 1 << 30) < self.truncate_below:
             content, finish = content[:60], "length"
+        elif fault == "cut" or body.get("max_tokens", 1 << 30) < self.cut_below:
+            content = content[: content.index('"passage"') + 60]  # ends mid-word inside the passage
         time.sleep(self.delay)
         return 200, {}, _completion(body, content, finish)
 
@@ -102,7 +114,7 @@ class FakeOpenAI:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length))
-                status, headers, payload = server.respond(body)
+                status, headers, payload = server.respond(body, dict(self.headers))
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)

@@ -54,7 +54,10 @@ def test_parse_stages():
     assert parse_output(good).stage == "json"
     wrapped = parse_output(f"<think>plan it</think>\n```json\n{good}\n```")
     assert (wrapped.stage, wrapped.value.passage) == ("stripped", "A passage.")
-    assert parse_output('{"reasoning": "r", "passage": "cut off here').value.passage == "cut off here"
+    cut = parse_output('{"reasoning": "r", "passage": "cut off he')  # repair must not close the string
+    assert cut.value is None and cut.truncated
+    assert parse_output('```json\n{"reasoning": "r {x}", "passage": "cut').truncated
+    assert parse_output("{'reasoning': 'r', 'passage': 'p'}").value.passage == "p"  # syntax repair stays
     assert parse_output("").error == "empty reply"
     assert parse_output("no json at all").value is None
     assert "passage" in parse_output('{"reasoning": "r"}').error
@@ -152,7 +155,7 @@ def test_truncated_reply_is_retried_with_more_room(dataset, tmp_path):
     assert stats["kept"] == 1 and [e["body"]["max_tokens"] for e in server.log] == [300, 600]
     with FakeOpenAI(truncate_below=10_000) as server:
         stats, _ = run(dataset, server, tmp_path / "never.jsonl", max_tokens=300)
-    assert stats["kept"] == 0 and stats["drops"]["call"] == {"truncated (finish_reason=length, even with doubled max_tokens)": 1}
+    assert stats["kept"] == 0 and stats["drops"]["call"] == {"truncated": 1}
     assert (tmp_path / "never.jsonl").read_text() == ""
 
 
@@ -162,7 +165,8 @@ def test_failures_are_not_cached_and_retry_failed(dataset, tmp_path):
         stats, _ = run(dataset, server, out)
         assert stats["kept"] == 0 and len(server.log) == 2
         failed = json.loads((tmp_path / "out.jsonl.failed.jsonl").read_text())
-        assert failed["raw"].startswith("Sure!") and failed["reason"] == "unparseable after re-ask"
+        assert failed["raw"].startswith("Sure!") and failed["reason"] == "unparseable"
+        assert failed["detail"].startswith("unparseable after re-ask") and failed["transient"] is False
         stats, _ = run(dataset, server, out)  # a plain rerun leaves failures alone
         assert len(server.log) == 2 and stats["run"]["skipped_failed"] == 1
         stats, _ = run(dataset, server, out, retry_failed=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from syneg.errors import DataError, SynegError
 
@@ -64,6 +64,7 @@ class SynthesizeConfig(Section):
     api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the API key (openai backend)
     request_timeout: float = 120.0  # seconds per HTTP request (openai backend)
     max_attempts: int = 5  # bounded retries on 429 / 5xx / timeouts
+    deadline: float | None = Field(default=None, gt=0)  # seconds for all calls of a run; pending ones then fail
     cache: str | None = None  # sqlite cache of successful calls; None = <out>.cache.sqlite
 
 
@@ -168,6 +169,17 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
+def public_dict(config: BaseModel) -> dict[str, Any]:
+    """``config`` as JSON-ready data fit to write or print: credentials in URLs masked."""
+    from syneg.redact import redact_url
+
+    data = config.model_dump(mode="json")
+    section = data.get("synthesize", data)
+    if isinstance(section, dict) and section.get("base_url"):
+        section["base_url"] = redact_url(section["base_url"])
+    return data
+
+
 def dump_config(config: RunConfig) -> str:
-    """The resolved config as YAML."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    """The resolved config as YAML (credentials masked)."""
+    return yaml.safe_dump(public_dict(config), sort_keys=False)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 
 class SynegError(Exception):
-    """An error the user can fix; the CLI prints it without a traceback (exit 2)."""
+    """An error the user can fix; the CLI prints it without a traceback and exits ``exit_code``."""
+
+    exit_code = 2
 
 
 class DataError(SynegError):
@@ -22,3 +24,9 @@ class DataError(SynegError):
 
 class MissingExtraError(SynegError):
     """An optional dependency is not installed."""
+
+
+class RunFailed(SynegError):
+    """A stage finished but some of its work failed (e.g. LLM calls); its outputs are written (exit 3)."""
+
+    exit_code = 3

@@ -23,12 +23,12 @@ from syneg.errors import SynegError
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors print one line and exit 2, never a traceback."""
+    """Entry point: user errors print one line and exit 2 (3: a stage's calls failed), never a traceback."""
     try:
         app(args=argv, prog_name="syneg")
     except SynegError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)

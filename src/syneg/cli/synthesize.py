@@ -3,29 +3,46 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, get_args
 
 import typer
 
 from syneg.cli.app import app
 from syneg.cli.options import DataOpt, DevFractionOpt, OutOpt, SeedOpt, SplitOpt
+from syneg.config import SynthesizeConfig
 
-BackendOpt = Annotated[Optional[str], typer.Option("--backend", help="llamacpp (default, offline), openai or transformers.")]
+
+def _choices(name: str, field: str) -> type[Enum]:
+    """An Enum of a config field's Literal values, so that typer lists and checks them."""
+    values = get_args(SynthesizeConfig.model_fields[field].annotation)
+    return Enum(name, {value: value for value in values}, type=str)
+
+
+Backend, Mode = _choices("Backend", "backend"), _choices("Mode", "mode")
+BackendOpt = Annotated[Optional[Backend], typer.Option("--backend", help="Chat backend; default llamacpp (offline).")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="GGUF path, served model name, or HF model folder.")]
-ModeOpt = Annotated[Optional[str], typer.Option("--mode", help="free or grounded (rewrite a mined negative); default: grounded with --mined, else free.")]
+ModeOpt = Annotated[Optional[Mode], typer.Option("--mode", help="grounded rewrites a mined negative; default: grounded with --mined, else free.")]
 MinedOpt = Annotated[Optional[Path], typer.Option("--mined", help="mined.jsonl from `syneg mine` (MinedInstance lines).")]
 ShowPositiveOpt = Annotated[Optional[bool], typer.Option("--show-positive/--hide-positive", help="Show the positive passage to the LLM.")]
 
 
 def _config(**given):
     """A SynthesizeConfig from the options that were given (the rest keep their defaults)."""
-    from syneg.config import SynthesizeConfig
+    from pydantic import ValidationError
 
+    from syneg.errors import SynegError
+
+    given = {k: v.value if isinstance(v, Enum) else v for k, v in given.items()}
     if given.get("mode") is None:
         given["mode"] = "grounded" if given.pop("has_mined") else "free"
     given.pop("has_mined", None)
-    return SynthesizeConfig(**{k: v for k, v in given.items() if v is not None})
+    try:
+        return SynthesizeConfig(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SynegError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
 
 
 def _load(data, split, dev_fraction, seed, mined):
@@ -59,6 +76,9 @@ def synthesize(
     guard: Annotated[Optional[bool], typer.Option("--guard/--no-guard", help="Teacher-score band filter.")] = None,
     guard_margin: Annotated[Optional[float], typer.Option("--guard-margin")] = None,
     guard_floor: Annotated[Optional[float], typer.Option("--guard-floor")] = None,
+    request_timeout: Annotated[Optional[float], typer.Option("--request-timeout", help="Seconds per HTTP request (openai backend).")] = None,
+    max_attempts: Annotated[Optional[int], typer.Option("--max-attempts", help="Attempts per call on connection errors, timeouts, 429 and 5xx.")] = None,
+    deadline: Annotated[Optional[float], typer.Option("--deadline", help="Seconds for all calls; those still pending then fail (transient).")] = None,
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Cache file (default <out>.cache.sqlite).")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Call again for items that failed before.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the calls and tokens a run would need.")] = False,
@@ -74,7 +94,8 @@ def synthesize(
     config = _config(backend=backend, model=model, base_url=base_url, api_key_env=api_key_env, per_query=per_query,
                      concurrency=concurrency, limit=limit, mode=mode, has_mined=mined is not None,
                      show_positive=show_positive, max_tokens=max_tokens, temperature=temperature, guard=guard,
-                     guard_margin=guard_margin, guard_floor=guard_floor, cache=str(cache) if cache else None)
+                     guard_margin=guard_margin, guard_floor=guard_floor, cache=str(cache) if cache else None,
+                     request_timeout=request_timeout, max_attempts=max_attempts, deadline=deadline)
     dataset, mined_rows = _load(data, split, dev_fraction, seed, mined)
     if dry_run or export_batch is not None:
         items, _ = synthesis.plan(dataset, config, mined_rows, seed)
@@ -89,6 +110,11 @@ def synthesize(
     stats = synthesis.synthesize(dataset, config, out, mined_rows, seed, retry_failed=retry_failed,
                                  import_from=import_batch)
     typer.echo(json.dumps({k: stats[k] for k in ("items", "kept", "pass_rate", "fail_rate", "drops")}))
+    lines, failed = synthesis.failure_report(stats, out)
+    if failed is not None:
+        raise failed
+    for line in lines:
+        typer.echo(line, err=True)
 
 
 @app.command()

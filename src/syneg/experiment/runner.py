@@ -14,6 +14,7 @@ from syneg.experiment.results import CellResult
 from syneg.experiment.summary import write_results
 from syneg.pipeline import Pipeline
 from syneg.pipeline.scoring import score_model
+from syneg.redact import redact
 
 KEPT_FILES = ("train_log.jsonl", "grad_stats.json", "training.png")
 
@@ -67,7 +68,7 @@ def run_experiment(config: ExperimentConfig, command: str, log: Callable[[str], 
     for number, cell in enumerate(cells, start=1):
         log(f"cell {number}/{len(cells)}: {cell.group}, seed {cell.seed}")
         results.append(run_cell(config, cell, log))
-    env = {"command": command, "hardware": f"{platform.machine()}, {_cores()} CPU cores, {platform.python_version()}",
+    env = {"command": redact(command), "hardware": f"{platform.machine()}, {_cores()} CPU cores, {platform.python_version()}",
            "wall_s": round(time.perf_counter() - started, 1)}
     return write_results(out, config, cells, results, env)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from syneg.config import public_dict
 from syneg.experiment.grid import Cell, ExperimentConfig
 from syneg.experiment.results import CellResult, aggregate, markdown_table, mean_per_query, paired_test
 from syneg.io import write_json, write_text
@@ -54,7 +54,7 @@ def write_results(out: Path, config: ExperimentConfig, cells: list[Cell],
     text += ["", *[f"![{p.stem}]({p.relative_to(out)})" for p in plots]]
     path = out / "results.md"
     write_text(path, "\n".join(text) + "\n")
-    write_json(out / "results.json", {"env": env, "config": json.loads(config.model_dump_json()),
+    write_json(out / "results.json", {"env": env, "config": public_dict(config),
                                       "cells": [asdict(r) for r in results],
                                       "table": {g: {m: list(v) for m, v in row.items()} for g, row in table.items()},
                                       "significance": tests})

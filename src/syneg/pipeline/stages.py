@@ -25,12 +25,15 @@ def mine_stage(config: RunConfig, run: RunDir, train: BeirDataset, progress: boo
 
 
 def synthesize_stage(config: RunConfig, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
-    from syneg.synthesis import synthesize
+    from syneg.synthesis import failure_report, synthesize
 
     mined = read_records(run.output("mine"), MinedInstance)
     seed = config.seed if config.synthesize.seed is None else config.synthesize.seed
     stats = synthesize(train, config.synthesize, run.output("synthesize"), mined=mined, seed=seed, progress=progress)
     run.write_stats("synthesize", stats)
+    _, failed = failure_report(stats, run.output("synthesize"))
+    if failed is not None:  # not marked done: a rerun retries the transient failures
+        raise failed
     return stats
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from syneg.synthesis.api import estimate, plan, side_paths, synthesize
+from syneg.synthesis.api import estimate, failure_report, plan, side_paths, synthesize
 from syneg.synthesis.prompt import PROMPT_VERSION
 
-__all__ = ["PROMPT_VERSION", "estimate", "plan", "side_paths", "synthesize"]
+__all__ = ["PROMPT_VERSION", "estimate", "failure_report", "plan", "side_paths", "synthesize"]

@@ -10,11 +10,14 @@ from typing import Any
 
 from syneg.config import SynthesizeConfig
 from syneg.data import BeirDataset
+from syneg.errors import RunFailed
 from syneg.io import write_json, write_jsonl
 from syneg.records import MinedInstance
+from syneg.redact import redact_url
 from syneg.synthesis import batch
 from syneg.synthesis.backends import ChatBackend, backend_model_id, make_backend
 from syneg.synthesis.cache import ResultCache
+from syneg.synthesis.failures import report_lines, summarize, verdict
 from syneg.synthesis.finalize import Outcome, apply_guard, collect
 from syneg.synthesis.guard import Band, HardnessGuard
 from syneg.synthesis.plan import SynthesisItem, domain_pool, pairs_from_dataset, pairs_from_mined, plan_items
@@ -60,6 +63,7 @@ def synthesize(
     """Generate (or import), check and guard synthetic negatives; write ``out``, stats and failures.
 
     A ``backend`` passed in is closed at the end (its connections belong to this call's event loop).
+    Failed calls are in ``stats["failures"]``; :func:`check_failures` turns them into the run's verdict.
     """
     started = time.perf_counter()
     items, model_id = plan(dataset, config, mined, seed)
@@ -68,7 +72,7 @@ def synthesize(
         counters = RunCounters()
         if import_from is None:
             counters = asyncio.run(_run(items, config, cache, backend, retry_failed, progress))
-        outcome = collect(items, cache, model_id)
+        outcome = collect(items, cache, model_id, counters.transient)
     if config.guard and outcome.negatives:
         apply_guard(outcome, items, HardnessGuard(config.guard_model, Band(config.guard_margin, config.guard_floor)))
     write_jsonl(out, outcome.negatives)
@@ -81,12 +85,14 @@ def synthesize(
 
 async def _run(items, config, cache, backend, retry_failed, progress) -> RunCounters:
     done = cache.keys()
-    owned = backend is None and any(i.key not in done for i in items)
+    owned = backend is None and any(i.key not in done and (retry_failed or cache.failure(i.key) is None)
+                                    for i in items)
     if owned:
         backend = make_backend(config.backend, config.model, config.base_url, config.api_key_env,
                                config.request_timeout, config.max_attempts, config.threads)
     try:
-        counters = await run_items(items, backend, cache, config.concurrency, retry_failed, progress)
+        counters = await run_items(items, backend, cache, config.concurrency, retry_failed, progress,
+                                   config.deadline)
         counters.backend = backend.stats() if backend is not None else {}
         return counters
     finally:
@@ -104,7 +110,8 @@ def _stats(items, counters: RunCounters, outcome: Outcome, config, model_id, ela
         "run": {"cached": counters.cached, "succeeded": counters.succeeded, "failed": counters.failed,
                 "skipped_failed": counters.skipped_failed, "calls": counters.calls, "requests": counters.requests,
                 "reasks": counters.reasks, "widened": counters.widened, "tokens": dict(counters.tokens),
-                "failures": dict(counters.failures), "backend": counters.backend},
+                "failures": dict(counters.failures), "modes": dict(counters.modes), "backend": counters.backend},
+        "failures": summarize(outcome.rejected, total, redact_url(config.base_url)),
         "tokens": dict(outcome.tokens), "missing": outcome.missing,
         "drops": {stage: dict(c) for stage, c in outcome.drops.items()},
         "parse_stages": dict(outcome.parse_stages),
@@ -112,6 +119,12 @@ def _stats(items, counters: RunCounters, outcome: Outcome, config, model_id, ela
         "imported": imported, "elapsed_s": round(elapsed, 3),
         "negatives_per_s": round(kept / elapsed, 4) if elapsed else 0.0,
     }
+
+
+def failure_report(stats: dict[str, Any], out: str | Path) -> tuple[list[str], RunFailed | None]:
+    """Lines to print about failed items, and the error to exit with when the run failed."""
+    failed_path = side_paths(out)["failed"]
+    return report_lines(stats["failures"], failed_path), verdict(stats["failures"], failed_path)
 
 
 def estimate(items: Sequence[SynthesisItem], cache: ResultCache, max_tokens: int, retry_failed: bool = False) -> dict:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from syneg.errors import DataError
 from syneg.io import iter_jsonl, write_jsonl
+from syneg.redact import redact
 from syneg.synthesis.backends.openai_backend import response_format
 from syneg.synthesis.cache import CachedResult, ResultCache
 from syneg.synthesis.parse import parse_output
@@ -39,7 +40,7 @@ def _reply(obj: dict, path: Path, number: int) -> tuple[str | None, str | None, 
     """(content, finish_reason, usage, error) of one result line (OpenAI / vLLM batch output)."""
     response = obj.get("response") or {}
     if obj.get("error") or response.get("status_code", 200) != 200:
-        return None, None, {}, f"batch error: {obj.get('error') or response.get('status_code')}"
+        return None, None, {}, f"batch_error: {obj.get('error') or response.get('status_code')}"
     body = response.get("body")
     if not isinstance(body, dict) or not body.get("choices"):
         raise DataError(path, "result line has no response.body.choices", number)
@@ -63,14 +64,15 @@ def import_batch(items: Sequence[SynthesisItem], cache: ResultCache, path: str |
             continue
         text, finish, usage, error = _reply(obj, path, number)
         if error is None and finish == "length":
-            error = "truncated (finish_reason=length)"
+            error = "truncated: finish_reason=length"
         if error is None:
             parsed = parse_output(text)
-            error = None if parsed.value is not None else f"unparseable: {parsed.error}"
+            if parsed.value is None:
+                error = f"{'truncated' if parsed.truncated else 'unparseable'}: {parsed.error}"
         if error is None:
             cache.put(CachedResult(key, key, text or "", finish, usage, None, 1))
             counts["imported"] += 1
         else:
-            cache.put_failure(key, error, text)
+            cache.put_failure(key, redact(error), redact(text))
             counts["failed"] += 1
     return counts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,25 +38,25 @@ def _reject(outcome: Outcome, item: SynthesisItem, stage: str, reason: str, raw:
                              "stage": stage, "reason": reason, "attributes": item.attributes, "raw": raw, **extra})
 
 
-def collect(items: Sequence[SynthesisItem], cache: ResultCache, model_id: str) -> Outcome:
-    """Parse and check each item's cached reply (items without one are failures or still missing)."""
+def collect(
+    items: Sequence[SynthesisItem], cache: ResultCache, model_id: str,
+    transient: Mapping[str, tuple[str, str]] | None = None,
+) -> Outcome:
+    """Parse and check each item's cached reply; items without one failed (``transient``: this run,
+    not cached) or are still missing."""
     outcome = Outcome()
     seen: dict[tuple[str, str], list[str]] = {}
     for item in items:
         result = cache.get(item.key)
         if result is None:
-            failure = cache.failure(item.key)
-            if failure is None:
-                outcome.missing += 1
-            else:
-                _reject(outcome, item, "call", failure[0].split(":")[0], failure[1], detail=failure[0])
+            _reject_unanswered(outcome, item, cache, transient or {})
             continue
         outcome.tokens.update(result.usage)
         parsed = parse_output(result.text)
         outcome.parse_stages[parsed.stage] += 1
         value = parsed.value
         if value is None:  # cached under older parsing rules
-            _reject(outcome, item, "validate", "unparseable", result.text)
+            _reject(outcome, item, "validate", "truncated" if parsed.truncated else "unparseable", result.text)
             continue
         others = seen.setdefault((item.pair.query_id, item.pair.positive_id), [])
         reason = check_passage(value.passage, item.pair.positive, item.pair.query, others, examples=EXAMPLES)
@@ -70,6 +70,20 @@ def collect(items: Sequence[SynthesisItem], cache: ResultCache, model_id: str) -
             source_doc_id=item.source_doc_id, model=model_id, prompt_version=PROMPT_VERSION, key=item.key,
         ))
     return outcome
+
+
+def _reject_unanswered(outcome: Outcome, item: SynthesisItem, cache: ResultCache,
+                       transient: Mapping[str, tuple[str, str]]) -> None:
+    if item.key in transient:
+        reason, detail = transient[item.key]
+        _reject(outcome, item, "call", reason, None, detail=detail, transient=True)
+        return
+    failure = cache.failure(item.key)
+    if failure is None:
+        outcome.missing += 1
+    else:
+        reason, _, detail = failure[0].partition(": ")  # stored as "<reason>: <detail>"
+        _reject(outcome, item, "call", reason, failure[1], detail=detail or reason, transient=False)
 
 
 def apply_guard(outcome: Outcome, items: Sequence[SynthesisItem], guard: HardnessGuard) -> None:

@@ -1,4 +1,8 @@
-"""Parse untrusted LLM output in stages: JSON, then stripped of think blocks and fences, then repaired."""
+"""Parse untrusted LLM output in stages: JSON, then stripped of think blocks and fences, then repaired.
+
+Repair fixes syntax only (quotes, fences, trailing commas): a reply whose JSON object was cut off
+(inside a string or before its closing brace) is reported as ``truncated``, never completed.
+"""
 
 from __future__ import annotations
 
@@ -30,23 +34,54 @@ class GeneratedNegative(BaseModel):
         return value
 
 
+TRUNCATED = "truncated"
+
+
 @dataclass(frozen=True)
 class ParseResult:
-    """Either ``value`` (and the stage that produced it) or ``error``."""
+    """Either ``value`` (and the stage that produced it) or ``error``; stage ``truncated`` for cut-off JSON."""
 
     value: GeneratedNegative | None
     stage: str
     error: str | None = None
 
+    @property
+    def truncated(self) -> bool:
+        return self.stage == TRUNCATED
 
-def strip_wrappers(text: str) -> str:
-    """Drop ``<think>`` blocks and unwrap a fenced code block, keeping the JSON-looking part."""
+
+def unwrap(text: str) -> str:
+    """Drop ``<think>`` blocks and unwrap a fenced code block."""
     text = _THINK.sub("", text).strip()
     fenced = _FENCE.search(text)
-    if fenced:
-        text = fenced.group(1).strip()
+    return fenced.group(1).strip() if fenced else text
+
+
+def strip_wrappers(text: str) -> str:
+    """Unwrapped text cut to its JSON-looking part (first ``{`` to last ``}``)."""
+    text = unwrap(text)
     start, end = text.find("{"), text.rfind("}")
     return text[start : end + 1] if start != -1 and end > start else text
+
+
+def is_cut_off(text: str) -> bool:
+    """True when the JSON object opened by the first ``{`` ends inside a string or before it closes."""
+    start = text.find("{")
+    if start == -1:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for char in text[start:]:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+            if depth == 0:
+                return False
+    return True
 
 
 def _validate(obj: object, stage: str) -> ParseResult:
@@ -68,7 +103,10 @@ def parse_output(text: str | None) -> ParseResult:
         return _validate(json.loads(text), "json")
     except json.JSONDecodeError:
         pass
-    cleaned = strip_wrappers(text)
+    unwrapped = unwrap(text)
+    if is_cut_off(unwrapped):
+        return ParseResult(None, TRUNCATED, "truncated: the JSON object was cut off")
+    cleaned = strip_wrappers(unwrapped)
     try:
         return _validate(json.loads(cleaned), "stripped")
     except json.JSONDecodeError:

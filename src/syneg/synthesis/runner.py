@@ -1,14 +1,21 @@
-"""Run planned items through a backend: bounded concurrency, re-ask/widen chain, commit as they arrive."""
+"""Run planned items through a backend: bounded concurrency, re-ask/widen chain, commit as they arrive.
+
+A content failure (unparseable after the re-ask, truncated even with more room, a 400 for the
+request) is cached and stays failed until ``retry_failed``; a transient one (connection, timeout,
+rate limit, server error, deadline) is only reported, so a plain rerun retries it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from tqdm.auto import tqdm
 
+from syneg.redact import redact
 from syneg.synthesis.backends.base import BackendError, ChatBackend, Sampling
 from syneg.synthesis.cache import CachedResult, ResultCache, call_key
 from syneg.synthesis.parse import parse_output
@@ -30,13 +37,26 @@ class RunCounters:
     widened: int = 0
     tokens: Counter = field(default_factory=Counter)
     failures: Counter = field(default_factory=Counter)
+    modes: Counter = field(default_factory=Counter)  # structured-output mode of each answered call
+    transient: dict[str, tuple[str, str]] = field(default_factory=dict)  # item key -> (reason, detail)
     backend: dict = field(default_factory=dict)
 
 
 class ItemFailed(Exception):
-    def __init__(self, reason: str, raw: str | None) -> None:
-        super().__init__(reason)
-        self.reason, self.raw = reason, raw
+    """An item that got no usable reply: ``reason`` is a short code, ``detail`` the whole story."""
+
+    def __init__(self, reason: str, detail: str, raw: str | None, transient: bool = False) -> None:
+        super().__init__(detail)
+        self.reason, self.detail, self.raw, self.transient = reason, detail, raw, transient
+
+
+async def _ask(backend: ChatBackend, messages, sampling: Sampling):
+    try:
+        return await backend.complete(messages, sampling, OUTPUT_SCHEMA)
+    except BackendError as exc:
+        raise ItemFailed(exc.reason, str(exc), None, exc.transient) from None
+    except Exception as exc:  # noqa: BLE001 - one broken call must not end the other items
+        raise ItemFailed("backend_error", f"{type(exc).__name__}: {exc}", None, transient=True) from None
 
 
 async def call_chain(item: SynthesisItem, backend: ChatBackend, counters: RunCounters) -> CachedResult:
@@ -45,27 +65,26 @@ async def call_chain(item: SynthesisItem, backend: ChatBackend, counters: RunCou
     usage: Counter[str] = Counter()
     calls, reasked, widened = 0, False, False
     while True:
-        try:
-            reply = await backend.complete(messages, sampling, OUTPUT_SCHEMA)
-        except BackendError as exc:
-            raise ItemFailed(f"backend: {exc}", None) from None
+        reply = await _ask(backend, messages, sampling)
         calls += 1
         counters.calls += 1
         counters.requests += reply.requests
+        counters.modes[reply.mode or "grammar"] += 1
         usage.update(reply.usage)
         counters.tokens.update(reply.usage)
-        if reply.finish_reason == "length":
+        parsed = parse_output(reply.text)
+        if reply.finish_reason == "length" or parsed.truncated:
             if widened:
-                raise ItemFailed("truncated (finish_reason=length, even with doubled max_tokens)", reply.text)
+                cause = "finish_reason=length" if reply.finish_reason == "length" else "JSON cut off"
+                raise ItemFailed("truncated", f"truncated: {cause}, even with doubled max_tokens", reply.text)
             sampling, widened = _widen(sampling), True
             counters.widened += 1
             continue
-        parsed = parse_output(reply.text)
         if parsed.value is not None:
             key = call_key(backend.model_id, messages, sampling.as_dict(), schema_text(), PROMPT_VERSION)
             return CachedResult(item.key, key, reply.text or "", reply.finish_reason, dict(usage), reply.latency, calls)
         if reasked:
-            raise ItemFailed(f"unparseable after re-ask: {parsed.error}", reply.text)
+            raise ItemFailed("unparseable", f"unparseable after re-ask: {parsed.error}", reply.text)
         messages, reasked = reask_messages(messages, reply.text or "", parsed.error or "invalid"), True
         counters.reasks += 1
 
@@ -81,8 +100,12 @@ async def run_items(
     concurrency: int = 4,
     retry_failed: bool = False,
     progress: bool = True,
+    deadline: float | None = None,
 ) -> RunCounters:
-    """Resolve every item from the cache or the backend; each success is committed when it arrives."""
+    """Resolve every item from the cache or the backend; each success is committed when it arrives.
+
+    ``deadline`` (seconds) bounds the whole run: calls still pending then fail as ``deadline``.
+    """
     counters = RunCounters()
     done = cache.keys()
     todo = []
@@ -98,16 +121,15 @@ async def run_items(
     bar = tqdm(total=len(items), initial=counters.cached + counters.skipped_failed, disable=not progress,
                desc="synthesize", unit="call")
     semaphore = asyncio.Semaphore(max(1, concurrency))
+    ends = None if deadline is None else time.monotonic() + deadline
 
     async def one(item: SynthesisItem) -> None:
         async with semaphore:
             try:
-                cache.put(await call_chain(item, backend, counters))
+                cache.put(await _bounded(call_chain(item, backend, counters), ends, deadline))
                 counters.succeeded += 1
             except ItemFailed as exc:
-                cache.put_failure(item.key, exc.reason, exc.raw)
-                counters.failed += 1
-                counters.failures[exc.reason.split(":")[0]] += 1
+                _record_failure(item, exc, cache, counters)
         bar.update(1)
         bar.set_postfix(done=counters.succeeded, cached=counters.cached,
                         failed=counters.failed + counters.skipped_failed, refresh=False)
@@ -117,3 +139,25 @@ async def run_items(
     finally:
         bar.close()
     return counters
+
+
+async def _bounded(chain, ends: float | None, deadline: float | None) -> CachedResult:
+    """Await ``chain`` until the run's deadline; past it, fail the item as ``deadline``."""
+    if ends is None:
+        return await chain
+    try:
+        return await asyncio.wait_for(chain, max(0.0, ends - time.monotonic()))
+    except asyncio.TimeoutError:
+        raise ItemFailed("deadline", f"deadline: not answered within the run's {deadline:g} s", None,
+                         transient=True) from None
+
+
+def _record_failure(item: SynthesisItem, exc: ItemFailed, cache: ResultCache, counters: RunCounters) -> None:
+    """Cache a content failure (sticky until retried); only report a transient one."""
+    detail = redact(exc.detail) or exc.reason
+    counters.failed += 1
+    counters.failures[exc.reason] += 1
+    if exc.transient:
+        counters.transient[item.key] = (exc.reason, detail)
+    else:
+        cache.put_failure(item.key, f"{exc.reason}: {detail}", redact(exc.raw))

@@ -15,10 +15,20 @@ class Completion:
     usage: dict[str, int] = field(default_factory=dict)
     latency: float = 0.0
     requests: int = 1  # HTTP requests spent, retries included
+    mode: str | None = None  # structured-output mode the reply was produced under
 
 
 class BackendError(Exception):
-    """A call that failed for good (after the backend's own bounded retries)."""
+    """A call that failed for good (after the backend's own bounded retries).
+
+    ``reason`` is a short code (``connection``, ``timeout``, ``rate_limited``, ``server_error``,
+    ``bad_request``, ...). ``transient`` failures (the server, the network or the setup, not the
+    item) are never cached as failures: a plain rerun retries them.
+    """
+
+    def __init__(self, message: str, reason: str = "backend_error", transient: bool = True) -> None:
+        super().__init__(message)
+        self.reason, self.transient = reason, transient
 
 
 @dataclass(frozen=True)

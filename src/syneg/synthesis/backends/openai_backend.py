@@ -8,11 +8,14 @@ import time
 from collections import Counter
 
 from syneg.errors import SynegError
+from syneg.redact import redact, redact_url, register_secret
 from syneg.synthesis.backends.base import BackendError, ChatBackend, Completion, Sampling
 from syneg.synthesis.backends.retry import RetryPolicy
 
-# Structured-output modes, tried in order; a 400 rejecting one moves to the next for good.
+# Structured-output modes, tried in order; an error saying the server does not support one
+# moves that request, and the calls after it, to the next.
 MODES = ("json_schema", "json_object", "prompt")
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "structured output", "guided_json", "guided decoding")
 
 
 def response_format(mode: str, schema: dict) -> dict | None:
@@ -43,7 +46,9 @@ class OpenAIBackend(ChatBackend):
             if base_url is None:
                 raise SynegError(f"no API key: set the environment variable {api_key_env} (or pass --base-url)")
             api_key = "no-key"  # local servers accept any key
+        register_secret(api_key)
         self.client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout)
+        self.url = redact_url(base_url) or "https://api.openai.com/v1"
         self.model = model
         self.model_id = f"openai:{model}"
         self.retry = retry or RetryPolicy()
@@ -65,22 +70,22 @@ class OpenAIBackend(ChatBackend):
                 if mode != "prompt" and rejects_mode(exc):
                     self._fall_back(mode, exc)
                     continue
-                if isinstance(exc, openai.BadRequestError):
-                    raise BackendError(f"400 bad request: {_message(exc)}") from None
                 if not isinstance(exc, (openai.RateLimitError, openai.InternalServerError)):
-                    raise BackendError(f"{exc.status_code}: {_message(exc)}") from None
+                    raise _status_error(exc, self.url) from None
                 attempt = await self._wait(exc, attempt + 1)
                 continue
             except openai.APIConnectionError as exc:
                 attempt = await self._wait(exc, attempt + 1)
                 continue
-            return _completion(response, time.perf_counter() - started, requests)
+            self.counters[f"calls_{mode}"] += 1
+            return _completion(response, time.perf_counter() - started, requests, mode)
 
     async def _wait(self, exc: Exception, attempt: int) -> int:
         """Sleep before the next attempt, or raise when the attempts are spent."""
         delay = self._delay(exc, attempt)
         if attempt >= self.retry.max_attempts:
-            raise BackendError(f"gave up after {attempt} attempts: {_describe(exc)}") from None
+            raise BackendError(f"gave up after {attempt} attempts at {self.url}: {_describe(exc)}",
+                               _transient_reason(exc)) from None
         self.waits.append(delay)
         await asyncio.sleep(delay)
         return attempt
@@ -127,28 +132,52 @@ class OpenAIBackend(ChatBackend):
 
 
 def rejects_mode(exc: Exception) -> bool:
-    """A 400/422 (or llama.cpp server's 500 validation error) about ``response_format``."""
-    status = getattr(exc, "status_code", None)
+    """A 400/422 (or llama.cpp server's 500 validation error) saying the structured-output format is unsupported.
+
+    Other 400s (a prompt over the context length, say) fail their request only.
+    """
+    if getattr(exc, "status_code", None) not in (400, 422, 500):
+        return False
+    message = _message(exc).lower()
+    return any(word in message for word in _FORMAT_WORDS)
+
+
+def _status_error(exc, url: str) -> BackendError:
+    """A final HTTP error: a 400/422 belongs to the request (cached as its failure); others to the setup."""
+    status = exc.status_code
     if status in (400, 422):
-        return True
-    return status == 500 and "response_format" in _message(exc)
+        return BackendError(f"{status} bad request: {_message(exc)}", "bad_request", transient=False)
+    reason = {401: "auth", 403: "auth", 404: "not_found"}.get(status, f"http_{status}")
+    return BackendError(f"{status} from {url}: {_message(exc)}", reason)
 
 
-def _completion(response, latency: float, requests: int) -> Completion:
+def _transient_reason(exc: Exception) -> str:
+    import openai
+
+    for kind, reason in ((openai.RateLimitError, "rate_limited"), (openai.InternalServerError, "server_error"),
+                         (openai.APITimeoutError, "timeout"), (openai.APIConnectionError, "connection")):
+        if isinstance(exc, kind):
+            return reason
+    return "backend_error"
+
+
+def _completion(response, latency: float, requests: int, mode: str) -> Completion:
     usage = response.usage
     counts = {"prompt_tokens": usage.prompt_tokens or 0, "completion_tokens": usage.completion_tokens or 0} if usage else {}
     if not response.choices:
-        return Completion(None, None, counts, latency, requests)
+        return Completion(None, None, counts, latency, requests, mode)
     choice = response.choices[0]
-    return Completion(choice.message.content, choice.finish_reason, counts, latency, requests)
+    return Completion(choice.message.content, choice.finish_reason, counts, latency, requests, mode)
 
 
 def _message(exc: Exception) -> str:
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
         inner = body.get("error", body)
-        return str(inner.get("message", inner) if isinstance(inner, dict) else inner)[:300]
-    return str(exc)[:300]
+        text = str(inner.get("message", inner) if isinstance(inner, dict) else inner)
+    else:
+        text = str(exc)
+    return redact(text[:300]) or ""
 
 
 def _describe(exc: Exception) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import email.utils
+import math
 import random
 import time
 from collections.abc import Mapping
@@ -33,10 +35,25 @@ class RetryPolicy:
             raw = headers.get(name)
             if raw is None:
                 continue
-            try:
-                return min(self.max_retry_after, max(0.0, float(raw) / divisor))
-            except ValueError:
-                parsed = email.utils.parsedate_to_datetime(raw) if divisor == 1.0 else None
-                if parsed is not None:
-                    return min(self.max_retry_after, max(0.0, parsed.timestamp() - time.time()))
+            seconds = _seconds(raw, divisor)
+            if seconds is not None:
+                return min(self.max_retry_after, max(0.0, seconds))
         return None
+
+
+def _seconds(raw: str, divisor: float) -> float | None:
+    """A Retry-After value in seconds (a number, or an HTTP date); None when it is neither."""
+    try:
+        value = float(raw) / divisor
+        return value if math.isfinite(value) else None
+    except ValueError:
+        pass
+    if divisor != 1.0:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:  # an HTTP date is GMT
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.timestamp() - time.time()

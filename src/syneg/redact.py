@@ -1,0 +1,51 @@
+"""Keep secrets out of everything syneg writes: URL credentials, bearer tokens, API keys."""
+
+from __future__ import annotations
+
+import re
+import threading
+from urllib.parse import urlsplit, urlunsplit
+
+MASK = "***"
+_SECRETS: set[str] = set()
+_LOCK = threading.Lock()
+# each pattern's first group is kept, the rest of the match is masked
+_PATTERNS = (
+    re.compile(r"(://)[^/\s@:]+(?::[^/\s@]*)?(?=@)"),  # userinfo in any URL
+    re.compile(r"(?i)(bearer )[A-Za-z0-9._~+/=-]{6,}"),
+    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:basic |bearer |token )?+)[^\s\"',}]{6,}"),
+    re.compile(r"(?i)(api[_-]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',}&]{6,}"),
+    re.compile(r"()\bsk-[A-Za-z0-9_-]{8,}"),
+)
+
+
+def register_secret(value: str | None) -> None:
+    """Mask ``value`` wherever it appears in text passed to :func:`redact` (e.g. the API key in use)."""
+    if value and len(value) >= 6:
+        with _LOCK:
+            _SECRETS.add(value)
+
+
+def redact(text: str | None) -> str | None:
+    """``text`` with registered secrets, URL credentials, bearer tokens and key-like values masked."""
+    if not text:
+        return text
+    with _LOCK:
+        secrets = sorted(_SECRETS, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda match: match.group(1) + MASK, text)
+    return text
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` without its ``user:password@`` part."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{MASK}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

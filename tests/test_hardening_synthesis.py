@@ -1,0 +1,221 @@
+"""Synthesis failures give the right result or a clear error (issue #10): cut-off replies, transient
+vs content failures and exit codes, structured-output fallback, Retry-After, timeouts and deadlines,
+CLI choices, secrets. Real HTTP servers on loopback, the real CLI in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from conftest import run_cli  # noqa: E402
+from synth_fake_server import FakeOpenAI  # noqa: E402
+
+from syneg.config import SynthesizeConfig  # noqa: E402
+from syneg.data import load_dataset  # noqa: E402
+from syneg.io import read_records  # noqa: E402
+from syneg.records import SyntheticNegative  # noqa: E402
+from syneg.synthesis import synthesize  # noqa: E402
+from syneg.synthesis.backends.openai_backend import OpenAIBackend  # noqa: E402
+from syneg.synthesis.backends.retry import RetryPolicy  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return load_dataset(None, "train")
+
+
+def run(dataset, server, out, **overrides):
+    """Synthesize through the openai backend against ``server`` with fast retries and no guard."""
+    config = SynthesizeConfig(**{"backend": "openai", "model": "fake", "base_url": server.base_url, "mode": "free",
+                                 "limit": 1, "guard": False, "concurrency": 1, **overrides})
+    backend = OpenAIBackend("fake", server.base_url, timeout=config.request_timeout,
+                            retry=RetryPolicy(max_attempts=config.max_attempts, base=0.01))
+    return synthesize(dataset, config, out, backend=backend, progress=False), backend
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli(url: str, out: Path, *extra: str):
+    return run_cli("synthesize", "--backend", "openai", "--model", "fake", "--base-url", url, "--mode", "free",
+                   "--no-guard", "--max-attempts", "2", "--out", out, *extra)
+
+
+def failed_rows(out: Path) -> list[dict]:
+    return [json.loads(line) for line in out.with_name(out.name + ".failed.jsonl").read_text().splitlines()]
+
+
+# --- 1. a reply cut off mid-string is a truncation, never a negative ----------------------------
+
+def test_cut_off_reply_is_retried_with_more_room(dataset, tmp_path):
+    with FakeOpenAI(faults=["cut"]) as server:
+        stats, _ = run(dataset, server, tmp_path / "out.jsonl", max_tokens=300)
+    assert [e["body"]["max_tokens"] for e in server.log] == [300, 600]
+    assert stats["kept"] == 1 and stats["run"]["widened"] == 1
+    assert read_records(tmp_path / "out.jsonl", SyntheticNegative)[0].text.endswith("later work.")
+
+
+def test_always_cut_off_fails_as_truncated_and_keeps_nothing(dataset, tmp_path):
+    with FakeOpenAI(cut_below=10_000) as server:
+        stats, _ = run(dataset, server, tmp_path / "out.jsonl", limit=3)
+    assert stats["kept"] == 0 and stats["drops"]["call"] == {"truncated": 3}
+    assert (tmp_path / "out.jsonl").read_text() == ""
+    assert stats["failures"]["by_reason"]["truncated"]["transient"] is False
+
+
+def test_mixed_cut_off_server_keeps_only_finished_passages(tmp_path):
+    """A server that cuts some replies short: every kept passage is a whole one."""
+    faults = ["cut", None, "cut", "cut", None, None, "cut", None] * 2
+    with FakeOpenAI(faults=faults) as server:
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "10")
+    assert result.returncode == 0, result.stderr
+    kept = read_records(tmp_path / "out.jsonl", SyntheticNegative)
+    truncated = [r for r in failed_rows(tmp_path / "out.jsonl") if r["reason"] == "truncated"]
+    assert len(kept) + len(truncated) == 10 and len(kept) >= 6
+    assert all(n.text.endswith("later work.") for n in kept)  # before: cut-off passages were kept
+
+
+# --- 2. failed calls: non-zero exit, a summary per reason, transient ones retried by a plain rerun --
+
+def test_server_down_exits_3_then_plain_rerun_retries(tmp_path):
+    port = free_port()
+    url, out = f"http://127.0.0.1:{port}/v1", tmp_path / "out.jsonl"
+    down = cli(url, out, "--limit", "4")
+    assert down.returncode == 3, down.stderr
+    assert "4 of 4 items failed" in down.stderr and "connection" in down.stderr and url in down.stderr
+    assert "plain rerun retries" in down.stderr and "Traceback" not in down.stderr
+    assert out.read_text() == "" and {r["reason"] for r in failed_rows(out)} == {"connection"}
+    with FakeOpenAI(port=port) as server:
+        back = cli(url, out, "--limit", "4")
+    assert back.returncode == 0, back.stderr
+    assert len(server.log) == 4 and len(out.read_text().splitlines()) == 4
+
+
+def test_content_failures_stay_failed_and_all_failed_exits_3(tmp_path):
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAI(faults=["garbage"] * 4) as server:
+        first = cli(server.base_url, out, "--limit", "2")
+        assert first.returncode == 3 and "2 unparseable" in first.stderr and "--retry-failed" in first.stderr
+        again = cli(server.base_url, out, "--limit", "2")  # sticky: nothing sent, still every item failed
+        assert again.returncode == 3 and len(server.log) == 4
+        retried = cli(server.base_url, out, "--limit", "2", "--retry-failed")
+    assert retried.returncode == 0, retried.stderr
+    assert len(server.log) == 6 and len(out.read_text().splitlines()) == 2
+
+
+def test_some_content_failures_exit_0_with_a_summary(tmp_path):
+    with FakeOpenAI(faults=["garbage", "garbage"]) as server:
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "3", "--concurrency", "1")
+    assert result.returncode == 0, result.stderr
+    assert "1 of 3 items failed" in result.stderr and "1 unparseable" in result.stderr
+
+
+def test_syneg_run_stops_at_failed_synthesis(tmp_path, small_slice):
+    port = free_port()
+    run_dir = tmp_path / "run"
+    result = run_cli("run", "--run-dir", run_dir, "--set", f"data.path={small_slice}",
+                     "--set", "synthesize.backend=openai", "--set", "synthesize.model=fake",
+                     "--set", f"synthesize.base_url=http://127.0.0.1:{port}/v1",
+                     "--set", "synthesize.max_attempts=1", "--set", "synthesize.limit=3")
+    assert result.returncode == 3, result.stderr
+    assert "3 of 3 items failed" in result.stderr and f"127.0.0.1:{port}" in result.stderr
+    assert (run_dir / "stages" / "mine.done.json").exists()
+    assert not (run_dir / "stages" / "synthesize.done.json").exists() and not (run_dir / "train.jsonl").exists()
+
+
+# --- 3. only "format unsupported" errors change the structured-output mode ------------------------
+
+def test_context_length_400_fails_its_item_only(dataset, tmp_path):
+    with FakeOpenAI(faults=["context-400"]) as server:
+        stats, backend = run(dataset, server, tmp_path / "out.jsonl", limit=3)
+    formats = [(e["body"].get("response_format") or {}).get("type") for e in server.log]
+    assert formats == ["json_schema"] * 3 and backend.mode == "json_schema"
+    assert stats["kept"] == 2 and stats["drops"]["call"] == {"bad_request": 1}
+    assert stats["run"]["modes"] == {"json_schema": 2}
+    assert "maximum context length" in failed_rows(tmp_path / "out.jsonl")[0]["detail"]
+
+
+def test_each_call_records_its_mode(dataset, tmp_path):
+    with FakeOpenAI(reject_modes={"json_schema"}) as server:
+        stats, _ = run(dataset, server, tmp_path / "out.jsonl", limit=2)
+    assert stats["run"]["modes"] == {"json_object": 2} and stats["run"]["backend"]["calls_json_object"] == 2
+
+
+# --- Retry-After, timeouts, deadline ------------------------------------------------------------
+
+def test_malformed_retry_after_falls_back_to_backoff(dataset, tmp_path):
+    assert RetryPolicy().retry_after({"retry-after": "soon"}) is None
+    with FakeOpenAI(faults=["429-soon"]) as server:
+        stats, backend = run(dataset, server, tmp_path / "out.jsonl")
+    assert stats["kept"] == 1 and len(backend.waits) == 1 and backend.waits[0] < 1.0
+
+
+def test_request_timeout_and_max_attempts_options(tmp_path):
+    with FakeOpenAI(faults=["timeout"] * 3, hang=3.0) as server:
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "1", "--request-timeout", "0.3",
+                     "--max-attempts", "1")
+    assert result.returncode == 3 and "timeout" in result.stderr
+    assert len(server.log) == 1
+
+
+def test_deadline_bounds_the_run(tmp_path):
+    with FakeOpenAI(delay=2.0) as server:
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "6", "--concurrency", "1",
+                     "--deadline", "1")
+    assert result.returncode == 3 and "deadline" in result.stderr
+    assert {r["reason"] for r in failed_rows(tmp_path / "out.jsonl")} == {"deadline"}
+
+
+# --- CLI choices ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("option", ["--backend", "--mode"])
+def test_cli_choices_are_checked_and_listed(tmp_path, option):
+    result = run_cli("synthesize", option, "foo", "--dry-run", "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert ("llamacpp" in result.stderr and "openai" in result.stderr) if option == "--backend" else "grounded" in result.stderr
+    assert "transformers" in run_cli("synthesize", "--help").stdout
+
+
+@pytest.mark.parametrize("option", [("--request-timeout", "-1"), ("--max-attempts", "0"), ("--deadline", "0")])
+def test_cli_refuses_bad_numbers(tmp_path, option):
+    result = run_cli("synthesize", *option, "--dry-run", "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 2 and option[0] in result.stderr and "Traceback" not in result.stderr
+
+
+# --- secrets never written ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fault", ["echo-key-400", "echo-key-401"])
+def test_error_bodies_echoing_the_key_are_redacted(dataset, tmp_path, monkeypatch, fault):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-4567")
+    with FakeOpenAI(faults=[fault]) as server:
+        config = SynthesizeConfig(backend="openai", model="fake", base_url=server.base_url, mode="free", limit=1,
+                                  guard=False, max_attempts=1)
+        stats = synthesize(dataset, config, tmp_path / "out.jsonl", progress=False)
+    assert stats["drops"]["call"] == {"bad_request" if fault.endswith("400") else "auth": 1}
+    for path in tmp_path.iterdir():
+        assert b"SECRET" not in path.read_bytes(), path
+    with sqlite3.connect(tmp_path / "out.jsonl.cache.sqlite") as db:
+        assert all("SECRET" not in str(row) for row in db.execute("SELECT * FROM failures"))
+
+
+def test_credentials_in_base_url_are_not_written(tmp_path):
+    shown = run_cli("config", "show", "--set", "synthesize.base_url=http://alice:hunter22@127.0.0.1:9/v1")
+    assert shown.returncode == 0 and "hunter22" not in shown.stdout and "127.0.0.1:9/v1" in shown.stdout
+    port = free_port()
+    run_dir = tmp_path / "run"
+    result = run_cli("run", "--run-dir", run_dir, "--set", "synthesize.backend=openai", "--set", "synthesize.model=m",
+                     "--set", f"synthesize.base_url=http://alice:hunter22@127.0.0.1:{port}/v1",
+                     "--set", "synthesize.max_attempts=1", "--set", "synthesize.limit=2", "--set", "mine.max_queries=5")
+    assert result.returncode == 3 and "hunter22" not in result.stderr
+    for path in run_dir.rglob("*"):
+        assert not path.is_file() or b"hunter22" not in path.read_bytes(), path
