@@ -1,4 +1,5 @@
-"""Runtime hardening: one process per synthesis cache (a real flock, real holder processes, SIGKILL)."""
+"""Runtime hardening: one process per synthesis cache (a real flock, real holder processes, SIGKILL) and the
+llama-cpp-python probe (real child processes that crash, fail or hang; the real packaged SmolLM2)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ from conftest import run_cli  # noqa: E402
 from synth_fake_server import FakeOpenAI  # noqa: E402
 
 from syneg.errors import SynegError  # noqa: E402
+from syneg.synthesis.backends.probe import ProbeFailed, ensure_llama_cpp_works, run_probe  # noqa: E402
 from syneg.synthesis.cache import ResultCache  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 HOLD = ("import sys, time\nfrom syneg.synthesis.cache import ResultCache\n"
         "cache = ResultCache(sys.argv[1])\nprint('held', flush=True)\ntime.sleep(600)\n")
+SIGILL_CHILD = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGILL)"]
 
 
 def _env() -> dict[str, str]:
@@ -102,3 +105,66 @@ def test_two_synthesize_runs_on_one_cache_call_each_item_once(tmp_path):
     assert first.returncode == 0, first_err
     assert second.returncode == 2 and f"process {first.pid}" in second.stderr and "--limit 20" in second.stderr
     assert len(server.log) == 20 and len({json.dumps(e["body"]["messages"]) for e in server.log}) == 20
+
+
+# --- llama-cpp-python probe ----------------------------------------------------------------------
+
+def test_probe_turns_a_sigill_death_into_a_rebuild_hint():
+    with pytest.raises(ProbeFailed) as failed:
+        run_probe(SIGILL_CHILD)
+    message = str(failed.value)
+    assert "died with SIGILL" in message and "CPU instructions this machine lacks" in message
+    assert 'CMAKE_ARGS="-DGGML_NATIVE=OFF' in message
+    assert "pip install --force-reinstall --no-deps --no-cache-dir llama-cpp-python" in message
+
+
+def test_probe_reports_other_crashes_failures_and_hangs():
+    with pytest.raises(ProbeFailed, match=r"died with SIGSEGV\); rebuild it"):
+        run_probe([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
+    with pytest.raises(ProbeFailed, match=r"\(exit 1\): bad gguf"):
+        run_probe([sys.executable, "-c", "import sys; sys.exit('bad gguf')"])
+    with pytest.raises(ProbeFailed, match="did not finish in 1 s"):
+        run_probe([sys.executable, "-c", "import time; time.sleep(60)"], timeout=1)
+
+
+def test_probe_success_is_remembered_per_build_and_model_failure_never(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYNEG_CACHE_DIR", str(tmp_path / "cache"))
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    passes = [sys.executable, "-c", "pass"]
+    assert ensure_llama_cpp_works(model, passes) is True
+    assert ensure_llama_cpp_works(model, SIGILL_CHILD) is False  # served from the marker: nothing runs
+    os.utime(model, ns=(0, 0))  # another model file: probed again, and the failure is not remembered
+    for _ in range(2):
+        with pytest.raises(ProbeFailed, match="SIGILL"):
+            ensure_llama_cpp_works(model, SIGILL_CHILD)
+    assert len(list((tmp_path / "cache" / "llamacpp-probe").glob("*.ok"))) == 1
+
+
+def test_llamacpp_backend_and_cli_fail_cleanly_when_the_probe_fails(tmp_path):
+    pytest.importorskip("llama_cpp")
+    from syneg.synthesis.backends.llamacpp_backend import LlamaCppBackend
+
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a gguf file" * 64)
+    with pytest.raises(ProbeFailed, match="failed a test generation"):
+        LlamaCppBackend(junk)
+    result = run_cli("synthesize", "--model", junk, "--limit", "1", "--no-guard", "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 2 and "error: llama-cpp-python failed a test generation" in result.stderr
+    probe = subprocess.run([sys.executable, "-m", "syneg.synthesis.backends.probe", str(junk)], env=_env(),
+                           capture_output=True, text=True)
+    missing = subprocess.run([sys.executable, "-m", "syneg.synthesis.backends.probe", str(tmp_path / "none.gguf")],
+                             env=_env(), capture_output=True, text=True)
+    assert (probe.returncode, missing.returncode) == (3, 2)  # setup.sh rebuilds on 3 only
+
+
+def test_real_probe_passes_on_the_packaged_smollm2_once_per_build(tmp_path, monkeypatch):
+    pytest.importorskip("llama_cpp")
+    from syneg.models import default_llm_path
+
+    monkeypatch.setenv("SYNEG_CACHE_DIR", str(tmp_path))
+    assert ensure_llama_cpp_works(default_llm_path()) is True  # about 1 s
+    assert ensure_llama_cpp_works(default_llm_path()) is False
+    again = subprocess.run([sys.executable, "-m", "syneg.synthesis.backends.probe"], env=_env(),
+                           capture_output=True, text=True)
+    assert again.returncode == 0 and "passed before" in again.stdout, again.stderr
