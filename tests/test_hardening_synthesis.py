@@ -24,6 +24,7 @@ from syneg.records import SyntheticNegative  # noqa: E402
 from syneg.synthesis import synthesize  # noqa: E402
 from syneg.synthesis.backends.openai_backend import OpenAIBackend  # noqa: E402
 from syneg.synthesis.backends.retry import RetryPolicy  # noqa: E402
+from syneg.synthesis.cache import ResultCache  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +150,18 @@ def test_each_call_records_its_mode(dataset, tmp_path):
     with FakeOpenAI(reject_modes={"json_schema"}) as server:
         stats, _ = run(dataset, server, tmp_path / "out.jsonl", limit=2)
     assert stats["run"]["modes"] == {"json_object": 2} and stats["run"]["backend"]["calls_json_object"] == 2
+    with sqlite3.connect(tmp_path / "out.jsonl.cache.sqlite") as db:
+        assert [row[0] for row in db.execute("SELECT mode FROM results")] == ["json_object", "json_object"]
+
+
+def test_cache_from_before_the_mode_column_still_opens(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript("CREATE TABLE results (item_key TEXT PRIMARY KEY, call_key TEXT NOT NULL, text TEXT NOT NULL,"
+                         " finish TEXT, usage TEXT NOT NULL, latency REAL, calls INTEGER NOT NULL, created REAL NOT NULL);"
+                         "INSERT INTO results VALUES ('k', 'c', '{}', 'stop', '{}', 0.1, 1, 0);")
+    with ResultCache(path) as cache:
+        assert cache.get("k").mode is None and cache.keys() == {"k"}
 
 
 # --- Retry-After, timeouts, deadline ------------------------------------------------------------

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from syneg.errors import DataError, SynegError
+from syneg.redact import redact
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     item_key TEXT PRIMARY KEY, call_key TEXT NOT NULL, text TEXT NOT NULL, finish TEXT,
-    usage TEXT NOT NULL, latency REAL, calls INTEGER NOT NULL, created REAL NOT NULL);
+    usage TEXT NOT NULL, latency REAL, calls INTEGER NOT NULL, created REAL NOT NULL, mode TEXT);
 CREATE TABLE IF NOT EXISTS failures (
     item_key TEXT PRIMARY KEY, reason TEXT NOT NULL, raw TEXT, created REAL NOT NULL);
 """
@@ -50,6 +51,7 @@ class CachedResult:
     usage: dict[str, int]
     latency: float | None
     calls: int
+    mode: str | None = None  # structured-output mode of the answering call (openai: json_schema, ...)
 
 
 def lock_path(path: str | Path) -> Path:
@@ -59,7 +61,7 @@ def lock_path(path: str | Path) -> Path:
 
 
 def _holder() -> dict[str, Any]:
-    return {"pid": os.getpid(), "host": socket.gethostname(), "command": shlex.join(sys.argv)[:300]}
+    return {"pid": os.getpid(), "host": socket.gethostname(), "command": redact(shlex.join(sys.argv))[:300]}
 
 
 def _in_use(path: Path, holder: dict[str, Any]) -> str:
@@ -97,6 +99,14 @@ def _acquire_lock(path: Path) -> BinaryIO:
     return handle
 
 
+def _add_mode_column(db: sqlite3.Connection) -> None:
+    """Caches written before the ``mode`` column get it (empty for their rows)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(results)")}
+    if "mode" not in columns:
+        with db:
+            db.execute("ALTER TABLE results ADD COLUMN mode TEXT")
+
+
 class ResultCache:
     """Successes (``results``) and the last failure of each item (``failures``, never served as results).
 
@@ -112,18 +122,19 @@ class ResultCache:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
+            _add_mode_column(self.db)
         except sqlite3.DatabaseError as exc:
             self._lock.close()
             raise DataError(self.path, f"not a usable cache database ({exc})") from None
 
     def get(self, item_key: str) -> CachedResult | None:
         row = self.db.execute(
-            "SELECT item_key, call_key, text, finish, usage, latency, calls FROM results WHERE item_key=?",
+            "SELECT item_key, call_key, text, finish, usage, latency, calls, mode FROM results WHERE item_key=?",
             (item_key,),
         ).fetchone()
         if row is None:
             return None
-        return CachedResult(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6])
+        return CachedResult(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6], row[7])
 
     def keys(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT item_key FROM results")}
@@ -136,9 +147,9 @@ class ResultCache:
         """Commit one success now (and forget an earlier failure of the item)."""
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?)",
                 (result.item_key, result.call_key, result.text, result.finish, json.dumps(result.usage),
-                 result.latency, result.calls, time.time()),
+                 result.latency, result.calls, time.time(), result.mode),
             )
             self.db.execute("DELETE FROM failures WHERE item_key=?", (result.item_key,))
 

@@ -82,7 +82,8 @@ async def call_chain(item: SynthesisItem, backend: ChatBackend, counters: RunCou
             continue
         if parsed.value is not None:
             key = call_key(backend.model_id, messages, sampling.as_dict(), schema_text(), PROMPT_VERSION)
-            return CachedResult(item.key, key, reply.text or "", reply.finish_reason, dict(usage), reply.latency, calls)
+            return CachedResult(item.key, key, reply.text or "", reply.finish_reason, dict(usage), reply.latency, calls,
+                                reply.mode)
         if reasked:
             raise ItemFailed("unparseable", f"unparseable after re-ask: {parsed.error}", reply.text)
         messages, reasked = reask_messages(messages, reply.text or "", parsed.error or "invalid"), True
