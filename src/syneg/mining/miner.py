@@ -23,9 +23,12 @@ from syneg.mining.filters import (
 from syneg.mining.stats import build_stats
 from syneg.records import MinedInstance, Negative
 from syneg.rng import instance_rng, stable_hash
+from syneg.rundir import fingerprint
 
 if TYPE_CHECKING:
     from syneg.retrieval import Retriever
+
+OUTPUT_FINGERPRINT = "output_fingerprint"  # stats key: fingerprint of the file the stats describe
 
 
 def check_settings(config: MineConfig) -> None:
@@ -236,9 +239,13 @@ def _round(value: float | None) -> float | None:
 
 def write_mined(instances: list[MinedInstance], stats: dict[str, Any], out: Path,
                 stats_path: Path | None = None) -> Path:
-    """Write the instances (JSON lines) and the stats (``<out stem>.stats.json`` unless given), atomically."""
+    """Write the instances (JSON lines) and the stats (``<out stem>.stats.json`` unless given), atomically.
+
+    The stats carry the ``output_fingerprint`` of the instances file: after a crash between the
+    two writes the old stats no longer match the new file, and readers ignore them.
+    """
     out = Path(out)
     stats_path = stats_path or out.with_name(f"{out.stem}.stats.json")
     write_jsonl(out, instances)
-    write_json(stats_path, stats)
+    write_json(stats_path, {**stats, OUTPUT_FINGERPRINT: fingerprint(out)})
     return stats_path
