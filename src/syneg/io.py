@@ -6,6 +6,7 @@ import codecs
 import contextlib
 import glob
 import gzip
+import hashlib
 import json
 import os
 import tempfile
@@ -78,6 +79,15 @@ def _pid_alive(pid: int) -> bool:
     except (PermissionError, OverflowError):
         return True  # another user's process (or not a PID we can check): keep its file
     return True
+
+
+def file_digest(path: str | Path) -> str:
+    """blake2b-128 of a file's bytes (its name plays no part), as hex."""
+    digest = hashlib.blake2b(digest_size=16)
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_text(path: str | Path, text: str) -> None:

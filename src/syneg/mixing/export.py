@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from syneg.errors import SynegError
-from syneg.io import atomic_open, write_jsonl, write_text
+from syneg.io import atomic_open, file_digest, write_jsonl, write_text
 from syneg.mining.miner import OUTPUT_FINGERPRINT
 from syneg.records import Negative, TrainingInstance
 from syneg.rng import stable_hash
-from syneg.rundir import fingerprint
 
 FORMATS: tuple[str, ...] = ("syneg", "sentence-transformers", "flagembedding", "tevatron", "hf-dataset")
 
@@ -175,6 +174,6 @@ def find_stats(path: str | Path | None, stage: str) -> dict[str, Any] | None:
         except (OSError, json.JSONDecodeError):
             continue
         expected = stats.get(OUTPUT_FINGERPRINT) if isinstance(stats, dict) else None
-        if expected is None or expected == fingerprint(Path(path)):
+        if expected is None or (Path(path).is_file() and expected == file_digest(path)):
             return stats
     return None
