@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from syneg.config import MineConfig
 from syneg.data import BeirDataset, Document, load_dataset
@@ -149,13 +150,18 @@ def test_describe_reports_quantiles():
 
 
 @pytest.mark.parametrize("bad", [
-    {"num_negatives": 0}, {"range_min": -1}, {"range_max": 200, "top_k": 100},
-    {"range_min": 10, "range_max": 10}, {"num_negatives": 5, "range_min": 8, "range_max": 10},
-    {"relative_margin": -0.1}, {"max_queries": 0},
+    {"range_max": 200, "top_k": 100}, {"range_min": 10, "range_max": 10},
+    {"num_negatives": 5, "range_min": 8, "range_max": 10},
 ])
 def test_check_settings_rejects_impossible_windows(bad):
     with pytest.raises(SynegError):
         check_settings(MineConfig(**bad))
+
+
+@pytest.mark.parametrize("bad", [{"num_negatives": 0}, {"range_min": -1}, {"relative_margin": -0.1}, {"max_queries": 0}])
+def test_config_rejects_out_of_range_settings(bad):
+    with pytest.raises(ValidationError):
+        MineConfig(**bad)
 
 
 # --- mine() with hand-made retrieval scores ---------------------------------------------------------

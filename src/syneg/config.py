@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError
 
 from syneg.errors import DataError, SynegError
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]  # strictly between 0 and 1
+Name = Annotated[str, Field(min_length=1)]
 
 
 class Section(BaseModel):
@@ -19,27 +25,27 @@ class Section(BaseModel):
 
 class DataConfig(Section):
     path: str | None = None  # BEIR folder; None = the embedded SciFact slice
-    train_split: str = "train"
-    eval_split: str = "dev"
-    dev_fraction: float | None = 0.3  # carve dev from train; None = use qrels/<eval_split>.tsv
+    train_split: Name = "train"
+    eval_split: Name = "dev"
+    dev_fraction: Fraction | None = 0.3  # carve dev from train; None = use qrels/<eval_split>.tsv
 
 
 class MineConfig(Section):
     retriever: Literal["bm25", "dense"] = "bm25"
     model: str | None = None  # dense / rescoring model; None = packaged MiniLM
-    num_negatives: int = 8
-    top_k: int = 100
-    range_min: int = 0
-    range_max: int | None = None
+    num_negatives: PositiveInt = 8
+    top_k: PositiveInt = 100
+    range_min: NonNegativeInt = 0
+    range_max: PositiveInt | None = None
     sampling: Literal["top", "random"] = "top"
-    absolute_margin: float | None = None
-    relative_margin: float | None = 0.05
+    absolute_margin: NonNegative | None = None
+    relative_margin: NonNegative | None = 0.05
     margin_reference: Literal["query_min", "pair"] = "query_min"  # positive score the margins compare to
-    max_score: float | None = None
+    max_score: Finite | None = None
     rescore_model: str | None = None
-    max_queries: int | None = None  # seeded subset of the split's queries
+    max_queries: PositiveInt | None = None  # seeded subset of the split's queries
     one_positive: bool = False  # one (seeded) positive per query instead of every pair
-    max_seq_length: int | None = None  # encoder truncation for dense retrieval and rescoring
+    max_seq_length: PositiveInt | None = None  # encoder truncation for dense retrieval and rescoring
 
 
 class SynthesizeConfig(Section):
@@ -48,45 +54,45 @@ class SynthesizeConfig(Section):
     base_url: str | None = None
     mode: Literal["free", "grounded"] = "grounded"
     show_positive: bool = False
-    per_query: int = 1
-    concurrency: int = 4
-    limit: int | None = 60  # first N (query, positive) pairs only (None = all): the embedded default's budget
+    per_query: PositiveInt = 1
+    concurrency: PositiveInt = 4
+    limit: PositiveInt | None = None  # first N (query, positive) pairs only; None = all (RunConfig's default: 60)
     seed: int | None = None  # attribute sampling seed; None = the run's seed
-    temperature: float = 0.7
-    max_tokens: int = 384
+    temperature: NonNegative = 0.7  # 0 = greedy
+    max_tokens: Annotated[int, Field(ge=16)] = 384
     domains: list[str] | None = None  # None = derived from the corpus
     guard_model: str | None = None  # teacher for the hardness guard; None = packaged MiniLM
-    guard_margin: float = 0.0  # drop when score >= positive score - margin (likely false negative)
-    guard_floor: float = 0.5  # drop when score < floor x positive score (off-topic filler)
-    repeat_penalty: float | None = None  # None = backend default (1.15 for llamacpp, unset for openai)
-    threads: int = 1  # llama.cpp / torch threads (1 is far faster than 2 on a busy 2-core machine)
+    guard_margin: Finite = 0.0  # drop when score >= positive score - margin (likely false negative)
+    guard_floor: Finite = 0.5  # drop when score < floor x positive score (off-topic filler)
+    repeat_penalty: Positive | None = None  # None = backend default (1.15 for llamacpp, unset for openai)
+    threads: PositiveInt = 1  # llama.cpp / torch threads (1 is far faster than 2 on a busy 2-core machine)
     guard: bool = True  # False = keep every parsed, valid negative (no teacher scoring)
     api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the API key (openai backend)
-    request_timeout: float = 120.0  # seconds per HTTP request (openai backend)
-    max_attempts: int = 5  # bounded retries on 429 / 5xx / timeouts
-    deadline: float | None = Field(default=None, gt=0)  # seconds for all calls of a run; pending ones then fail
+    request_timeout: Positive = 120.0  # seconds per HTTP request (openai backend)
+    max_attempts: PositiveInt = 5  # bounded retries on 429 / 5xx / timeouts
+    deadline: Positive | None = None  # seconds for all calls of a run; those still pending then fail
     cache: str | None = None  # sqlite cache of successful calls; None = <out>.cache.sqlite
 
 
 class MixConfig(Section):
     strategy: Literal["hybrid", "direct", "synthetic", "retrieved", "random"] = "hybrid"
-    ratio: float = 0.7  # synthetic : retrieved
-    num_negatives: int = 3
+    ratio: NonNegative = 0.7  # synthetic : retrieved
+    num_negatives: PositiveInt = 3
 
 
 class TrainConfig(Section):
     model: str | None = None  # None = packaged MiniLM
-    epochs: int = 1
-    batch_size: int = 16
-    lr: float = 2e-5
-    temperature: float = 0.02
-    max_seq_length: int = 256
+    epochs: PositiveInt = 1
+    batch_size: PositiveInt = 16
+    lr: Positive = 2e-5
+    temperature: Positive = 0.02
+    max_seq_length: PositiveInt = 256
     bf16: bool = True
-    warmup_ratio: float = 0.1
-    max_instances: int | None = None
-    max_steps: int | None = None  # stop after this many optimizer steps (None = all epochs)
-    num_negatives: int | None = None  # negative columns K; None = the largest count in the data
-    mini_batch_size: int | None = None  # set = CachedMultipleNegativesRankingLoss with this mini-batch
+    warmup_ratio: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.1
+    max_instances: PositiveInt | None = None
+    max_steps: PositiveInt | None = None  # stop after this many optimizer steps (None = all epochs)
+    num_negatives: PositiveInt | None = None  # negative columns K; None = the largest count in the data
+    mini_batch_size: PositiveInt | None = None  # set = CachedMultipleNegativesRankingLoss with this mini-batch
     eval_before: bool = True  # evaluate the untrained model too (needs an eval dataset)
 
 
@@ -101,7 +107,7 @@ class RunConfig(Section):
     seed: int = 0
     data: DataConfig = DataConfig()
     mine: MineConfig = MineConfig()
-    synthesize: SynthesizeConfig = SynthesizeConfig()
+    synthesize: SynthesizeConfig = SynthesizeConfig(limit=60)  # the embedded demo's budget; a YAML section without limit = all
     mix: MixConfig = MixConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
@@ -140,8 +146,12 @@ C = TypeVar("C", bound=BaseModel)
 def load_config(
     path: str | Path | None = None, overrides: list[str] | None = None, model: type[C] = RunConfig
 ) -> C:
-    """Load a YAML config (or the defaults), apply overrides, and validate as ``model``."""
-    raw: dict[str, Any] = read_yaml(Path(path)) if path is not None else {}
+    """Load a YAML config (or the defaults), apply overrides, and validate as ``model``.
+
+    Without a file the overrides apply to the model's defaults (so ``--set synthesize.mode=free``
+    keeps the default run's ``synthesize.limit``); a file's sections start from the section defaults.
+    """
+    raw: dict[str, Any] = read_yaml(Path(path)) if path is not None else model().model_dump(mode="json")
     raw = apply_overrides(raw, overrides or [])
     try:
         return model.model_validate(raw)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import glob
+import gzip
+import hashlib
 import json
 import os
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -28,12 +33,18 @@ _FILE_MODE = _default_file_mode()
 
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
-    """Write to a temporary file beside ``path`` and rename it into place on success."""
+    """Write to a temporary file beside ``path`` and rename it into place on success.
+
+    The temporary file is ``.{name}.{pid}.XXXXXXXX.tmp``; leftovers of killed writers are removed.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(path, "is a directory; expected a file path")
     path.parent.mkdir(parents=True, exist_ok=True)
     if "b" in mode:
         encoding = None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.fchmod(fd, _FILE_MODE)  # mkstemp's 0600 would make outputs private to their writer
     try:
         with os.fdopen(fd, mode, encoding=encoding) as handle:
@@ -45,6 +56,38 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Delete the temporary files of ``path`` (``.{name}.{pid}.*.tmp``) whose writing process is gone.
+
+    Liveness is checked on this machine: writers on other hosts sharing the folder are not seen.
+    """
+    prefix = f".{path.name}."
+    for tmp in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        parts = tmp.name[len(prefix):-len(".tmp")].split(".")
+        if len(parts) == 2 and parts[0].isdigit() and not _pid_alive(int(parts[0])):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process (or not a PID we can check): keep its file
+    return True
+
+
+def file_digest(path: str | Path) -> str:
+    """blake2b-128 of a file's bytes (its name plays no part), as hex."""
+    digest = hashlib.blake2b(digest_size=16)
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -69,23 +112,50 @@ def write_jsonl(path: str | Path, rows: Iterable[BaseModel | dict[str, Any]]) ->
     return count
 
 
-def iter_lines(path: str | Path, missing: str = "file not found") -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, text)`` for each non-blank UTF-8 line; errors name file and line."""
+def resolve_input(path: str | Path, missing: str = "file not found") -> Path:
+    """``path``, or ``path.gz`` when only the compressed file exists; a clear error otherwise."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, missing)
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(path, f"not valid UTF-8 ({exc.reason} at byte {exc.start})", number) from None
-            if text.strip():
-                yield number, text
+    if path.is_dir():
+        raise DataError(path, "is a directory, expected a file")
+    if path.is_file():
+        return path
+    packed = path.with_name(f"{path.name}.gz")
+    if path.suffix != ".gz" and packed.is_file():
+        return packed
+    also = "" if path.suffix == ".gz" else f" (looked for {path.name} and {packed.name})"
+    raise DataError(path, f"{missing}{also}")
+
+
+def _raw_lines(path: Path) -> Iterator[bytes]:
+    """The byte lines of ``path`` (decompressed when it ends in .gz); read errors name the file."""
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as handle:
+            yield from handle
+    except (OSError, EOFError, zlib.error) as exc:
+        kind = "not a valid gzip file" if path.suffix == ".gz" else "cannot read the file"
+        raise DataError(path, f"{kind} ({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def iter_lines(path: str | Path, missing: str = "file not found") -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, text)`` for each non-blank UTF-8 line; errors name file and line.
+
+    A leading UTF-8 byte-order mark is dropped, and ``X.gz`` is read when only it exists.
+    """
+    path = resolve_input(path, missing)
+    for number, raw in enumerate(_raw_lines(path), start=1):
+        if number == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(path, f"not valid UTF-8 ({exc.reason} at byte {exc.start})", number) from None
+        if text.strip():
+            yield number, text
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line; errors name file and line."""
+    path = resolve_input(path)
     for number, text in iter_lines(path):
         try:
             obj = json.loads(text)
@@ -98,6 +168,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def read_records(path: str | Path, model: type[M]) -> list[M]:
     """Read a JSON-lines file into pydantic records, naming file and line on a bad row."""
+    path = resolve_input(path)
     records = []
     for number, obj in iter_jsonl(path):
         try:

@@ -8,9 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from syneg.cli.app import app
-from syneg.cli.options import DataOpt, DevFractionOpt, OutOpt, SeedOpt, SplitOpt
+from syneg.cli.options import DataOpt, DevFractionOpt, OutOpt, SeedOpt, SplitOpt, config_from_options
 from syneg.config import MineConfig
-from syneg.errors import SynegError
 
 DEFAULTS = MineConfig()
 
@@ -57,21 +56,15 @@ def mine(
         help="Dense corpus-embedding cache (default: $SYNEG_CACHE_DIR or ~/.cache/syneg/embeddings).")] = None,
 ) -> None:
     """Mine hard negatives for every (query, positive) pair; writes OUT and <OUT stem>.stats.json."""
-    from pydantic import ValidationError
-
     from syneg.data import load_dataset
     from syneg.mining import format_stats, mine as run_mine, write_mined
 
-    try:
-        config = MineConfig(
-            retriever=retriever, model=model, num_negatives=num_negatives, top_k=top_k, range_min=range_min,
-            range_max=range_max, sampling=sampling, absolute_margin=absolute_margin, relative_margin=relative_margin,
-            margin_reference=margin_reference, max_score=max_score, rescore_model=rescore_model, max_queries=max_queries, one_positive=one_positive,
-            max_seq_length=max_seq_length,
-        )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise SynegError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
+    config = config_from_options(
+        MineConfig, retriever=retriever, model=model, num_negatives=num_negatives, top_k=top_k, range_min=range_min,
+        range_max=range_max, sampling=sampling, absolute_margin=absolute_margin, relative_margin=relative_margin,
+        margin_reference=margin_reference, max_score=max_score, rescore_model=rescore_model, max_queries=max_queries,
+        one_positive=one_positive, max_seq_length=max_seq_length,
+    )
     dataset = load_dataset(data, split, dev_fraction, seed)
     instances, stats = run_mine(dataset, config, seed, cache_dir=cache_dir, batch_size=batch_size, show_progress=True)
     stats_path = write_mined(instances, stats, out)

@@ -8,13 +8,13 @@ from typing import Annotated, Optional
 import typer
 
 from syneg.cli.app import app
-from syneg.cli.options import DataOpt, OutOpt, SeedOpt, SplitOpt
+from syneg.cli.options import DataOpt, SeedOpt, SplitOpt, check_out, config_from_options
 
 
 @app.command("mix")
 def mix_command(
     mined: Annotated[Path, typer.Option("--mined", help="MinedInstance JSONL (syneg mine).")],
-    out: OutOpt,
+    out: Annotated[Path, typer.Option("--out", help="Output path (written atomically; a folder for hf-dataset).")],
     synthetic: Annotated[Optional[Path], typer.Option("--synthetic",
                                                       help="SyntheticNegative JSONL (syneg synthesize).")] = None,
     strategy: Annotated[str, typer.Option("--strategy", help="hybrid | direct | synthetic | retrieved | random")] = "hybrid",
@@ -28,6 +28,7 @@ def mix_command(
         "--format", help="syneg | sentence-transformers | flagembedding | tevatron | hf-dataset")] = "syneg",
 ) -> None:
     """Give every (query, positive) its K negatives; writes OUT and OUT's .stats.json."""
+    from syneg.config import MixConfig
     from syneg.errors import SynegError
     from syneg.io import read_records, write_json
     from syneg.mixing import FORMATS, STRATEGIES, export, find_stats, mix, stats_path
@@ -37,6 +38,9 @@ def mix_command(
         raise SynegError(f"unknown --strategy {strategy!r} (choose from {', '.join(STRATEGIES)})")
     if fmt not in FORMATS:
         raise SynegError(f"unknown --format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if fmt != "hf-dataset":
+        check_out(out)
+    config = config_from_options(MixConfig, strategy=strategy, ratio=ratio, num_negatives=num_negatives)
     if strategy in ("hybrid", "direct", "synthetic") and synthetic is None:
         raise SynegError(f"--strategy {strategy} needs --synthetic")
     corpus = None
@@ -46,7 +50,8 @@ def mix_command(
         corpus = load_dataset(data, split)
     records = read_records(mined, MinedInstance)
     synthetic_records = read_records(synthetic, SyntheticNegative) if synthetic is not None else []
-    instances, stats = mix(records, synthetic_records, strategy, ratio, num_negatives, seed, corpus, epoch)
+    instances, stats = mix(records, synthetic_records, config.strategy, config.ratio, config.num_negatives, seed,
+                           corpus, epoch)
     card = {"mix": stats, "mine": find_stats(mined, "mine"), "synthesize": find_stats(synthetic, "synthesize")}
     written = export(instances, out, fmt, card)
     inputs = {"mined": str(mined), "synthetic": str(synthetic)}

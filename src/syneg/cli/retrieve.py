@@ -46,9 +46,11 @@ def retrieve(
     from syneg.data import load_dataset
     from syneg.errors import SynegError
     from syneg.retrieval import make_retriever, write_run
+    from syneg.retrieval.runfile import check_tag
 
     if retriever != "dense" and (model or max_seq_length or use_faiss):
         raise SynegError("--model, --max-seq-length and --faiss apply to --retriever dense only")
+    tag = check_tag(tag or f"syneg-{retriever}")
     dataset = load_dataset(data, split, dev_fraction, seed)
     searcher = make_retriever(
         retriever,
@@ -64,5 +66,5 @@ def retrieve(
     searcher.index(dataset.corpus)
     query_ids = list(dataset.queries)
     result = searcher.search([dataset.queries[q] for q in query_ids], top_k)
-    lines = write_run(out, query_ids, result, tag=tag or f"syneg-{retriever}")
+    lines = write_run(out, query_ids, result, tag=tag)
     typer.echo(f"wrote {lines} lines ({len(query_ids)} queries, top {top_k}) to {out}", err=True)

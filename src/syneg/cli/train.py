@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from syneg.cli.app import app
-from syneg.cli.options import SeedOpt
+from syneg.cli.options import SeedOpt, config_from_options
 
 Opt = typer.Option
 
@@ -43,20 +43,20 @@ def train_command(
     nproc: Annotated[int, Opt("--nproc", help="Data-parallel processes (launches torchrun, gloo).")] = 1,
 ) -> None:
     """Fine-tune with InfoNCE over in-batch and hard negatives; logs, grad stats and plots go in OUT."""
+    from syneg.config import TrainConfig
     from syneg.training.launch import relaunch, strip_option, under_torchrun
 
+    config = config_from_options(TrainConfig, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
+                                 temperature=temperature, max_seq_length=max_seq_length, bf16=bf16,
+                                 warmup_ratio=warmup_ratio, max_instances=max_instances, max_steps=max_steps,
+                                 num_negatives=num_negatives, mini_batch_size=mini_batch_size)
     if nproc > 1 and not under_torchrun():
         raise typer.Exit(relaunch(nproc, strip_option(sys.argv[1:], "--nproc")))
 
-    from syneg.config import TrainConfig
     from syneg.io import read_records
     from syneg.records import TrainingInstance
 
     instances = read_records(train_file, TrainingInstance)
-    config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, temperature=temperature,
-                         max_seq_length=max_seq_length, bf16=bf16, warmup_ratio=warmup_ratio,
-                         max_instances=max_instances, max_steps=max_steps, num_negatives=num_negatives,
-                         mini_batch_size=mini_batch_size)
     eval_dataset = None
     if eval_split is not None or eval_data is not None:
         from syneg.data import load_dataset

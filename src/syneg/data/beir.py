@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from syneg.errors import DataError
-from syneg.io import iter_jsonl
+from syneg.io import iter_jsonl, iter_lines, resolve_input
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 HEADER_TEXT = "\t".join(QRELS_HEADER)
@@ -56,7 +56,7 @@ def _check_dir(path: Path) -> None:
 
 def load_corpus(path: str | Path) -> dict[str, Document]:
     """Read ``corpus.jsonl``; ids become strings, and a document needs a title or a text."""
-    path = Path(path)
+    path = resolve_input(path)
     corpus: dict[str, Document] = {}
     for number, obj in iter_jsonl(path):
         doc_id = _require_id(obj, path, number)
@@ -73,7 +73,7 @@ def load_corpus(path: str | Path) -> dict[str, Document]:
 
 def load_queries(path: str | Path) -> dict[str, str]:
     """Read ``queries.jsonl`` into ``{query_id: text}``."""
-    path = Path(path)
+    path = resolve_input(path)
     queries: dict[str, str] = {}
     for number, obj in iter_jsonl(path):
         query_id = _require_id(obj, path, number)
@@ -87,8 +87,9 @@ def load_queries(path: str | Path) -> dict[str, str]:
 
 
 def available_splits(data_dir: str | Path) -> list[str]:
-    """Split names that have a ``qrels/<split>.tsv`` file."""
-    return sorted(p.stem for p in (Path(data_dir) / "qrels").glob("*.tsv"))
+    """Split names that have a ``qrels/<split>.tsv`` (or ``.tsv.gz``) file."""
+    files = [p for pattern in ("*.tsv", "*.tsv.gz") for p in (Path(data_dir) / "qrels").glob(pattern) if p.is_file()]
+    return sorted({p.name.removesuffix(".gz").removesuffix(".tsv") for p in files})
 
 
 def load_qrels(
@@ -98,49 +99,59 @@ def load_qrels(
 ) -> dict[str, dict[str, int]]:
     """Read a qrels TSV (header ``query-id corpus-id score``, integer scores).
 
-    When ``queries`` / ``corpus`` are given, every row must point into them.
+    When ``queries`` / ``corpus`` are given, every row must point into them. A pair judged twice
+    with different scores is an error; an identical repeated row is accepted.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found")
-    raw = path.read_bytes()
-    try:
-        lines = raw.decode("utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DataError(path, f"not valid UTF-8 ({exc.reason})", raw[: exc.start].count(b"\n") + 1) from None
-    if not lines or tuple(c.strip() for c in lines[0].split("\t")) != QRELS_HEADER:
-        raise DataError(path, f"expected the header {HEADER_TEXT!r}", 1)
+    path = resolve_input(path)
+    rows = iter_lines(path)
+    first = next(rows, None)
+    if first is None or tuple(c.strip() for c in first[1].split("\t")) != QRELS_HEADER:
+        raise DataError(path, f"expected the header {HEADER_TEXT!r}", 1 if first is None else first[0])
     qrels: dict[str, dict[str, int]] = {}
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
+    first_line: dict[tuple[str, str], int] = {}
+    for number, line in rows:
         query_id, doc_id, score = _qrels_row(line, path, number)
         if queries is not None and query_id not in queries:
             raise DataError(path, f"query-id {query_id!r} is not in queries.jsonl", number)
         if corpus is not None and doc_id not in corpus:
             raise DataError(path, f"corpus-id {doc_id!r} is not in corpus.jsonl", number)
-        qrels.setdefault(query_id, {})[doc_id] = score
+        known = qrels.setdefault(query_id, {})
+        if doc_id in known and known[doc_id] != score:
+            raise DataError(path, f"query-id {query_id!r} corpus-id {doc_id!r} is judged {known[doc_id]} on line "
+                                  f"{first_line[query_id, doc_id]} and {score} on line {number}", number)
+        known[doc_id] = score
+        first_line.setdefault((query_id, doc_id), number)
+    if not qrels:
+        raise DataError(path, "no judgements (the file has only the header)")
     return qrels
 
 
 def _qrels_row(line: str, path: Path, number: int) -> tuple[str, str, int]:
-    cells = [c.strip() for c in line.split("\t")]
+    cells = [c.strip() for c in line.rstrip("\r\n").split("\t")]
     if len(cells) != 3:
         raise DataError(path, f"expected 3 tab-separated columns, got {len(cells)}", number)
+    query_id = _clean_id(cells[0], "query-id", path, number)
+    doc_id = _clean_id(cells[1], "corpus-id", path, number)
     try:
-        return cells[0], cells[1], int(cells[2])
+        return query_id, doc_id, int(cells[2])
     except ValueError:
         raise DataError(path, f"score {cells[2]!r} is not an integer", number) from None
+
+
+def qrels_file(data_dir: Path, split: str) -> Path:
+    """``qrels/<split>.tsv`` (or its .gz); an unknown split lists the splits found."""
+    path = data_dir / "qrels" / f"{split}.tsv"
+    if not path.exists() and not path.with_name(f"{path.name}.gz").is_file():
+        found = ", ".join(available_splits(data_dir)) or "none"
+        raise DataError(path, f"unknown split {split!r} (splits found: {found})")
+    return resolve_input(path)
 
 
 def load_beir(data_dir: str | Path, split: str = "test") -> BeirDataset:
     """Load one split of a BEIR folder; only queries with judgements are kept, as in BEIR."""
     data_dir = Path(data_dir)
     _check_dir(data_dir)
-    qrels_path = data_dir / "qrels" / f"{split}.tsv"
-    if not qrels_path.is_file():
-        found = ", ".join(available_splits(data_dir)) or "none"
-        raise DataError(qrels_path, f"unknown split {split!r} (splits found: {found})")
+    qrels_path = qrels_file(data_dir, split)
     corpus = load_corpus(data_dir / "corpus.jsonl")
     queries = load_queries(data_dir / "queries.jsonl")
     qrels = load_qrels(qrels_path, queries, corpus)
@@ -154,7 +165,17 @@ def _require_id(obj: dict, path: Path, number: int) -> str:
         raise DataError(path, "missing _id", number)
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise DataError(path, f"_id must be a string, got {type(value).__name__}", number)
-    return str(value)
+    return _clean_id(str(value), "_id", path, number)
+
+
+def _clean_id(value: str, name: str, path: Path, number: int) -> str:
+    """An id without surrounding whitespace; whitespace inside is an error (TREC runs split on it)."""
+    value = value.strip()
+    if not value:
+        raise DataError(path, f"empty {name}", number)
+    if any(c.isspace() for c in value):
+        raise DataError(path, f"{name} {value!r} contains whitespace (run files are whitespace-separated)", number)
+    return value
 
 
 def _string_field(obj: dict, key: str, path: Path, number: int) -> str:

@@ -8,16 +8,16 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from syneg.config import RunConfig, Section, apply_overrides, load_config
+from syneg.config import NonNegative, Positive, RunConfig, Section, apply_overrides, load_config
 
 Baseline = Literal["random", "bm25", "dense", "synthetic", "direct", "hybrid"]
 
 
 class GridConfig(Section):
-    seeds: list[int] = [0]
+    seeds: list[int] = Field(default=[0], min_length=1)
     baselines: list[Baseline] = ["random", "bm25", "dense", "synthetic", "direct", "hybrid"]
-    ratios: list[float] = []  # extra hybrid cells: synthetic:retrieved ratios besides mix.ratio
-    temperatures: list[float] = []  # extra hybrid cells: InfoNCE temperatures besides train.temperature
+    ratios: list[NonNegative] = []  # extra hybrid cells: synthetic:retrieved ratios besides mix.ratio
+    temperatures: list[Positive] = []  # extra hybrid cells: InfoNCE temperatures besides train.temperature
     keep_models: bool = False  # keep each cell's trained model folder (about 90 MB for MiniLM)
 
 

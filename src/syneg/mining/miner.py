@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from syneg.config import MineConfig
 from syneg.data import BeirDataset
 from syneg.errors import SynegError
-from syneg.io import write_json, write_jsonl
+from syneg.io import file_digest, write_json, write_jsonl
 from syneg.mining.dedup import DuplicateIndex
 from syneg.mining.filters import (
     Candidate,
@@ -27,20 +27,20 @@ from syneg.rng import instance_rng, stable_hash
 if TYPE_CHECKING:
     from syneg.retrieval import Retriever
 
+OUTPUT_FINGERPRINT = "output_fingerprint"  # stats key: digest of the bytes of the file the stats describe
+
 
 def check_settings(config: MineConfig) -> None:
-    """Reject settings that cannot mine anything (the same rules as sentence-transformers)."""
+    """Reject settings that cannot mine anything (the same rules as sentence-transformers).
+
+    Single values (counts >= 1, margins >= 0) are already checked by ``MineConfig``.
+    """
     window_end = config.top_k if config.range_max is None else config.range_max
     problems = [
-        (config.num_negatives < 1, f"--num-negatives must be at least 1, got {config.num_negatives}"),
-        (config.top_k < 1, f"--top-k must be at least 1, got {config.top_k}"),
-        (config.range_min < 0, f"--range-min must be non-negative, got {config.range_min}"),
         (window_end > config.top_k, f"--range-max {window_end} exceeds --top-k {config.top_k} (candidates retrieved)"),
         (config.range_min >= window_end, f"--range-min {config.range_min} must be below the window end {window_end}"),
         (config.num_negatives > window_end - config.range_min,
          f"cannot mine {config.num_negatives} negatives from ranks {config.range_min}..{window_end}"),
-        ((config.absolute_margin or 0) < 0 or (config.relative_margin or 0) < 0, "margins must be non-negative"),
-        (config.max_queries is not None and config.max_queries < 1, "--max-queries must be at least 1"),
     ]
     for failed, message in problems:
         if failed:
@@ -236,9 +236,13 @@ def _round(value: float | None) -> float | None:
 
 def write_mined(instances: list[MinedInstance], stats: dict[str, Any], out: Path,
                 stats_path: Path | None = None) -> Path:
-    """Write the instances (JSON lines) and the stats (``<out stem>.stats.json`` unless given), atomically."""
+    """Write the instances (JSON lines) and the stats (``<out stem>.stats.json`` unless given), atomically.
+
+    The stats carry the ``output_fingerprint`` of the instances file: after a crash between the
+    two writes the old stats no longer match the new file, and readers ignore them.
+    """
     out = Path(out)
     stats_path = stats_path or out.with_name(f"{out.stem}.stats.json")
     write_jsonl(out, instances)
-    write_json(stats_path, stats)
+    write_json(stats_path, {**stats, OUTPUT_FINGERPRINT: file_digest(out)})
     return stats_path

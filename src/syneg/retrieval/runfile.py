@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from syneg.errors import DataError
+from syneg.errors import DataError, SynegError
 from syneg.io import atomic_open, iter_lines
 from syneg.retrieval.base import SearchResult
 
@@ -19,10 +19,18 @@ def results_to_run(query_ids: list[str], result: SearchResult) -> Run:
     return {qid: dict(zip(ids, scores)) for qid, ids, scores in zip(query_ids, result.ids, result.scores)}
 
 
+def check_tag(tag: str) -> str:
+    """A run tag must be one non-empty word: TREC run columns are whitespace-separated."""
+    if not tag or any(c.isspace() for c in tag):
+        raise SynegError(f"run tag {tag!r} must be one word without whitespace")
+    return tag
+
+
 def write_run(path: str | Path, query_ids: list[str], result: SearchResult, tag: str = "syneg") -> int:
     """Atomically write ``result`` as a TREC run (ranks from 1, in result order); returns the line count."""
     if len(query_ids) != len(result.ids):
         raise ValueError(f"{len(query_ids)} query ids but {len(result.ids)} result rows")
+    check_tag(tag)
     lines = 0
     with atomic_open(path) as handle:
         for qid, ids, scores in zip(query_ids, result.ids, result.scores):

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from syneg.config import TrainConfig
-from syneg.errors import SynegError
 from syneg.io import write_json
 from syneg.mixing.export import replace_dir, st_columns
 from syneg.records import TrainingInstance
@@ -37,8 +36,6 @@ def make_loss(model, config: TrainConfig):
     """MNRL (or its cached variant) with ``scale = 1 / temperature``."""
     from sentence_transformers.sentence_transformer import losses
 
-    if not config.temperature > 0:
-        raise SynegError(f"temperature must be > 0, got {config.temperature}")
     scale = 1.0 / config.temperature
     if config.mini_batch_size:
         return losses.CachedMultipleNegativesRankingLoss(model, scale=scale, mini_batch_size=config.mini_batch_size)
