@@ -43,7 +43,7 @@ def tiny_model(tmp_path_factory) -> Path:
 
 def test_transformers_backend_generates_seeded_and_fails_cleanly(tiny_model, tmp_path):
     dataset = load_dataset(None, "train")
-    config = SynthesizeConfig(backend="transformers", model=str(tiny_model), mode="free", limit=1, max_tokens=12,
+    config = SynthesizeConfig(backend="transformers", model=str(tiny_model), mode="free", limit=1, max_tokens=16,
                               guard=False)
     runs = []
     for name in ("a", "b"):
@@ -54,5 +54,5 @@ def test_transformers_backend_generates_seeded_and_fails_cleanly(tiny_model, tmp
     assert stats["model"] == f"transformers:{tiny_model.name}" and stats["kept"] == 0
     # random weights never write the schema: truncation is widened once, bad JSON re-asked once
     assert stats["run"]["calls"] >= 2 and stats["run"]["tokens"]["completion_tokens"] > 0
-    assert failed[0]["stage"] == "call" and failed[0]["reason"] in {"truncated (finish_reason=length, even with doubled max_tokens)", "unparseable after re-ask"}
+    assert failed[0]["stage"] == "call" and failed[0]["reason"] in {"truncated", "unparseable"}
     assert runs[1][1][0]["raw"] == failed[0]["raw"]  # same seed, same sample
