@@ -59,3 +59,8 @@ experiment: {{seeds: [0], baselines: [bm25, hybrid], ratios: [0.5]}}
     # a rerun finds every cell complete and trains nothing
     again = run_cli("experiment", config)
     assert again.returncode == 0 and "[train] running" not in again.stderr
+    # a changed setting is a new key: every cell trains again (mining and synthesis are reused)
+    changed = run_cli("experiment", config, "--set", "train.lr=3e-5")
+    assert changed.returncode == 0, changed.stderr[-3000:]
+    assert changed.stderr.count("[train] running") == 3 and "[mine] running" not in changed.stderr
+    assert json.loads((tmp_path / "exp" / "cells" / "bm25" / "seed-0" / "model.stats.json").read_text())["config"]["lr"] == 3e-5

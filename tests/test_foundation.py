@@ -68,12 +68,13 @@ def test_unknown_config_key_is_an_error():
 
 def test_rundir_done_marker_tracks_output(tmp_path):
     run = RunDir(tmp_path / "run")
-    assert not run.is_done("mine")
-    write_jsonl(run.output("mine"), [{"a": 1}])
-    run.mark_done("mine")
-    assert run.is_done("mine")
-    run.output("mine").write_text('{"a": 2}\n')
-    assert not run.is_done("mine")
+    output = run.file("mined.jsonl")
+    assert not run.is_done("mine", output)
+    write_jsonl(output, [{"a": 1}])
+    run.mark_done("mine", output, key="k1")
+    assert run.is_done("mine", output) and run.is_done("mine", output, "k1") and not run.is_done("mine", output, "k2")
+    output.write_text('{"a": 2}\n')
+    assert not run.is_done("mine", output)
 
 
 def test_instance_rng_is_per_instance():

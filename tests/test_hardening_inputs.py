@@ -17,8 +17,8 @@ from syneg.data import available_splits, load_beir
 from syneg.errors import DataError
 from syneg.experiment import load_experiment
 from syneg.io import atomic_open, write_jsonl, write_text
+from syneg.layout import read_stats
 from syneg.mining import write_mined
-from syneg.mixing import find_stats
 from syneg.records import MinedInstance, Negative
 
 HEADER = "query-id\tcorpus-id\tscore\n"
@@ -280,12 +280,11 @@ def test_stale_mine_stats_are_ignored(tmp_path):
 
     out = tmp_path / "mined.jsonl"
     stats_file = write_mined([instance("q1")], {"retriever": "bm25"}, out)
-    assert find_stats(out, "mine")["retriever"] == "bm25"
+    assert stats_file == tmp_path / "mined.jsonl.stats.json" and read_stats(out)["retriever"] == "bm25"
     assert "output_fingerprint" in json.loads(stats_file.read_text())
     write_jsonl(out, [instance("q1"), instance("q2")])  # a new run crashed before writing its stats
-    assert find_stats(out, "mine") is None
-    run_dir_out = tmp_path / "run" / "mined.jsonl"
-    write_mined([instance("q1")], {"retriever": "dense"}, run_dir_out, tmp_path / "run" / "stats" / "mine.json")
-    assert find_stats(run_dir_out, "mine")["retriever"] == "dense"
-    os.truncate(run_dir_out, 10)
-    assert find_stats(run_dir_out, "mine") is None
+    assert read_stats(out) is None
+    write_mined([instance("q1")], {"retriever": "dense"}, out)
+    assert read_stats(out)["retriever"] == "dense"
+    os.truncate(out, 10)
+    assert read_stats(out) is None

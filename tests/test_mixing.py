@@ -8,9 +8,10 @@ from collections import Counter
 import pytest
 
 from conftest import run_cli
+from synth_fake_server import FakeOpenAI
 from syneg.data import load_dataset
 from syneg.errors import SynegError
-from syneg.io import read_records, write_json, write_jsonl
+from syneg.io import read_records, write_jsonl
 from syneg.mixing import export, mix, split_counts
 from syneg.records import MinedInstance, Negative, SyntheticNegative, TrainingInstance
 
@@ -211,8 +212,6 @@ def test_cli_mix_hf_dataset_with_card(records, tmp_path):
     mined, synthetic = records
     write_jsonl(tmp_path / "mined.jsonl", mined)
     write_jsonl(tmp_path / "synthetic.jsonl", synthetic)
-    write_json(tmp_path / "mined.stats.json", {"retriever": "bm25", "top_k": 100})
-    write_json(tmp_path / "stats" / "synthesize.json", {"model": "SmolLM2-135M", "temperature": 0.7})
     out = tmp_path / "hf"
     result = run_cli("mix", "--mined", tmp_path / "mined.jsonl", "--synthetic", tmp_path / "synthetic.jsonl",
                      "--num-negatives", K, "--format", "hf-dataset", "--out", out)
@@ -221,9 +220,28 @@ def test_cli_mix_hf_dataset_with_card(records, tmp_path):
     ds = load_from_disk(str(out))
     assert ds.num_rows == len(mined) - 1 and ds.column_names[-1] == f"negative_{K}"
     card = (out / "README.md").read_text()
-    assert '"retriever": "bm25"' in card and '"model": "SmolLM2-135M"' in card and '"strategy": "hybrid"' in card
+    assert '"strategy": "hybrid"' in card and "(no statistics found)" in card  # hand-made inputs have none
     stats = json.loads((tmp_path / "hf.stats.json").read_text())
     assert stats["by_source"] == {"bm25": 16, "synthetic": 7}
+
+
+def test_cli_mix_card_has_the_real_stages_statistics(small_slice, tmp_path):
+    """Stats come from real `syneg mine` and `syneg synthesize` runs, where those commands write them."""
+    mined, synthetic = tmp_path / "mined.jsonl", tmp_path / "synthetic.jsonl"
+    result = run_cli("mine", "--data", small_slice, "--max-queries", "4", "--num-negatives", "3", "--out", mined)
+    assert result.returncode == 0, result.stderr
+    with FakeOpenAI() as server:
+        result = run_cli("synthesize", "--data", small_slice, "--mined", mined, "--backend", "openai", "--model", "fake",
+                         "--base-url", server.base_url, "--no-guard", "--out", synthetic)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "train.jsonl"
+    result = run_cli("mix", "--mined", mined, "--synthetic", synthetic, "--num-negatives", "2", "--ratio", "1",
+                     "--format", "hf-dataset", "--out", tmp_path / "hf")
+    assert result.returncode == 0, result.stderr
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert "(no statistics found)" not in card
+    assert '"retriever": "bm25"' in card and '"model": "openai:fake"' in card and '"prompt_version"' in card
+    assert not out.exists()
 
 
 def test_cli_mix_errors(records, tmp_path):

@@ -48,7 +48,7 @@ def test_run_resumes_after_kill_and_reruns_changed_stages(small_slice, tmp_path)
     assert metrics["queries"] == 20 and "nDCG@10" in result.stdout
     per_query = json.loads((run_dir / "per_query.json").read_text())
     assert len(per_query["trained"]) == 20
-    diagnostics = json.loads((run_dir / "stats" / "diagnostics.json").read_text())
+    diagnostics = json.loads((run_dir / "diagnostics.json").read_text())
     assert diagnostics["instances"] > 0 and "hardness" in diagnostics
 
     # a mixing setting changed: mining and synthesis are reused, mixing and later stages rerun

@@ -10,17 +10,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from conftest import run_cli  # noqa: E402
 from syneg.io import write_json, write_jsonl  # noqa: E402
+from syneg.layout import write_stats  # noqa: E402
 
 
 def make_run(root):
     root.mkdir()
     (root / "config.yaml").write_text("seed: 0\nmix:\n  strategy: hybrid\n")
     write_json(root / "metrics.json", {"trained": {"nDCG@10": 0.7123}, "zero_shot": {"nDCG@10": 0.65}})
-    write_json(root / "stats" / "synthesize.json", {"calls": 10, "guard_drops": {"false_negative": 3}})
     write_jsonl(root / "synthetic.jsonl", [{"query_id": "42", "text": "A <b>passage</b> about mice.",
                                             "reasoning": "Shares terms but studies mice.",
                                             "attributes": {"domain": "oncology", "length": "shorter than"},
                                             "teacher_score": 0.5, "positive_teacher_score": 0.8}])
+    write_stats(root / "synthetic.jsonl", {"calls": 10, "guard_drops": {"false_negative": 3}})
     fig, ax = plt.subplots()
     ax.plot([1, 2, 3])
     fig.savefig(root / "loss.png")

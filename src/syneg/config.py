@@ -9,6 +9,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError
 
 from syneg.errors import DataError, SynegError
+from syneg.mixing.registry import STRATEGIES
+from syneg.synthesis.backends import BACKENDS
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -49,7 +51,7 @@ class MineConfig(Section):
 
 
 class SynthesizeConfig(Section):
-    backend: Literal["llamacpp", "openai", "transformers"] = "llamacpp"
+    backend: Literal[BACKENDS] = "llamacpp"  # type: ignore[valid-type]  # the backend registry
     model: str | None = None  # None = packaged SmolLM2-135M-Instruct GGUF
     base_url: str | None = None
     mode: Literal["free", "grounded"] = "grounded"
@@ -75,7 +77,7 @@ class SynthesizeConfig(Section):
 
 
 class MixConfig(Section):
-    strategy: Literal["hybrid", "direct", "synthetic", "retrieved", "random"] = "hybrid"
+    strategy: Literal[STRATEGIES] = "hybrid"  # type: ignore[valid-type]  # the strategy registry
     ratio: NonNegative = 0.7  # synthetic : retrieved
     num_negatives: PositiveInt = 3
 

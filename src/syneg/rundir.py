@@ -9,20 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from syneg import layout
 from syneg.io import write_json, write_text
-
-STAGE_FILES = {
-    "mine": "mined.jsonl",
-    "synthesize": "synthetic.jsonl",
-    "mix": "train.jsonl",
-    "diagnose": "stats/diagnostics.json",
-    "train": "model",
-    "evaluate": "metrics.json",
-}
 
 
 class RunDir:
-    """Paths and bookkeeping of a run directory.
+    """Paths and bookkeeping of a run directory (file names: ``syneg.layout``).
 
     Every stage writes its output atomically, then a ``stages/<stage>.done.json`` marker
     with the output's fingerprint and the stage's input key (a hash of its settings and of
@@ -34,29 +26,16 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
 
     def file(self, name: str) -> Path:
-        """Path of ``name`` inside the run directory."""
+        """Path of ``name`` (a ``syneg.layout`` name) inside the run directory."""
         return self.path / name
 
-    def output(self, stage: str) -> Path:
-        """Where ``stage`` writes its main output."""
-        return self.path / STAGE_FILES[stage]
-
-    def stats_path(self, stage: str) -> Path:
-        return self.path / "stats" / f"{stage}.json"
-
-    def write_stats(self, stage: str, stats: dict[str, Any]) -> Path:
-        """Write a stage's statistics summary (JSON)."""
-        path = self.stats_path(stage)
-        write_json(path, stats)
-        return path
-
     def save_config(self, yaml_text: str) -> None:
-        write_text(self.path / "config.yaml", yaml_text)
+        write_text(self.file(layout.CONFIG), yaml_text)
 
-    def mark_done(self, stage: str, key: str | None = None, info: dict[str, Any] | None = None) -> None:
-        """Record that ``stage`` finished from inputs ``key``, with a fingerprint of its output."""
+    def mark_done(self, stage: str, output: Path, key: str | None = None, info: dict[str, Any] | None = None) -> None:
+        """Record that ``stage`` finished from inputs ``key``, with a fingerprint of its ``output``."""
         marker = {"stage": stage, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "key": key,
-                  "fingerprint": fingerprint(self.output(stage)), **(info or {})}
+                  "fingerprint": fingerprint(output), **(info or {})}
         write_json(self._marker(stage), marker)
 
     def marker(self, stage: str) -> dict[str, Any] | None:
@@ -66,28 +45,28 @@ class RunDir:
         except (json.JSONDecodeError, OSError):
             return None
 
-    def is_done(self, stage: str, key: str | None = None) -> bool:
-        """True when the stage finished from inputs ``key`` and its output is unchanged since."""
+    def is_done(self, stage: str, output: Path, key: str | None = None) -> bool:
+        """True when the stage finished from inputs ``key`` and its ``output`` is unchanged since."""
         marker = self.marker(stage)
-        if marker is None or not self.output(stage).exists():
+        if marker is None or not output.exists():
             return False
         if key is not None and marker.get("key") != key:
             return False
-        return marker.get("fingerprint") == fingerprint(self.output(stage))
+        return marker.get("fingerprint") == fingerprint(output)
 
     def invalidate(self, stage: str) -> None:
         """Forget that ``stage`` finished (its output stays for inspection)."""
         self._marker(stage).unlink(missing_ok=True)
 
     def _marker(self, stage: str) -> Path:
-        return self.path / "stages" / f"{stage}.done.json"
+        return layout.marker_path(self.path, stage)
 
     def logger(self, name: str = "syneg") -> logging.Logger:
         """A logger that also appends to ``logs/<name>.log`` in the run directory."""
         log = logging.getLogger(f"syneg.run.{self.path.resolve()}.{name}")
         if not log.handlers:
-            (self.path / "logs").mkdir(exist_ok=True)
-            handler = logging.FileHandler(self.path / "logs" / f"{name}.log", encoding="utf-8")
+            (self.path / layout.LOGS_DIR).mkdir(exist_ok=True)
+            handler = logging.FileHandler(self.path / layout.LOGS_DIR / f"{name}.log", encoding="utf-8")
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             log.addHandler(handler)
             log.setLevel(logging.INFO)

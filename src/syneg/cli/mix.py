@@ -30,8 +30,9 @@ def mix_command(
     """Give every (query, positive) its K negatives; writes OUT and OUT's .stats.json."""
     from syneg.config import MixConfig
     from syneg.errors import SynegError
-    from syneg.io import read_records, write_json
-    from syneg.mixing import FORMATS, STRATEGIES, export, find_stats, mix, stats_path
+    from syneg.io import read_records
+    from syneg.layout import read_stats, stats_path, write_stats
+    from syneg.mixing import FORMATS, STRATEGIES, export, get_strategy, mix
     from syneg.records import MinedInstance, SyntheticNegative
 
     if strategy not in STRATEGIES:
@@ -41,10 +42,10 @@ def mix_command(
     if fmt != "hf-dataset":
         check_out(out)
     config = config_from_options(MixConfig, strategy=strategy, ratio=ratio, num_negatives=num_negatives)
-    if strategy in ("hybrid", "direct", "synthetic") and synthetic is None:
+    if get_strategy(strategy).uses_synthetic and synthetic is None:
         raise SynegError(f"--strategy {strategy} needs --synthetic")
     corpus = None
-    if strategy == "random":
+    if get_strategy(strategy).needs_corpus:
         from syneg.data import load_dataset
 
         corpus = load_dataset(data, split)
@@ -52,10 +53,10 @@ def mix_command(
     synthetic_records = read_records(synthetic, SyntheticNegative) if synthetic is not None else []
     instances, stats = mix(records, synthetic_records, config.strategy, config.ratio, config.num_negatives, seed,
                            corpus, epoch)
-    card = {"mix": stats, "mine": find_stats(mined, "mine"), "synthesize": find_stats(synthetic, "synthesize")}
+    card = {"mix": stats, "mine": read_stats(mined), "synthesize": read_stats(synthetic)}
     written = export(instances, out, fmt, card)
     inputs = {"mined": str(mined), "synthetic": str(synthetic)}
-    write_json(stats_path(out), {**stats, "export": written, "inputs": inputs})
+    write_stats(out, {**stats, "export": written, "inputs": inputs})
     typer.echo(f"wrote {written['rows']} instances ({fmt}) to {out}: {stats['by_source']}, "
                f"filled {stats['filled']}, short {stats['short']}")
     if stats["empty"]:

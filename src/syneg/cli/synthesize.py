@@ -89,7 +89,7 @@ def synthesize(
     from syneg import synthesis
     from syneg.synthesis import batch
     from syneg.synthesis.api import open_cache
-    from syneg.synthesis.backends import backend_model_id
+    from syneg.synthesis.backends import get_backend
 
     config = _config(backend=backend, model=model, base_url=base_url, api_key_env=api_key_env, per_query=per_query,
                      concurrency=concurrency, limit=limit, mode=mode, has_mined=mined is not None,
@@ -103,7 +103,7 @@ def synthesize(
             if dry_run:
                 typer.echo(json.dumps(synthesis.estimate(items, store, config.max_tokens, retry_failed)))
                 return
-            served = config.model or backend_model_id(config.backend, None).split(":", 1)[1]
+            served = config.model or get_backend(config.backend).model_id_for(None).split(":", 1)[1]
             count = batch.export_batch(items, store, export_batch, served)
         typer.echo(f"wrote {count} requests to {export_batch}")
         return

@@ -4,18 +4,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field
 
-from syneg.config import NonNegative, Positive, RunConfig, Section, apply_overrides, load_config
+from syneg.config import MineConfig, NonNegative, Positive, RunConfig, Section, apply_overrides, load_config
+from syneg.mixing.registry import REGISTRY
 
-Baseline = Literal["random", "bm25", "dense", "synthetic", "direct", "hybrid"]
+
+def _baselines() -> dict[str, dict[str, Any]]:
+    """Each experiment baseline's overrides: one per strategy, or one per mining retriever."""
+    retrievers = get_args(MineConfig.model_fields["retriever"].annotation)
+    table: dict[str, dict[str, Any]] = {}
+    for strategy in REGISTRY.values():
+        if strategy.per_retriever:
+            table.update({r: {"mine.retriever": r, "mix.strategy": strategy.name} for r in retrievers})
+        else:
+            table[strategy.name] = {"mix.strategy": strategy.name}
+    return table
+
+
+BASELINES = _baselines()
+Baseline = Literal[tuple(BASELINES)]  # type: ignore[valid-type]
 
 
 class GridConfig(Section):
     seeds: list[int] = Field(default=[0], min_length=1)
-    baselines: list[Baseline] = ["random", "bm25", "dense", "synthetic", "direct", "hybrid"]
+    baselines: list[Baseline] = list(BASELINES)
     ratios: list[NonNegative] = []  # extra hybrid cells: synthetic:retrieved ratios besides mix.ratio
     temperatures: list[Positive] = []  # extra hybrid cells: InfoNCE temperatures besides train.temperature
     keep_models: bool = False  # keep each cell's trained model folder (about 90 MB for MiniLM)
@@ -40,9 +55,7 @@ class Cell:
 
 def baseline_overrides(baseline: str, retriever: str) -> dict[str, Any]:
     """Config changes that turn the base config into ``baseline``."""
-    if baseline in ("bm25", "dense"):
-        return {"mine.retriever": baseline, "mix.strategy": "retrieved"}
-    return {"mine.retriever": retriever, "mix.strategy": baseline}
+    return {"mine.retriever": retriever, **BASELINES[baseline]}
 
 
 def expand(config: ExperimentConfig) -> list[Cell]:
@@ -50,7 +63,8 @@ def expand(config: ExperimentConfig) -> list[Cell]:
     grid, retriever = config.experiment, config.mine.retriever
     specs: list[tuple[str, str, dict[str, Any]]] = []
     for name in grid.baselines:
-        label = f"{name} (R={config.mix.ratio:g})" if name in ("direct", "hybrid") else name
+        uses_ratio = REGISTRY[BASELINES[name]["mix.strategy"]].uses_ratio
+        label = f"{name} (R={config.mix.ratio:g})" if uses_ratio else name
         specs.append((label, name, baseline_overrides(name, retriever)))
     hybrid = baseline_overrides("hybrid", retriever)
     for ratio in grid.ratios:
@@ -60,13 +74,18 @@ def expand(config: ExperimentConfig) -> list[Cell]:
     return [Cell(group, slug, seed, overrides) for seed in grid.seeds for group, slug, overrides in specs]
 
 
+def cell_dir(config: ExperimentConfig, cell: Cell) -> Path:
+    """The run directory of one cell: ``<experiment>/cells/<slug>/seed-<seed>``."""
+    return Path(config.run_dir) / "cells" / cell.slug / f"seed-{cell.seed}"
+
+
 def cell_config(config: ExperimentConfig, cell: Cell) -> RunConfig:
     """The run config of one cell: synthesis stays on the base seed so cells share its cache."""
     base = config.model_dump(mode="json", exclude={"experiment"})
     items = [f"{k}={v}" for k, v in cell.overrides.items()]
     raw = apply_overrides(base, items)
     raw["seed"] = cell.seed
-    raw["run_dir"] = str(Path(config.run_dir) / "cells" / cell.slug / f"seed-{cell.seed}")
+    raw["run_dir"] = str(cell_dir(config, cell))
     raw["synthesize"]["seed"] = config.synthesize.seed if config.synthesize.seed is not None else config.seed
     raw["synthesize"]["cache"] = config.synthesize.cache or str(Path(config.run_dir) / "synthesis-cache.sqlite")
     return RunConfig.model_validate(raw)

@@ -6,20 +6,17 @@ import json
 import statistics
 from pathlib import Path
 
-from syneg.experiment.grid import Cell, ExperimentConfig
+from syneg import layout
+from syneg.experiment.grid import Cell, ExperimentConfig, cell_dir
 from syneg.experiment.results import CellResult
 
 
 def _steps(cell_dir: Path) -> list[dict]:
-    path = cell_dir / "train_log.jsonl"
+    path = cell_dir / layout.TRAIN_LOG
     if not path.is_file():
         return []
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [r for r in rows if r.get("event") == "step"]
-
-
-def _cell_dir(config: ExperimentConfig, cell: Cell) -> Path:
-    return Path(config.run_dir) / "cells" / cell.slug / f"seed-{cell.seed}"
 
 
 def _ratio_points(config: ExperimentConfig, results: list[CellResult], metric: str) -> list[tuple[float, float]]:
@@ -48,9 +45,9 @@ def plot_experiment(out: Path, config: ExperimentConfig, cells: list[Cell], resu
         ax.set(xlabel="R (synthetic : retrieved)", ylabel=metric, title=f"hybrid: {metric} vs R")
         written.append(_save(fig, folder / "metric_vs_ratio.png", plt))
     first_seed = config.experiment.seeds[0]
-    logs = {c.group: _steps(_cell_dir(config, c)) for c in cells if c.seed == first_seed}
+    logs = {c.group: _steps(cell_dir(config, c)) for c in cells if c.seed == first_seed}
     norms = {g: [s["grad_norm"] for s in steps if s.get("grad_norm") is not None]
-             for g, steps in logs.items() if g.split(" ")[0] in ("direct", "hybrid") and "R=" in g}
+             for g, steps in logs.items() if "(R=" in g}  # the strategies that mix at a ratio
     if any(norms.values()):
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for group, values in norms.items():

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from syneg import layout
 from syneg.experiment.grid import Cell, ExperimentConfig, cell_config, expand
 from syneg.experiment.results import CellResult
 from syneg.experiment.summary import write_results
@@ -16,18 +17,15 @@ from syneg.pipeline import Pipeline
 from syneg.pipeline.scoring import score_model
 from syneg.redact import redact
 
-KEPT_FILES = ("train_log.jsonl", "grad_stats.json", "training.png")
-
-
 def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -> CellResult:
-    """Train and evaluate one cell, or read it back if it finished earlier."""
+    """Train and evaluate one cell, or read it back if it finished from the same stage keys."""
     cfg = cell_config(config, cell)
     pipeline = Pipeline(cfg, progress=False, log=lambda line: log(f"{cell.slug}/seed-{cell.seed} {line}"))
     run = pipeline.run_dir
-    if not run.is_done("evaluate"):
+    if not pipeline.is_current():
         pipeline.run()
-        model = run.output("train")
-        for name in KEPT_FILES:
+        model = run.file(layout.MODEL)
+        for name in layout.TRAINING_FILES:
             if (model / name).exists():
                 shutil.copy2(model / name, run.file(name))
         if not config.experiment.keep_models:
@@ -36,10 +34,10 @@ def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -
 
 
 def read_cell(cell: Cell, path: Path) -> CellResult:
-    metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
-    per_query = json.loads((path / "per_query.json").read_text(encoding="utf-8"))["trained"]
+    metrics = json.loads((path / layout.METRICS).read_text(encoding="utf-8"))
+    per_query = json.loads((path / layout.PER_QUERY).read_text(encoding="utf-8"))["trained"]
     extra = {}
-    grad = path / "grad_stats.json"
+    grad = path / layout.GRAD_STATS
     if grad.is_file():
         stats = json.loads(grad.read_text(encoding="utf-8"))
         extra = {"grad-norm var": stats.get("variance"), "grad-norm mean": stats.get("mean")}

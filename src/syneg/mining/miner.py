@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from syneg.config import MineConfig
 from syneg.data import BeirDataset
 from syneg.errors import SynegError
-from syneg.io import file_digest, write_json, write_jsonl
+from syneg.io import write_jsonl
+from syneg.layout import write_stats
 from syneg.mining.dedup import DuplicateIndex
 from syneg.mining.filters import (
     Candidate,
@@ -27,7 +28,6 @@ from syneg.rng import instance_rng, stable_hash
 if TYPE_CHECKING:
     from syneg.retrieval import Retriever
 
-OUTPUT_FINGERPRINT = "output_fingerprint"  # stats key: digest of the bytes of the file the stats describe
 
 
 def check_settings(config: MineConfig) -> None:
@@ -234,15 +234,7 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 6)
 
 
-def write_mined(instances: list[MinedInstance], stats: dict[str, Any], out: Path,
-                stats_path: Path | None = None) -> Path:
-    """Write the instances (JSON lines) and the stats (``<out stem>.stats.json`` unless given), atomically.
-
-    The stats carry the ``output_fingerprint`` of the instances file: after a crash between the
-    two writes the old stats no longer match the new file, and readers ignore them.
-    """
-    out = Path(out)
-    stats_path = stats_path or out.with_name(f"{out.stem}.stats.json")
+def write_mined(instances: list[MinedInstance], stats: dict[str, Any], out: Path) -> Path:
+    """Write the instances (JSON lines), then their stats beside them (``<out>.stats.json``); returns its path."""
     write_jsonl(out, instances)
-    write_json(stats_path, {**stats, OUTPUT_FINGERPRINT: file_digest(out)})
-    return stats_path
+    return write_stats(out, stats)

@@ -1,7 +1,9 @@
-"""Negative mixing: hybrid (SyNeg), direct, single-pool and random strategies, and exports."""
+"""Negative mixing: registered strategies (hybrid, direct, synthetic, retrieved, random) and exports."""
 
-from syneg.mixing.export import FORMATS, export, find_stats, fixed_negatives, st_columns, stats_path
-from syneg.mixing.strategies import STRATEGIES, mix, split_counts
+from syneg.mixing.base import Strategy, split_counts
+from syneg.mixing.export import FORMATS, export, fixed_negatives, st_columns
+from syneg.mixing.mixer import mix
+from syneg.mixing.registry import REGISTRY, STRATEGIES, get_strategy
 
-__all__ = ["FORMATS", "STRATEGIES", "export", "find_stats", "fixed_negatives", "mix", "split_counts",
-           "st_columns", "stats_path"]
+__all__ = ["FORMATS", "REGISTRY", "STRATEGIES", "Strategy", "export", "fixed_negatives", "get_strategy",
+           "mix", "split_counts", "st_columns"]

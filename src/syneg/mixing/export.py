@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from syneg.errors import SynegError
-from syneg.io import atomic_open, file_digest, write_jsonl, write_text
-from syneg.mining.miner import OUTPUT_FINGERPRINT
+from syneg.io import atomic_open, write_jsonl, write_text
 from syneg.records import Negative, TrainingInstance
 from syneg.rng import stable_hash
 
@@ -153,27 +152,3 @@ def _size_category(rows: int) -> str:
         if rows < limit:
             return name
     return "n>100K"
-
-
-def stats_path(path: str | Path) -> Path:
-    """Where a stage output's statistics live beside it: ``train.jsonl`` -> ``train.stats.json``."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}.stats.json")
-
-
-def find_stats(path: str | Path | None, stage: str) -> dict[str, Any] | None:
-    """A stage's statistics json next to its output (``X.stats.json`` or a run dir's ``stats/<stage>.json``).
-
-    Stats whose ``output_fingerprint`` does not match the output (left over from an earlier run) are ignored.
-    """
-    if path is None:
-        return None
-    for candidate in (stats_path(path), Path(path).parent / "stats" / f"{stage}.json"):
-        try:
-            stats = json.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        expected = stats.get(OUTPUT_FINGERPRINT) if isinstance(stats, dict) else None
-        if expected is None or (Path(path).is_file() and expected == file_digest(path)):
-            return stats
-    return None

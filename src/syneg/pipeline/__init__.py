@@ -1,5 +1,6 @@
-"""``syneg run``: every stage in one run directory, resuming what is complete."""
+"""``syneg run``: every registered stage in one run directory, resuming what is complete."""
 
-from syneg.pipeline.runner import STAGES, Pipeline, run_pipeline
+from syneg.pipeline.runner import Pipeline, run_pipeline
+from syneg.pipeline.stages import STAGE_NAMES, STAGES, Stage
 
-__all__ = ["STAGES", "Pipeline", "run_pipeline"]
+__all__ = ["STAGES", "STAGE_NAMES", "Pipeline", "Stage", "run_pipeline"]

@@ -1,7 +1,8 @@
-"""Run the stages in order in one run directory, skipping those whose outputs are complete.
+"""Run the registered stages in order in one run directory, skipping those whose outputs are complete.
 
-A stage's key hashes the settings it reads and the fingerprints of the outputs it consumes,
-so changing a setting (or an upstream output) reruns that stage and everything after it.
+A stage's key hashes the settings it declares and the fingerprints of the outputs it consumes,
+so changing a setting (or an upstream output) reruns that stage and everything after it. The same
+keys decide whether a whole run (an experiment cell, say) is still current.
 """
 
 from __future__ import annotations
@@ -12,27 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from syneg import layout
 from syneg.config import RunConfig, dump_config
 from syneg.data import BeirDataset, load_dataset
-from syneg.pipeline import stages
+from syneg.pipeline.stages import STAGES, Stage, StageSettings
 from syneg.rng import stable_hash
 from syneg.rundir import RunDir
-
-STAGES = ("mine", "synthesize", "mix", "diagnose", "train", "evaluate")
-
-# settings each stage reads, and the stages whose outputs it consumes
-STAGE_INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "mine": (("data", "mine"), ()),
-    "synthesize": (("data", "synthesize"), ("mine",)),
-    "mix": (("data", "mix"), ("mine", "synthesize")),
-    "diagnose": (("train",), ("mix",)),
-    "train": (("train",), ("mix",)),
-    "evaluate": (("data", "evaluate", "train"), ("train",)),
-}
-STAGE_FUNCS: dict[str, Callable[..., dict[str, Any]]] = {
-    "mine": stages.mine_stage, "synthesize": stages.synthesize_stage, "mix": stages.mix_stage,
-    "diagnose": stages.diagnose_stage, "train": stages.train_stage, "evaluate": stages.evaluate_stage,
-}
 
 
 @dataclass
@@ -47,21 +33,33 @@ class Pipeline:
     def __post_init__(self) -> None:
         self.run_dir = RunDir(self.config.run_dir)
 
-    def active_stages(self) -> list[str]:
-        """Synthesis runs only for strategies that use synthetic negatives."""
-        uses_synthetic = self.config.mix.strategy in stages.SYNTHETIC_STRATEGIES
-        return [s for s in STAGES if s != "synthesize" or uses_synthetic]
+    def active_stages(self) -> list[Stage]:
+        """The stages this config runs (synthesis only for strategies that use synthetic negatives)."""
+        return [stage for stage in STAGES if stage.active(self.config)]
 
-    def stage_key(self, stage: str) -> str:
-        sections, upstream = STAGE_INPUTS[stage]
-        settings = {name: getattr(self.config, name).model_dump(mode="json") for name in sections}
-        inputs = {}
-        for name in upstream:
-            if name in self.active_stages():
-                marker = self.run_dir.marker(name) or {}
-                inputs[name] = marker.get("fingerprint")
+    def stage_key(self, stage: Stage) -> str:
+        """Hash of the stage's declared settings, the seed and its active upstream outputs' fingerprints."""
+        settings = {name: getattr(self.config, name).model_dump(mode="json") for name in stage.sections}
+        active = {s.name for s in self.active_stages()}
+        inputs = {name: (self.run_dir.marker(name) or {}).get("fingerprint")
+                  for name in stage.upstream if name in active}
         payload = json.dumps({"seed": self.config.seed, "settings": settings, "inputs": inputs}, sort_keys=True)
-        return f"{stable_hash(stage, payload):016x}"
+        return f"{stable_hash(stage.name, payload):016x}"
+
+    def settings(self, stage: Stage) -> StageSettings:
+        return StageSettings(self.config.seed, {name: getattr(self.config, name) for name in stage.sections})
+
+    def is_current(self) -> bool:
+        """True when every stage finished from the current keys and the final output is unchanged.
+
+        Intermediate outputs may be gone (an experiment removes each cell's model): their markers
+        still carry the fingerprints the later keys were built from.
+        """
+        stages = self.active_stages()
+        if any((self.run_dir.marker(s.name) or {}).get("key") != self.stage_key(s) for s in stages):
+            return False
+        last = stages[-1]
+        return self.run_dir.is_done(last.name, self.run_dir.file(last.output), self.stage_key(last))
 
     def datasets(self) -> tuple[BeirDataset, BeirDataset]:
         data = self.config.data
@@ -72,24 +70,26 @@ class Pipeline:
     def run(self) -> dict[str, Any]:
         """Run every pending stage; returns the final metrics."""
         self.run_dir.save_config(dump_config(self.config))
-        logger = self.run_dir.logger()
         train, evaluation = self.datasets()
         for stage in self.active_stages():
-            key = self.stage_key(stage)
-            if self.run_dir.is_done(stage, key):
-                self.log(f"[{stage}] complete, skipped")
-                continue
-            self.run_dir.invalidate(stage)
-            self.log(f"[{stage}] running")
-            logger.info("stage %s started (key %s)", stage, key)
-            started = time.perf_counter()
-            dataset = evaluation if stage == "evaluate" else train
-            STAGE_FUNCS[stage](self.config, self.run_dir, dataset, self.progress)
-            self.timings[stage] = time.perf_counter() - started
-            self.run_dir.mark_done(stage, key, {"seconds": round(self.timings[stage], 2)})
-            logger.info("stage %s finished in %.1fs", stage, self.timings[stage])
-            self.log(f"[{stage}] done in {self.timings[stage]:.1f}s")
-        return json.loads(self.run_dir.output("evaluate").read_text(encoding="utf-8"))
+            self._run_stage(stage, evaluation if stage.dataset == "eval" else train)
+        return json.loads(self.run_dir.file(layout.METRICS).read_text(encoding="utf-8"))
+
+    def _run_stage(self, stage: Stage, dataset: BeirDataset) -> None:
+        key, output = self.stage_key(stage), self.run_dir.file(stage.output)
+        if self.run_dir.is_done(stage.name, output, key):
+            self.log(f"[{stage.name}] complete, skipped")
+            return
+        logger = self.run_dir.logger()
+        self.run_dir.invalidate(stage.name)
+        self.log(f"[{stage.name}] running")
+        logger.info("stage %s started (key %s)", stage.name, key)
+        started = time.perf_counter()
+        stage.run(self.settings(stage), self.run_dir, dataset, self.progress)
+        self.timings[stage.name] = time.perf_counter() - started
+        self.run_dir.mark_done(stage.name, output, key, {"seconds": round(self.timings[stage.name], 2)})
+        logger.info("stage %s finished in %.1fs", stage.name, self.timings[stage.name])
+        self.log(f"[{stage.name}] done in {self.timings[stage.name]:.1f}s")
 
 
 def run_pipeline(config: RunConfig, progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:

@@ -1,89 +1,181 @@
-"""One function per stage: read inputs from the run directory, write the stage's outputs."""
+"""The stage registry: one function per stage, with the files and config sections it uses.
+
+A stage function receives a :class:`StageSettings` that holds only the config sections its
+:class:`Stage` declares (reading another one is an error, so a forgotten input cannot make a
+stale resume key), the run directory, the dataset it works on and whether to show progress.
+To add a stage: write the function, add a :class:`Stage` to ``STAGES`` at its place in the order,
+and its output name to ``syneg.layout``.
+"""
 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
+from pydantic import BaseModel
+
+from syneg import layout
 from syneg.config import RunConfig
 from syneg.data import BeirDataset
 from syneg.io import read_records, write_json, write_jsonl
 from syneg.records import MinedInstance, SyntheticNegative, TrainingInstance
 from syneg.rundir import RunDir
 
-SYNTHETIC_STRATEGIES = ("hybrid", "direct", "synthetic")
+
+@dataclass(frozen=True)
+class StageSettings:
+    """The run's seed and the config sections a stage declared; any other section is an error."""
+
+    seed: int
+    sections: Mapping[str, BaseModel]
+
+    def __getattr__(self, name: str) -> BaseModel:
+        try:
+            return self.sections[name]
+        except KeyError:
+            raise AttributeError(f"this stage did not declare the config section {name!r}") from None
 
 
-def mine_stage(config: RunConfig, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
-    from syneg.mining import mine
-    from syneg.mining.miner import write_mined
+StageFunc = Callable[[StageSettings, RunDir, BeirDataset, bool], dict[str, Any]]
 
-    instances, stats = mine(train, config.mine, config.seed, show_progress=progress)
-    write_mined(instances, stats, run.output("mine"), run.stats_path("mine"))
+
+def _always(config: RunConfig) -> bool:
+    return True
+
+
+def _uses_synthetic(config: RunConfig) -> bool:
+    from syneg.mixing import get_strategy
+
+    return get_strategy(config.mix.strategy).uses_synthetic
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One registered stage: what it reads (config sections, upstream outputs) and writes."""
+
+    name: str
+    run: StageFunc
+    output: str  # a syneg.layout name in the run directory
+    sections: tuple[str, ...]  # config sections whose settings key the stage
+    upstream: tuple[str, ...] = ()  # stages whose outputs it reads
+    dataset: Literal["train", "eval"] = "train"
+    active: Callable[[RunConfig], bool] = _always
+
+
+def mine_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
+    """Mine hard negatives for every (query, positive) pair of the train split.
+
+    | reads    | config ``mine``; the train split                                          |
+    | writes   | ``mined.jsonl`` (MinedInstance), ``mined.jsonl.stats.json``               |
+    """
+    from syneg.mining import mine, write_mined
+
+    instances, stats = mine(train, settings.mine, settings.seed, show_progress=progress)
+    write_mined(instances, stats, run.file(layout.MINED))
     return stats
 
 
-def synthesize_stage(config: RunConfig, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
+def synthesize_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
+    """LLM-written negatives for the mined pairs; fails the run (exit 3) when calls failed.
+
+    | reads    | config ``synthesize``; ``mined.jsonl``; the train split                   |
+    | writes   | ``synthetic.jsonl`` (SyntheticNegative), ``.stats.json``, ``.failed.jsonl``, the cache |
+    """
     from syneg.synthesis import failure_report, synthesize
 
-    mined = read_records(run.output("mine"), MinedInstance)
-    seed = config.seed if config.synthesize.seed is None else config.synthesize.seed
-    stats = synthesize(train, config.synthesize, run.output("synthesize"), mined=mined, seed=seed, progress=progress)
-    run.write_stats("synthesize", stats)
-    _, failed = failure_report(stats, run.output("synthesize"))
+    config = settings.synthesize
+    out = run.file(layout.SYNTHETIC)
+    mined = read_records(run.file(layout.MINED), MinedInstance)
+    seed = settings.seed if config.seed is None else config.seed
+    stats = synthesize(train, config, out, mined=mined, seed=seed, progress=progress)
+    _, failed = failure_report(stats, out)
     if failed is not None:  # not marked done: a rerun retries the transient failures
         raise failed
     return stats
 
 
-def mix_stage(config: RunConfig, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
-    from syneg.mixing import mix
+def mix_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
+    """Give every mined pair its K negatives with the configured strategy.
 
-    mined = read_records(run.output("mine"), MinedInstance)
+    | reads    | config ``mix``; ``mined.jsonl``, ``synthetic.jsonl`` (strategies that use it) |
+    | writes   | ``train.jsonl`` (TrainingInstance), ``train.jsonl.stats.json``            |
+    """
+    from syneg.mixing import get_strategy, mix
+
+    config = settings.mix
+    mined = read_records(run.file(layout.MINED), MinedInstance)
     synthetic: list[SyntheticNegative] = []
-    if config.mix.strategy in SYNTHETIC_STRATEGIES:
-        synthetic = read_records(run.output("synthesize"), SyntheticNegative)
-    instances, stats = mix(mined, synthetic, config.mix.strategy, config.mix.ratio,
-                           config.mix.num_negatives, config.seed, corpus=train)
-    write_jsonl(run.output("mix"), instances)
-    run.write_stats("mix", stats)
+    if get_strategy(config.strategy).uses_synthetic:
+        synthetic = read_records(run.file(layout.SYNTHETIC), SyntheticNegative)
+    instances, stats = mix(mined, synthetic, config.strategy, config.ratio, config.num_negatives, settings.seed,
+                           corpus=train)
+    write_jsonl(run.file(layout.TRAIN), instances)
+    layout.write_stats(run.file(layout.TRAIN), stats)
     return stats
 
 
-def diagnose_stage(config: RunConfig, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
+def diagnose_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
+    """Hardness, diversity and source separability of the training negatives.
+
+    | reads    | config ``train`` (the student model); ``train.jsonl``                     |
+    | writes   | ``diagnostics.json``                                                      |
+    """
     from syneg.diagnostics import negative_diagnostics
     from syneg.models import load_encoder
 
-    instances = read_records(run.output("mix"), TrainingInstance)
-    encoder = load_encoder(config.train.model, config.train.max_seq_length)
-    diagnostics = negative_diagnostics(instances, encoder, seed=config.seed)
-    write_json(run.output("diagnose"), diagnostics)
+    instances = read_records(run.file(layout.TRAIN), TrainingInstance)
+    encoder = load_encoder(settings.train.model, settings.train.max_seq_length)
+    diagnostics = negative_diagnostics(instances, encoder, seed=settings.seed)
+    write_json(run.file(layout.DIAGNOSTICS), diagnostics)
     return diagnostics
 
 
-def train_stage(config: RunConfig, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
+def train_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
+    """Fine-tune the student with InfoNCE.
+
+    | reads    | config ``train``; ``train.jsonl``                                         |
+    | writes   | ``model/`` (with its training logs), ``model.stats.json``                 |
+    """
     from syneg.training import train as train_model
 
-    instances = read_records(run.output("mix"), TrainingInstance)
-    out = run.output("train")
+    instances = read_records(run.file(layout.TRAIN), TrainingInstance)
+    out = run.file(layout.MODEL)
     if out.exists():
         shutil.rmtree(out)
-    summary = train_model(instances, config.train, out, seed=config.seed)
-    run.write_stats("train", summary)
+    summary = train_model(instances, settings.train, out, seed=settings.seed)
+    layout.write_stats(out, summary)
     return summary
 
 
-def evaluate_stage(config: RunConfig, run: RunDir, eval_ds: BeirDataset, progress: bool) -> dict[str, Any]:
+def evaluate_stage(settings: StageSettings, run: RunDir, eval_ds: BeirDataset, progress: bool) -> dict[str, Any]:
+    """Zero-shot and trained model on the evaluation split.
+
+    | reads    | config ``evaluate``, ``train`` (model, max_seq_length); ``model/``; the eval split |
+    | writes   | ``metrics.json``, ``per_query.json``                                      |
+    """
     from syneg.pipeline.scoring import score_model
 
-    metrics = config.evaluate.metrics
-    length = config.train.max_seq_length
-    zero, zero_q = score_model(config.train.model, eval_ds, metrics, max_seq_length=length)
-    trained, trained_q = score_model(Path(run.output("train")), eval_ds, metrics,
+    metrics = settings.evaluate.metrics
+    length = settings.train.max_seq_length
+    zero, zero_q = score_model(settings.train.model, eval_ds, metrics, max_seq_length=length)
+    trained, trained_q = score_model(run.file(layout.MODEL), eval_ds, metrics,
                                      max_seq_length=length, use_cache=False)
     result = {"split": eval_ds.split, "queries": len(eval_ds.queries), "zero_shot": zero, "trained": trained,
               "delta": {m: trained[m] - zero[m] for m in zero if m in trained and m != "queries"}}
-    write_json(run.file("per_query.json"), {"zero_shot": zero_q, "trained": trained_q})
-    write_json(run.output("evaluate"), result)
+    write_json(run.file(layout.PER_QUERY), {"zero_shot": zero_q, "trained": trained_q})
+    write_json(run.file(layout.METRICS), result)
     return result
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("mine", mine_stage, layout.MINED, ("data", "mine")),
+    Stage("synthesize", synthesize_stage, layout.SYNTHETIC, ("data", "synthesize"), ("mine",),
+          active=_uses_synthetic),
+    Stage("mix", mix_stage, layout.TRAIN, ("data", "mix"), ("mine", "synthesize")),
+    Stage("diagnose", diagnose_stage, layout.DIAGNOSTICS, ("train",), ("mix",)),
+    Stage("train", train_stage, layout.MODEL, ("train",), ("mix",)),
+    Stage("evaluate", evaluate_stage, layout.METRICS, ("data", "evaluate", "train"), ("train",), dataset="eval"),
+)
+STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)

@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from syneg import layout
 from syneg.errors import SynegError
+from syneg.pipeline.stages import STAGES
 from syneg.io import write_text
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
@@ -62,7 +64,7 @@ def _head_jsonl(path: Path, n: int) -> list[dict[str, Any]]:
 
 def _synthetic_examples(run: Path, n: int = 5) -> str:
     parts = []
-    for row in _head_jsonl(run / "synthetic.jsonl", n):
+    for row in _head_jsonl(run / layout.SYNTHETIC, n):
         attrs = ", ".join(f"{k}: {v}" for k, v in row.get("attributes", {}).items())
         parts.append(f"<div class=ex><b>query {_esc(row.get('query_id'))}</b> — <i>{_esc(attrs)}</i>"
                      f"<p><b>reasoning:</b> {_esc(row.get('reasoning', ''))}</p>"
@@ -74,7 +76,7 @@ def _synthetic_examples(run: Path, n: int = 5) -> str:
 
 def _training_examples(run: Path, n: int = 3) -> str:
     parts = []
-    for row in _head_jsonl(run / "train.jsonl", n):
+    for row in _head_jsonl(run / layout.TRAIN, n):
         negs = "".join(f"<li>[{_esc(x.get('source'))}] {_esc(x.get('text', '')[:300])}</li>"
                        for x in row.get("negatives", []))
         parts.append(f"<div class=ex><b>{_esc(row.get('query'))}</b><p>positive: "
@@ -94,14 +96,16 @@ def _images(run: Path) -> str:
 def render_report(run_dir: str | Path) -> str:
     """The HTML page for ``run_dir``: config, stage statistics, examples, curves and metrics."""
     run = Path(run_dir)
-    if not (run / "config.yaml").is_file():
-        raise SynegError(f"{run}: not a run directory (no config.yaml)")
+    if not (run / layout.CONFIG).is_file():
+        raise SynegError(f"{run}: not a run directory (no {layout.CONFIG})")
     sections = [f"<h1>syneg run: {_esc(run.resolve().name)}</h1>",
-                "<h2>Final metrics</h2>", _table(_read_json(run / "metrics.json") or {"metrics": "not yet evaluated"}),
-                "<h2>Configuration</h2>", f"<pre>{_esc((run / 'config.yaml').read_text(encoding='utf-8'))}</pre>",
+                "<h2>Final metrics</h2>", _table(_read_json(run / layout.METRICS) or {"metrics": "not yet evaluated"}),
+                "<h2>Configuration</h2>", f"<pre>{_esc((run / layout.CONFIG).read_text(encoding='utf-8'))}</pre>",
                 "<h2>Stage statistics</h2>"]
-    for stats in sorted((run / "stats").glob("*.json")):
-        sections += [f"<h3>{_esc(stats.stem)}</h3>", _table(_read_json(stats) or {})]
+    for stage in STAGES:
+        stats = _read_json(run / stage.output) if stage.output == layout.DIAGNOSTICS else layout.read_stats(run / stage.output)
+        if stats:
+            sections += [f"<h3>{_esc(stage.name)}</h3>", _table(stats)]
     sections += ["<h2>Synthetic negatives (examples)</h2>", _synthetic_examples(run),
                  "<h2>Training instances (examples)</h2>", _training_examples(run),
                  "<h2>Training curves</h2>", _images(run)]
@@ -111,6 +115,6 @@ def render_report(run_dir: str | Path) -> str:
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the report (default ``RUN_DIR/report.html``) atomically and return its path."""
-    path = Path(out) if out is not None else Path(run_dir) / "report.html"
+    path = Path(out) if out is not None else Path(run_dir) / layout.REPORT
     write_text(path, render_report(run_dir))
     return path

@@ -10,12 +10,13 @@ from typing import Any
 
 from syneg.config import SynthesizeConfig
 from syneg.data import BeirDataset
+from syneg import layout
 from syneg.errors import RunFailed
-from syneg.io import write_json, write_jsonl
+from syneg.io import write_jsonl
 from syneg.records import MinedInstance
 from syneg.redact import redact_url
 from syneg.synthesis import batch
-from syneg.synthesis.backends import ChatBackend, backend_model_id, make_backend
+from syneg.synthesis.backends import ChatBackend, get_backend, make_backend
 from syneg.synthesis.cache import ResultCache
 from syneg.synthesis.failures import report_lines, summarize, verdict
 from syneg.synthesis.finalize import Outcome, apply_guard, collect
@@ -27,9 +28,8 @@ from syneg.synthesis.runner import RunCounters, run_items
 
 def side_paths(out: str | Path) -> dict[str, Path]:
     """Files written beside the output: stats, failures and (by default) the cache."""
-    out = Path(out)
-    return {name: out.with_name(out.name + suffix) for name, suffix in
-            (("stats", ".stats.json"), ("failed", ".failed.jsonl"), ("cache", ".cache.sqlite"))}
+    return {"stats": layout.stats_path(out), "failed": layout.side_file(out, layout.FAILED_SUFFIX),
+            "cache": layout.side_file(out, layout.CACHE_SUFFIX)}
 
 
 def plan(
@@ -40,7 +40,7 @@ def plan(
 ) -> tuple[list[SynthesisItem], str]:
     """The items of a run and the model id in their keys (nothing is loaded or called)."""
     pairs = pairs_from_mined(mined, dataset) if mined else pairs_from_dataset(dataset)
-    model_id = backend_model_id(config.backend, config.model)
+    model_id = get_backend(config.backend).model_id_for(config.model)
     return plan_items(pairs, config, model_id, domain_pool(config, dataset), seed), model_id
 
 
@@ -79,7 +79,7 @@ def synthesize(
     paths = side_paths(out)
     write_jsonl(paths["failed"], outcome.rejected)
     stats = _stats(items, counters, outcome, config, model_id, time.perf_counter() - started, imported)
-    write_json(paths["stats"], stats)
+    layout.write_stats(out, stats)
     return stats
 
 
@@ -88,8 +88,7 @@ async def _run(items, config, cache, backend, retry_failed, progress) -> RunCoun
     owned = backend is None and any(i.key not in done and (retry_failed or cache.failure(i.key) is None)
                                     for i in items)
     if owned:
-        backend = make_backend(config.backend, config.model, config.base_url, config.api_key_env,
-                               config.request_timeout, config.max_attempts, config.threads)
+        backend = make_backend(config)
     try:
         counters = await run_items(items, backend, cache, config.concurrency, retry_failed, progress,
                                    config.deadline)

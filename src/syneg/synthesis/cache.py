@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from syneg.errors import DataError, SynegError
+from syneg.layout import LOCK_SUFFIX, side_file
 from syneg.redact import redact
 
 _SCHEMA = """
@@ -56,8 +57,7 @@ class CachedResult:
 
 def lock_path(path: str | Path) -> Path:
     """The sidecar file whose ``flock`` marks a cache as in use."""
-    path = Path(path)
-    return path.with_name(path.name + ".lock")
+    return side_file(path, LOCK_SUFFIX)
 
 
 def _holder() -> dict[str, Any]:

@@ -11,11 +11,11 @@ from syneg.errors import SynegError
 from syneg.records import MinedInstance
 from syneg.rng import instance_rng, stable_hash
 from syneg.synthesis.attributes import derive_domains, sample_attributes
+from syneg.synthesis.backends import get_backend
 from syneg.synthesis.backends.base import Sampling
 from syneg.synthesis.cache import call_key
 from syneg.synthesis.prompt import PROMPT_VERSION, build_messages, schema_text
 
-DEFAULT_REPEAT_PENALTY = {"llamacpp": 1.15}  # tiny local models loop without it
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def _item(pair: Pair, k: int, config: SynthesizeConfig, model_id: str, domains: 
         positive=pair.positive if config.show_positive else None,
         mined=source_text if config.mode == "grounded" else None,
     )
-    penalty = config.repeat_penalty if config.repeat_penalty is not None else DEFAULT_REPEAT_PENALTY.get(config.backend)
+    penalty = config.repeat_penalty if config.repeat_penalty is not None else get_backend(config.backend).default_repeat_penalty
     sampling = Sampling(config.max_tokens, config.temperature,
                         stable_hash(seed, pair.query_id, pair.positive_id, k) % 2**31, penalty)
     key = call_key(model_id, messages, sampling.as_dict(), schema_text(), PROMPT_VERSION)

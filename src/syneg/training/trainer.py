@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from syneg import layout
 from syneg.config import TrainConfig
 from syneg.io import write_json
 from syneg.mixing.export import replace_dir, st_columns
@@ -86,7 +87,7 @@ def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str |
     try:
         model = load_model(config)
         bf16 = config.bf16 and cpu_bf16_supported()
-        logger = StepLogger(work / "train_log.jsonl" if work else None)
+        logger = StepLogger(work / layout.TRAIN_LOG if work else None)
         evaluator = EpochEvaluator(eval_dataset, logger, config.eval_before) if eval_dataset is not None else None
         with tempfile.TemporaryDirectory(prefix="syneg-trainer-") as scratch:
             trainer = SentenceTransformerTrainer(
@@ -118,10 +119,10 @@ def _finish(model, work: Path, out_dir: Path, logger: StepLogger, summary: dict[
     """Save model, diagnostics and summary into ``work``, then rename it to ``out_dir``."""
     model.save_pretrained(str(work))
     stats = grad_stats([r.get("grad_norm") for r in logger.rows if r["event"] == "step"])
-    write_json(work / "grad_stats.json", stats)
-    plot_training(logger.rows, work / "training.png")
+    write_json(work / layout.GRAD_STATS, stats)
+    plot_training(logger.rows, work / layout.TRAINING_PLOT)
     summary["grad_stats"] = {k: v for k, v in stats.items() if k not in ("per_step", "histogram")}
-    write_json(work / "summary.json", summary)
+    write_json(work / layout.SUMMARY, summary)
     replace_dir(work, out_dir)
 
 

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from syneg.errors import SynegError
+
+if TYPE_CHECKING:
+    from syneg.config import SynthesizeConfig
 
 
 @dataclass(frozen=True)
@@ -48,9 +54,27 @@ class Sampling:
 
 
 class ChatBackend(abc.ABC):
-    """A chat model; ``model_id`` names it in cache keys and records."""
+    """A chat model registered under ``name``; ``model_id`` names it in cache keys and records.
 
+    A backend owns its model id (:meth:`model_id_for`, known without loading the model) and how
+    it is built from the ``synthesize`` settings (:meth:`from_config`).
+    """
+
+    name: ClassVar[str]
+    default_repeat_penalty: ClassVar[float | None] = None  # used when the config leaves it unset
     model_id: str
+
+    @classmethod
+    def model_id_for(cls, model: str | None) -> str:
+        """The model's name in cache keys and records: ``<backend>:<model>``."""
+        if model is None:
+            raise SynegError(f"--backend {cls.name} needs --model")
+        return f"{cls.name}:{model}"
+
+    @classmethod
+    @abc.abstractmethod
+    def from_config(cls, config: SynthesizeConfig) -> ChatBackend:
+        """Build the backend from the ``synthesize`` settings."""
 
     @abc.abstractmethod
     async def complete(self, messages: list[dict[str, str]], sampling: Sampling, schema: dict) -> Completion:

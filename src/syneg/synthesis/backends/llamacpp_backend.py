@@ -6,11 +6,22 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syneg._optional import require
 from syneg.errors import SynegError
 from syneg.synthesis.backends.base import ChatBackend, Completion, Sampling
 from syneg.synthesis.backends.probe import ensure_llama_cpp_works
+
+if TYPE_CHECKING:
+    from syneg.config import SynthesizeConfig
+
+
+def _gguf(model: str | Path | None) -> Path:
+    """The GGUF file: the given path, or the packaged SmolLM2."""
+    from syneg.models import default_llm_path
+
+    return Path(model) if model else default_llm_path()
 
 
 class LlamaCppBackend(ChatBackend):
@@ -20,19 +31,28 @@ class LlamaCppBackend(ChatBackend):
     another CPU fails with a SynegError instead of killing this process with SIGILL.
     """
 
+    name = "llamacpp"
+    default_repeat_penalty = 1.15  # tiny local models loop without it
+
     def __init__(self, model_path: str | Path | None = None, n_ctx: int = 2048, threads: int = 1) -> None:
         llama_cpp = require("llama_cpp", "llm")
-        from syneg.models import default_llm_path
-
-        path = Path(model_path) if model_path else default_llm_path()
+        path = _gguf(model_path)
         if not path.is_file():
             raise SynegError(f"GGUF model not found: {path}")
         ensure_llama_cpp_works(path)
         self.llm = llama_cpp.Llama(
             model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False
         )
-        self.model_id = f"llamacpp:{path.name}"
+        self.model_id = self.model_id_for(model_path)
         self._lock = threading.Lock()
+
+    @classmethod
+    def model_id_for(cls, model: str | Path | None) -> str:
+        return f"{cls.name}:{_gguf(model).name}"
+
+    @classmethod
+    def from_config(cls, config: SynthesizeConfig) -> LlamaCppBackend:
+        return cls(config.model, threads=config.threads)
 
     async def complete(self, messages: list[dict[str, str]], sampling: Sampling, schema: dict) -> Completion:
         return await asyncio.to_thread(self._generate, messages, sampling, schema)

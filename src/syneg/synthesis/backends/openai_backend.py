@@ -6,11 +6,15 @@ import asyncio
 import os
 import time
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from syneg.errors import SynegError
 from syneg.redact import redact, redact_url, register_secret
 from syneg.synthesis.backends.base import BackendError, ChatBackend, Completion, Sampling
 from syneg.synthesis.backends.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from syneg.config import SynthesizeConfig
 
 # Structured-output modes, tried in order; an error saying the server does not support one
 # moves that request, and the calls after it, to the next.
@@ -29,6 +33,15 @@ def response_format(mode: str, schema: dict) -> dict | None:
 
 class OpenAIBackend(ChatBackend):
     """``AsyncOpenAI(base_url=...)`` with ``max_retries=0``: retries are this class's job alone."""
+
+    name = "openai"
+
+    @classmethod
+    def from_config(cls, config: SynthesizeConfig) -> OpenAIBackend:
+        if config.model is None:
+            raise SynegError("--backend openai needs --model (the name the server serves)")
+        return cls(config.model, config.base_url, config.api_key_env, config.request_timeout,
+                   RetryPolicy(max_attempts=config.max_attempts))
 
     def __init__(
         self,
@@ -50,7 +63,7 @@ class OpenAIBackend(ChatBackend):
         self.client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout)
         self.url = redact_url(base_url) or "https://api.openai.com/v1"
         self.model = model
-        self.model_id = f"openai:{model}"
+        self.model_id = self.model_id_for(model)
         self.retry = retry or RetryPolicy()
         self.mode = mode
         self.counters: Counter[str] = Counter()

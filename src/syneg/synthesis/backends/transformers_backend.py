@@ -6,14 +6,31 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syneg._optional import require
 from syneg.errors import SynegError
 from syneg.synthesis.backends.base import ChatBackend, Completion, Sampling
 
+if TYPE_CHECKING:
+    from syneg.config import SynthesizeConfig
+
 
 class TransformersBackend(ChatBackend):
     """``AutoModelForCausalLM`` on the CPU; one generation at a time; seeded sampling per call."""
+
+    name = "transformers"
+
+    @classmethod
+    def model_id_for(cls, model: str | None) -> str:
+        if model is None:
+            raise SynegError("--backend transformers needs --model (a local Hugging Face model folder)")
+        return f"{cls.name}:{Path(model).name}"
+
+    @classmethod
+    def from_config(cls, config: SynthesizeConfig) -> TransformersBackend:
+        cls.model_id_for(config.model)  # the clear error when no model is given
+        return cls(config.model, threads=config.threads)
 
     def __init__(self, model_dir: str | Path, threads: int = 2) -> None:
         transformers = require("transformers", "hf")
@@ -26,7 +43,7 @@ class TransformersBackend(ChatBackend):
         if self.tokenizer.chat_template is None:
             raise SynegError(f"{path}: the tokenizer has no chat template")
         self.model = transformers.AutoModelForCausalLM.from_pretrained(path).eval()
-        self.model_id = f"transformers:{path.name}"
+        self.model_id = self.model_id_for(str(model_dir))
         self._lock = threading.Lock()
 
     async def complete(self, messages: list[dict[str, str]], sampling: Sampling, schema: dict) -> Completion:

@@ -1,0 +1,1 @@
+"""The built-in mixing strategies, one module each; ``syneg.mixing.registry`` collects them."""
