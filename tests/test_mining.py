@@ -290,7 +290,7 @@ def test_cli_bm25_never_mines_positives_or_their_copies(slice_with_copies, tmp_p
     pairs = [(q, p) for q in ds.qrels for p in ds.positives(q)]
     assert [(i.query_id, i.positive_id) for i in instances] == pairs  # every pair, none dropped
     _check_no_false_negatives(instances, ds)
-    stats = json.loads((tmp_path / "mined.stats.json").read_text())
+    stats = json.loads((tmp_path / "mined.jsonl.stats.json").read_text())
     assert stats["candidates"]["removed"]["positive_duplicate"] >= 30  # the copies rank high and are caught
     assert stats["candidates"]["removed"]["positive_id"] > 0
     assert stats["instances"] == len(pairs) and "difference" in stats["scores"]
@@ -309,7 +309,7 @@ def test_cli_output_is_byte_identical_per_seed_and_changes_with_the_seed(slice_d
         assert proc.returncode == 0, proc.stderr
         outs[name] = (tmp_path / f"{name}.jsonl").read_bytes()
     assert outs["a"] == outs["b"]
-    assert (tmp_path / "a.stats.json").read_bytes() == (tmp_path / "b.stats.json").read_bytes()
+    assert (tmp_path / "a.jsonl.stats.json").read_bytes() == (tmp_path / "b.jsonl.stats.json").read_bytes()
     assert outs["a"] != outs["c"]
     first = [json.loads(line) for line in outs["a"].decode().splitlines()]
     assert len({row["query_id"] for row in first}) == 40

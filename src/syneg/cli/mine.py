@@ -55,7 +55,7 @@ def mine(
     cache_dir: Annotated[Optional[Path], typer.Option(
         help="Dense corpus-embedding cache (default: $SYNEG_CACHE_DIR or ~/.cache/syneg/embeddings).")] = None,
 ) -> None:
-    """Mine hard negatives for every (query, positive) pair; writes OUT and <OUT stem>.stats.json."""
+    """Mine hard negatives for every (query, positive) pair; writes OUT and OUT.stats.json beside it."""
     from syneg.data import load_dataset
     from syneg.mining import format_stats, mine as run_mine, write_mined
 

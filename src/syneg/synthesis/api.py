@@ -21,7 +21,7 @@ from syneg.synthesis.cache import ResultCache
 from syneg.synthesis.failures import report_lines, summarize, verdict
 from syneg.synthesis.finalize import Outcome, apply_guard, collect
 from syneg.synthesis.guard import Band, HardnessGuard
-from syneg.synthesis.plan import SynthesisItem, domain_pool, pairs_from_dataset, pairs_from_mined, plan_items
+from syneg.synthesis.planning import SynthesisItem, domain_pool, pairs_from_dataset, pairs_from_mined, plan_items
 from syneg.synthesis.prompt import PROMPT_VERSION
 from syneg.synthesis.runner import RunCounters, run_items
 

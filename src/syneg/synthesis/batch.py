@@ -12,7 +12,7 @@ from syneg.redact import redact
 from syneg.synthesis.backends.openai_backend import response_format
 from syneg.synthesis.cache import CachedResult, ResultCache
 from syneg.synthesis.parse import parse_output
-from syneg.synthesis.plan import SynthesisItem
+from syneg.synthesis.planning import SynthesisItem
 from syneg.synthesis.prompt import OUTPUT_SCHEMA
 
 BATCH_URL = "/v1/chat/completions"

@@ -12,7 +12,7 @@ from syneg.records import SyntheticNegative
 from syneg.synthesis.cache import ResultCache
 from syneg.synthesis.guard import HardnessGuard
 from syneg.synthesis.parse import parse_output
-from syneg.synthesis.plan import SynthesisItem
+from syneg.synthesis.planning import SynthesisItem
 from syneg.synthesis.prompt import DEMO_REPLY, PROMPT_VERSION
 from syneg.synthesis.validate import check_passage
 

@@ -19,7 +19,7 @@ from syneg.redact import redact
 from syneg.synthesis.backends.base import BackendError, ChatBackend, Sampling
 from syneg.synthesis.cache import CachedResult, ResultCache, call_key
 from syneg.synthesis.parse import parse_output
-from syneg.synthesis.plan import SynthesisItem
+from syneg.synthesis.planning import SynthesisItem
 from syneg.synthesis.prompt import OUTPUT_SCHEMA, PROMPT_VERSION, reask_messages, schema_text
 
 
