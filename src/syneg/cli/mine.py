@@ -13,7 +13,8 @@ from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.options import OutOpt, build_section, choices, field_option, nullable_float
 from syneg.config import MineConfig
 
-Retriever, Sampling, MarginReference = (choices(MineConfig, name) for name in ("retriever", "sampling", "margin_reference"))
+Retriever, Sampling = choices(MineConfig, "retriever"), choices(MineConfig, "sampling")
+MarginReference = choices(MineConfig, "margin_reference")
 _opt = functools.partial(field_option, MineConfig)
 
 
@@ -43,7 +44,8 @@ def mine(
     max_score: Annotated[Optional[float], _opt("max_score", help="Drop negatives scoring above this.")] = None,
     rescore_model: Annotated[Optional[str], _opt(
         "rescore_model", help="Teacher bi-encoder or cross-encoder whose scores the margins use.")] = None,
-    max_queries: Annotated[Optional[int], _opt("max_queries", help="Mine a seeded subset of this many queries.")] = None,
+    max_queries: Annotated[Optional[int], _opt(
+        "max_queries", help="Mine a seeded subset of this many queries.")] = None,
     one_positive: Annotated[Optional[bool], _opt(
         "one_positive", "--one-positive", help="One seeded positive per query instead of all.")] = None,
     max_seq_length: Annotated[Optional[int], _opt(

@@ -56,7 +56,7 @@ def default_text(model: type[BaseModel], name: str, decls: tuple[str, ...] = ())
         return flags[0 if default else 1].strip().lstrip("-")
     if default is None or default is False:
         return None
-    return str(default.value if isinstance(default, Enum) else default)
+    return str(default)
 
 
 def field_option(model: type[BaseModel], name: str, *decls: str, help: str = "", **kwargs: Any) -> Any:

@@ -20,7 +20,9 @@ Retriever = choices(MineConfig, "retriever")
 def retrieve(
     out: OutOpt,
     selection: DataSelection,
-    retriever: Annotated[Retriever, typer.Option("--retriever", help="Candidate retriever.")] = model_default(MineConfig, "retriever"),
+    retriever: Annotated[Retriever, typer.Option("--retriever", help="Candidate retriever.")] = model_default(
+        MineConfig, "retriever"
+    ),
     model: Annotated[Optional[str], typer.Option("--model", help="Dense model path; default: packaged MiniLM.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Documents per query.")] = 100,
     max_seq_length: Annotated[
