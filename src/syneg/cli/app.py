@@ -10,4 +10,5 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode="rich",  # help texts are rich markup (cli.options escapes the defaults it appends)
 )

@@ -8,24 +8,20 @@ import statistics
 import typer
 
 from syneg.cli.app import app
-from syneg.cli.options import DataOpt, DevFractionOpt, SeedOpt, SplitOpt
+from syneg.cli.data_options import DataSelection, data_options
 
 data_app = typer.Typer(help="Inspect and validate BEIR data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 
 @data_app.command("info")
+@data_options()
 def info(
-    data: DataOpt = None,
-    split: SplitOpt = "train",
-    dev_fraction: DevFractionOpt = None,
-    seed: SeedOpt = 0,
+    selection: DataSelection,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Validate a BEIR folder and print its size (a bad file is reported with its line)."""
-    from syneg.data import load_dataset
-
-    ds = load_dataset(data, split, dev_fraction, seed)
+    ds = selection.load()
     positives = [len(ds.positives(q)) for q in ds.qrels]
     summary = {
         "path": str(ds.path),

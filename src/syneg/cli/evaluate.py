@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from syneg.cli.app import app
-from syneg.cli.options import DataOpt, DevFractionOpt, SeedOpt, SplitOpt
+from syneg.cli.data_options import DataSelection, data_options
 
 MetricsOpt = Annotated[
     Optional[list[str]],
@@ -33,13 +33,11 @@ def metric_names(given: list[str] | None, extra: list[str]) -> list[str]:
 
 
 @app.command(context_settings={"allow_extra_args": True})
+@data_options()
 def evaluate(
     ctx: typer.Context,
     run: Annotated[Path, typer.Option("--run", help="TREC run file: qid Q0 docid rank score tag.")],
-    data: DataOpt = None,
-    split: SplitOpt = "train",
-    dev_fraction: DevFractionOpt = None,
-    seed: SeedOpt = 0,
+    selection: DataSelection,
     metrics: MetricsOpt = None,
     keep_identical_ids: Annotated[
         bool,
@@ -52,14 +50,11 @@ def evaluate(
     ] = False,
 ) -> None:
     """Evaluate a run over every query of the split (a query missing from the run scores 0)."""
-    from syneg.data import load_dataset
     from syneg.evaluation import Evaluator
     from syneg.retrieval import read_run
 
     names = metric_names(metrics, list(ctx.args))
-    evaluator = Evaluator(
-        load_dataset(data, split, dev_fraction, seed).qrels, names, ignore_identical_ids=not keep_identical_ids
-    )
+    evaluator = Evaluator(selection.load().qrels, names, ignore_identical_ids=not keep_identical_ids)
     result = evaluator.evaluate(read_run(run))
     if as_json:
         typer.echo(json.dumps(result))

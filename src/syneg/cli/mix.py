@@ -2,57 +2,59 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from syneg.cli.app import app
-from syneg.cli.options import DataOpt, SeedOpt, SplitOpt, check_out, config_from_options
+from syneg.cli.data_options import DataSelection, data_options
+from syneg.cli.options import build_section, check_out, choice_enum, choices, field_option
+from syneg.config import MixConfig
+from syneg.mixing import FORMATS
+
+Strategy, Format = choices(MixConfig, "strategy"), choice_enum("Format", FORMATS)
+_opt = functools.partial(field_option, MixConfig)
 
 
 @app.command("mix")
+@data_options(dev_fraction=False)
 def mix_command(
+    *,
     mined: Annotated[Path, typer.Option("--mined", help="MinedInstance JSONL (syneg mine).")],
     out: Annotated[Path, typer.Option("--out", help="Output path (written atomically; a folder for hf-dataset).")],
     synthetic: Annotated[Optional[Path], typer.Option("--synthetic",
                                                       help="SyntheticNegative JSONL (syneg synthesize).")] = None,
-    strategy: Annotated[str, typer.Option("--strategy", help="hybrid | direct | synthetic | retrieved | random")] = "hybrid",
-    ratio: Annotated[float, typer.Option("--ratio", help="synthetic : retrieved ratio R (hybrid, direct).")] = 0.7,
-    num_negatives: Annotated[int, typer.Option("--num-negatives", "-k", help="Negatives per instance K.")] = 3,
-    data: DataOpt = None,
-    split: SplitOpt = "train",
-    seed: SeedOpt = 0,
+    strategy: Annotated[Optional[Strategy], _opt("strategy", "--strategy",
+                                                 help="Where the negatives come from.")] = None,
+    ratio: Annotated[Optional[float], _opt("ratio", "--ratio",
+                                           help="synthetic : retrieved ratio R (hybrid, direct).")] = None,
+    num_negatives: Annotated[Optional[int], _opt("num_negatives", "--num-negatives", "-k",
+                                                 help="Negatives per instance K.")] = None,
+    selection: DataSelection,
     epoch: Annotated[int, typer.Option("--epoch", help="Epoch number: each epoch draws its own negatives.")] = 0,
-    fmt: Annotated[str, typer.Option(
-        "--format", help="syneg | sentence-transformers | flagembedding | tevatron | hf-dataset")] = "syneg",
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = "syneg",
 ) -> None:
     """Give every (query, positive) its K negatives; writes OUT and OUT's .stats.json."""
-    from syneg.config import MixConfig
     from syneg.errors import SynegError
     from syneg.io import read_records
     from syneg.layout import read_stats, stats_path, write_stats
-    from syneg.mixing import FORMATS, STRATEGIES, export, get_strategy, mix
+    from syneg.mixing import export, get_strategy, mix
     from syneg.records import MinedInstance, SyntheticNegative
 
-    if strategy not in STRATEGIES:
-        raise SynegError(f"unknown --strategy {strategy!r} (choose from {', '.join(STRATEGIES)})")
-    if fmt not in FORMATS:
-        raise SynegError(f"unknown --format {fmt!r} (choose from {', '.join(FORMATS)})")
+    fmt = fmt.value
     if fmt != "hf-dataset":
         check_out(out)
-    config = config_from_options(MixConfig, strategy=strategy, ratio=ratio, num_negatives=num_negatives)
-    if get_strategy(strategy).uses_synthetic and synthetic is None:
-        raise SynegError(f"--strategy {strategy} needs --synthetic")
-    corpus = None
-    if get_strategy(strategy).needs_corpus:
-        from syneg.data import load_dataset
-
-        corpus = load_dataset(data, split)
+    config = build_section(MixConfig, strategy=strategy, ratio=ratio, num_negatives=num_negatives)
+    chosen = get_strategy(config.strategy)
+    if chosen.uses_synthetic and synthetic is None:
+        raise SynegError(f"--strategy {config.strategy} needs --synthetic")
+    corpus = selection.load() if chosen.needs_corpus else None
     records = read_records(mined, MinedInstance)
     synthetic_records = read_records(synthetic, SyntheticNegative) if synthetic is not None else []
-    instances, stats = mix(records, synthetic_records, config.strategy, config.ratio, config.num_negatives, seed,
-                           corpus, epoch)
+    instances, stats = mix(records, synthetic_records, config.strategy, config.ratio, config.num_negatives,
+                           selection.seed, corpus, epoch)
     card = {"mix": stats, "mine": read_stats(mined), "synthesize": read_stats(synthetic)}
     written = export(instances, out, fmt, card)
     inputs = {"mined": str(mined), "synthetic": str(synthetic)}

@@ -8,17 +8,21 @@ from typing import Annotated, Optional
 import typer
 
 from syneg.cli.app import app
-from syneg.cli.options import DataOpt, DevFractionOpt, OutOpt, SeedOpt, SplitOpt
+from syneg.cli.data_options import DataSelection, data_options
+from syneg.cli.options import OutOpt, choices, model_default
+from syneg.config import MineConfig
+
+Retriever = choices(MineConfig, "retriever")
 
 
 @app.command()
+@data_options()
 def retrieve(
     out: OutOpt,
-    data: DataOpt = None,
-    split: SplitOpt = "train",
-    dev_fraction: DevFractionOpt = None,
-    seed: SeedOpt = 0,
-    retriever: Annotated[str, typer.Option("--retriever", help="bm25 or dense.")] = "bm25",
+    selection: DataSelection,
+    retriever: Annotated[Retriever, typer.Option("--retriever", help="Candidate retriever.")] = model_default(
+        MineConfig, "retriever"
+    ),
     model: Annotated[Optional[str], typer.Option("--model", help="Dense model path; default: packaged MiniLM.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Documents per query.")] = 100,
     max_seq_length: Annotated[
@@ -38,20 +42,20 @@ def retrieve(
         bool, typer.Option("--no-cache", help="Dense: neither read nor write cached document embeddings.")
     ] = False,
     use_faiss: Annotated[
-        bool, typer.Option("--faiss", help="Dense: search with a faiss flat index (needs syneg[faiss]).")
+        bool, typer.Option("--faiss", help="Dense: search with a faiss flat index (needs syneg\\[faiss]).")
     ] = False,
     tag: Annotated[str, typer.Option("--tag", help="Run tag (last column); default syneg-<retriever>.")] = "",
 ) -> None:
     """Retrieve the top-k documents for each query of a split and write a TREC run file."""
-    from syneg.data import load_dataset
     from syneg.errors import SynegError
     from syneg.retrieval import make_retriever, write_run
     from syneg.retrieval.runfile import check_tag
 
+    retriever = retriever.value
     if retriever != "dense" and (model or max_seq_length or use_faiss):
         raise SynegError("--model, --max-seq-length and --faiss apply to --retriever dense only")
     tag = check_tag(tag or f"syneg-{retriever}")
-    dataset = load_dataset(data, split, dev_fraction, seed)
+    dataset = selection.load()
     searcher = make_retriever(
         retriever,
         model,

@@ -2,84 +2,72 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from syneg.cli.app import app
-from syneg.cli.options import DataOpt, DevFractionOpt, OutOpt, SeedOpt, SplitOpt
+from syneg.cli.data_options import DataSelection, data_options
+from syneg.cli.options import OutOpt, build_section, choices, field_option
 from syneg.config import SynthesizeConfig
 
+if TYPE_CHECKING:
+    from syneg.data import BeirDataset
+    from syneg.records import MinedInstance
 
-def _choices(name: str, field: str) -> type[Enum]:
-    """An Enum of a config field's Literal values, so that typer lists and checks them."""
-    values = get_args(SynthesizeConfig.model_fields[field].annotation)
-    return Enum(name, {value: value for value in values}, type=str)
+Backend, Mode = choices(SynthesizeConfig, "backend"), choices(SynthesizeConfig, "mode")
+_opt = functools.partial(field_option, SynthesizeConfig)
 
-
-Backend, Mode = _choices("Backend", "backend"), _choices("Mode", "mode")
-BackendOpt = Annotated[Optional[Backend], typer.Option("--backend", help="Chat backend; default llamacpp (offline).")]
-ModelOpt = Annotated[Optional[str], typer.Option("--model", help="GGUF path, served model name, or HF model folder.")]
+ModelOpt = Annotated[Optional[str], _opt("model", "--model", help="GGUF path, served model name, or HF model folder.")]
+# Not a field option: the command line's default depends on --mined (the config's is always grounded).
 ModeOpt = Annotated[Optional[Mode], typer.Option("--mode", help="grounded rewrites a mined negative; default: grounded with --mined, else free.")]
 MinedOpt = Annotated[Optional[Path], typer.Option("--mined", help="mined.jsonl from `syneg mine` (MinedInstance lines).")]
-ShowPositiveOpt = Annotated[Optional[bool], typer.Option("--show-positive/--hide-positive", help="Show the positive passage to the LLM.")]
+ShowPositiveOpt = Annotated[Optional[bool], _opt("show_positive", "--show-positive/--hide-positive", help="Show the positive passage to the LLM.")]
 
 
-def _config(**given):
-    """A SynthesizeConfig from the options that were given (the rest keep their defaults)."""
-    from pydantic import ValidationError
-
-    from syneg.errors import SynegError
-
-    given = {k: v.value if isinstance(v, Enum) else v for k, v in given.items()}
-    if given.get("mode") is None:
-        given["mode"] = "grounded" if given.pop("has_mined") else "free"
-    given.pop("has_mined", None)
-    try:
-        return SynthesizeConfig(**{k: v for k, v in given.items() if v is not None})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise SynegError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
+def _section(mode: Enum | None, mined: Path | None, **given: Any) -> SynthesizeConfig:
+    """The SynthesizeConfig of the given options; ``--mode`` defaults to grounded with ``--mined``, else free."""
+    if mode is None:
+        mode = "grounded" if mined is not None else "free"
+    return build_section(SynthesizeConfig, mode=mode, **given)
 
 
-def _load(data, split, dev_fraction, seed, mined):
-    from syneg.data import load_dataset
+def _load(selection: DataSelection, mined: Path | None) -> tuple[BeirDataset, list[MinedInstance] | None]:
+    """The selected split and the ``--mined`` instances (None without ``--mined``)."""
     from syneg.io import read_records
     from syneg.records import MinedInstance
 
-    dataset = load_dataset(data, split, dev_fraction, seed)
-    return dataset, (read_records(mined, MinedInstance) if mined is not None else None)
+    return selection.load(), (read_records(mined, MinedInstance) if mined is not None else None)
 
 
 @app.command()
+@data_options()
 def synthesize(
     out: OutOpt,
-    data: DataOpt = None,
-    split: SplitOpt = "train",
-    dev_fraction: DevFractionOpt = None,
-    seed: SeedOpt = 0,
-    backend: BackendOpt = None,
+    selection: DataSelection,
+    backend: Annotated[Optional[Backend], _opt("backend", "--backend", help="Chat backend (llamacpp runs offline).")] = None,
     model: ModelOpt = None,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")] = None,
-    api_key_env: Annotated[Optional[str], typer.Option("--api-key-env", help="Environment variable with the API key.")] = None,
-    per_query: Annotated[Optional[int], typer.Option("--per-query", min=1, help="Negatives per (query, positive).")] = None,
-    concurrency: Annotated[Optional[int], typer.Option("--concurrency", min=1, help="Calls in flight.")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Use only the first N (query, positive) pairs.")] = None,
+    base_url: Annotated[Optional[str], _opt("base_url", "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")] = None,
+    api_key_env: Annotated[Optional[str], _opt("api_key_env", "--api-key-env", help="Environment variable with the API key.")] = None,
+    per_query: Annotated[Optional[int], _opt("per_query", "--per-query", help="Negatives per (query, positive).")] = None,
+    concurrency: Annotated[Optional[int], _opt("concurrency", "--concurrency", help="Calls in flight.")] = None,
+    limit: Annotated[Optional[int], _opt("limit", "--limit", help="Use only the first N (query, positive) pairs.")] = None,
     mode: ModeOpt = None,
     mined: MinedOpt = None,
     show_positive: ShowPositiveOpt = None,
-    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", min=16)] = None,
-    temperature: Annotated[Optional[float], typer.Option("--temperature", min=0.0)] = None,
-    guard: Annotated[Optional[bool], typer.Option("--guard/--no-guard", help="Teacher-score band filter.")] = None,
-    guard_margin: Annotated[Optional[float], typer.Option("--guard-margin")] = None,
-    guard_floor: Annotated[Optional[float], typer.Option("--guard-floor")] = None,
-    request_timeout: Annotated[Optional[float], typer.Option("--request-timeout", help="Seconds per HTTP request (openai backend).")] = None,
-    max_attempts: Annotated[Optional[int], typer.Option("--max-attempts", help="Attempts per call on connection errors, timeouts, 429 and 5xx.")] = None,
-    deadline: Annotated[Optional[float], typer.Option("--deadline", help="Seconds for all calls; those still pending then fail (transient).")] = None,
-    cache: Annotated[Optional[Path], typer.Option("--cache", help="Cache file (default <out>.cache.sqlite).")] = None,
+    max_tokens: Annotated[Optional[int], _opt("max_tokens", "--max-tokens")] = None,
+    temperature: Annotated[Optional[float], _opt("temperature", "--temperature")] = None,
+    guard: Annotated[Optional[bool], _opt("guard", "--guard/--no-guard", help="Teacher-score band filter.")] = None,
+    guard_margin: Annotated[Optional[float], _opt("guard_margin", "--guard-margin")] = None,
+    guard_floor: Annotated[Optional[float], _opt("guard_floor", "--guard-floor")] = None,
+    request_timeout: Annotated[Optional[float], _opt("request_timeout", "--request-timeout", help="Seconds per HTTP request (openai backend).")] = None,
+    max_attempts: Annotated[Optional[int], _opt("max_attempts", "--max-attempts", help="Attempts per call on connection errors, timeouts, 429 and 5xx.")] = None,
+    deadline: Annotated[Optional[float], _opt("deadline", "--deadline", help="Seconds for all calls; those still pending then fail (transient).")] = None,
+    cache: Annotated[Optional[Path], _opt("cache", "--cache", help="Cache file (default <out>.cache.sqlite).")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Call again for items that failed before.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the calls and tokens a run would need.")] = False,
     export_batch: Annotated[Optional[Path], typer.Option("--export-batch", help="Write OpenAI batch requests instead of calling.")] = None,
@@ -91,12 +79,13 @@ def synthesize(
     from syneg.synthesis.api import open_cache
     from syneg.synthesis.backends import get_backend
 
-    config = _config(backend=backend, model=model, base_url=base_url, api_key_env=api_key_env, per_query=per_query,
-                     concurrency=concurrency, limit=limit, mode=mode, has_mined=mined is not None,
-                     show_positive=show_positive, max_tokens=max_tokens, temperature=temperature, guard=guard,
-                     guard_margin=guard_margin, guard_floor=guard_floor, cache=str(cache) if cache else None,
-                     request_timeout=request_timeout, max_attempts=max_attempts, deadline=deadline)
-    dataset, mined_rows = _load(data, split, dev_fraction, seed, mined)
+    config = _section(mode, mined, backend=backend, model=model, base_url=base_url, api_key_env=api_key_env,
+                      per_query=per_query, concurrency=concurrency, limit=limit, show_positive=show_positive,
+                      max_tokens=max_tokens, temperature=temperature, guard=guard, guard_margin=guard_margin,
+                      guard_floor=guard_floor, cache=cache, request_timeout=request_timeout,
+                      max_attempts=max_attempts, deadline=deadline)
+    dataset, mined_rows = _load(selection, mined)
+    seed = selection.seed
     if dry_run or export_batch is not None:
         items, _ = synthesis.plan(dataset, config, mined_rows, seed)
         with open_cache(config, out) as store:
@@ -118,12 +107,11 @@ def synthesize(
 
 
 @app.command()
+@data_options()
 def prompt(
+    *,
     show: Annotated[bool, typer.Option("--show", help="Print the messages and sampled attributes of one call.")] = True,
-    data: DataOpt = None,
-    split: SplitOpt = "train",
-    dev_fraction: DevFractionOpt = None,
-    seed: SeedOpt = 0,
+    selection: DataSelection,
     mode: ModeOpt = None,
     mined: MinedOpt = None,
     show_positive: ShowPositiveOpt = None,
@@ -132,9 +120,9 @@ def prompt(
     """Show the prompt of one synthesis call (PROMPT_VERSION, attributes, messages)."""
     from syneg import synthesis
 
-    config = _config(mode=mode, has_mined=mined is not None, show_positive=show_positive, limit=index + 1)
-    dataset, mined_rows = _load(data, split, dev_fraction, seed, mined)
-    items, _ = synthesis.plan(dataset, config, mined_rows, seed)
+    config = _section(mode, mined, show_positive=show_positive, limit=index + 1)
+    dataset, mined_rows = _load(selection, mined)
+    items, _ = synthesis.plan(dataset, config, mined_rows, selection.seed)
     if not show or not items:
         return
     item = items[min(index, len(items) - 1)]
