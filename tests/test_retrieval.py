@@ -12,9 +12,9 @@ from conftest import run_cli, write_beir
 
 from syneg.data import BeirDataset, Document, load_dataset
 from syneg.errors import SynegError
-from syneg.evaluation import Evaluator, evaluate_model
+from syneg.evaluation import Evaluator, evaluate_model, read_run, results_to_run
 from syneg.models import default_encoder_path
-from syneg.retrieval import Retriever, make_retriever, read_run, results_to_run
+from syneg.retrieval import Retriever, make_retriever
 from syneg.retrieval.bm25 import make_stemmer
 from syneg.retrieval.cache import path_fingerprint
 from syneg.retrieval.dense import DenseRetriever

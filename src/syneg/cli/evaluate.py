@@ -53,8 +53,7 @@ def evaluate(
 ) -> None:
     """Evaluate a run over every query of the split (a query missing from the run scores 0)."""
     from syneg.data import load_dataset
-    from syneg.evaluation import Evaluator
-    from syneg.retrieval import read_run
+    from syneg.evaluation import Evaluator, read_run
 
     names = metric_names(metrics, list(ctx.args))
     evaluator = Evaluator(

@@ -45,8 +45,8 @@ def retrieve(
     """Retrieve the top-k documents for each query of a split and write a TREC run file."""
     from syneg.data import load_dataset
     from syneg.errors import SynegError
-    from syneg.retrieval import make_retriever, write_run
-    from syneg.retrieval.runfile import check_tag
+    from syneg.evaluation.runfile import check_tag, write_run
+    from syneg.retrieval import make_retriever
 
     if retriever != "dense" and (model or max_seq_length or use_faiss):
         raise SynegError("--model, --max-seq-length and --faiss apply to --retriever dense only")

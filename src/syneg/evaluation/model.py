@@ -52,7 +52,8 @@ def model_run(
     dropped identical id still leaves enough. Document embeddings are cached by default only
     for a model given by path (a model being trained changes every epoch).
     """
-    from syneg.retrieval import make_retriever, results_to_run
+    from syneg.evaluation.runfile import results_to_run
+    from syneg.retrieval import make_retriever
 
     if use_cache is None:
         use_cache = model is None or isinstance(model, (str, Path))
