@@ -176,6 +176,10 @@ def test_embedding_cache_skips_encoding(dense_setup, counting_model) -> None:
         results_to_run(list(small.queries), retriever.search(list(small.queries.values()), 101))
     )
     assert metrics == pytest.approx(direct, abs=1e-9)
+    again, per_query = evaluate_model(counting_model, small, max_seq_length=SEQ, precision="fp32",
+                                      cache_dir=cache_dir, use_cache=True, per_query="RR@10")
+    assert again == pytest.approx(direct, abs=1e-9) and sorted(per_query) == sorted(small.qrels)
+    assert sum(per_query.values()) / len(per_query) == pytest.approx(direct["RR@10"], abs=1e-9)
 
 
 def test_faiss_search_matches_exact_search(dense_setup, counting_model) -> None:

@@ -75,13 +75,13 @@ def train_stage(config: RunConfig, run: RunDir, train: BeirDataset, progress: bo
 
 
 def evaluate_stage(config: RunConfig, run: RunDir, eval_ds: BeirDataset, progress: bool) -> dict[str, Any]:
-    from syneg.pipeline.scoring import score_model
+    from syneg.evaluation import evaluate_model
 
     metrics = config.evaluate.metrics
     length = config.train.max_seq_length
-    zero, zero_q = score_model(config.train.model, eval_ds, metrics, max_seq_length=length)
-    trained, trained_q = score_model(Path(run.output("train")), eval_ds, metrics,
-                                     max_seq_length=length, use_cache=False)
+    zero, zero_q = evaluate_model(config.train.model, eval_ds, metrics, max_seq_length=length, per_query="nDCG@10")
+    trained, trained_q = evaluate_model(Path(run.output("train")), eval_ds, metrics,
+                                        max_seq_length=length, use_cache=False, per_query="nDCG@10")
     result = {"split": eval_ds.split, "queries": len(eval_ds.queries), "zero_shot": zero, "trained": trained,
               "delta": {m: trained[m] - zero[m] for m in zero if m in trained and m != "queries"}}
     write_json(run.file("per_query.json"), {"zero_shot": zero_q, "trained": trained_q})
