@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from conftest import run_cli
 from syneg.config import MineConfig, TrainConfig
 from syneg.data import BeirDataset, load_dataset
+from syneg.errors import SynegError
 from syneg.io import write_jsonl
 from syneg.mining import mine
 from syneg.mixing import mix, st_columns
@@ -146,7 +147,7 @@ def test_crash_keeps_previous_model_and_leaves_nothing_half_written(instances, t
     (out / "marker").write_text("previous model")
     broken_eval = BeirDataset(path=tmp_path, split="x", corpus={}, queries={"q": "text"}, qrels={"q": {"d": 1}})
     config = TrainConfig(**{**TINY, "max_steps": 1, "eval_before": False})
-    with pytest.raises(Exception):
+    with pytest.raises(SynegError, match="cannot index an empty corpus"):
         train(instances, config, out, eval_dataset=broken_eval)  # fails at the epoch-end evaluation
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
     assert (out / "marker").read_text() == "previous model"
