@@ -39,8 +39,8 @@ def make_loss(model, config: TrainConfig):
 def warmup_steps(config: TrainConfig, examples: int, processes: int = 1) -> int:
     """``ceil(warmup_ratio * optimizer steps)`` as a step count, the form every transformers reads alike.
 
-    transformers 5 has no ``warmup_ratio`` and reads a float ``warmup_steps`` below 1 as a ratio;
-    4 read it as a (fractional) step count. The steps are ``max_steps`` when set, else per epoch
+    transformers 5 deprecates ``warmup_ratio`` (gone in 5.2) and reads a float ``warmup_steps``
+    below 1 as a ratio; 4 read it as a (fractional) step count. The steps are ``max_steps`` when set, else per epoch
     this process's share of the ``ceil(examples / batch_size)`` batches (the trainer's own count).
     """
     if config.max_steps:
