@@ -37,7 +37,8 @@ def best_of(repeat: int, job: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def syneg_bm25(ds, query_ids, top_k):
-    from syneg.retrieval import make_retriever, results_to_run
+    from syneg.evaluation import results_to_run
+    from syneg.retrieval import make_retriever
 
     retriever = make_retriever("bm25")
     retriever.index(ds.corpus)
@@ -71,7 +72,8 @@ def reference_evaluate(qrels, run) -> dict[str, float]:
 
 
 def syneg_dense(ds, query_ids, top_k, args, cache_dir):
-    from syneg.retrieval import make_retriever, results_to_run
+    from syneg.evaluation import results_to_run
+    from syneg.retrieval import make_retriever
 
     retriever = make_retriever(
         "dense", None, cache_dir=cache_dir, max_seq_length=args.max_seq_length, batch_size=args.batch_size

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from syneg.data import load_dataset
-from syneg.diagnostics import negative_diagnostics
+from syneg.diagnostics import NegativeSet, negative_diagnostics
+from syneg.diagnostics.negatives import diversity, hardness
 from syneg.models import load_encoder
 from syneg.records import Negative, TrainingInstance
 
@@ -46,7 +48,25 @@ def test_diagnostics_measure_what_they_claim(instances):
     assert diag["separability"]["auc"] > 0.95
     assert diag["separability"]["synthetic"] == 12 and diag["separability"]["retrieved"] == 25
     assert 0 < diag["length_ratio"]["synthetic"]["mean"] < diag["length_ratio"]["bm25"]["mean"]
-    assert -1.0 <= diag["diversity"]["mean"] <= 1.0
+    assert diag["diversity"]["n"] == 12  # every instance has at least two negatives
+
+
+def test_hardness_and_diversity_known_answers():
+    """Unit vectors by hand: instance 0 has negatives x, y, x; instance 1 has x and (0.6, 0.8); 2 has one."""
+    x, y, d = [1.0, 0.0], [0.0, 1.0], [0.6, 0.8]
+    ns = NegativeSet(query=np.array([x, y, x]), positive=np.array([d, y, x]),
+                     negatives=np.array([x, y, x, x, d, y]), owner=np.array([0, 0, 0, 1, 1, 2]),
+                     sources=["bm25", "synthetic", "bm25", "bm25", "synthetic", "bm25"],
+                     neg_words=np.ones(6), pos_words=np.ones(3))
+    # instance 0: pairwise cosines x.y=0, x.x=1, y.x=0 -> 1/3; instance 1: x.d = 0.6; instance 2: none
+    div = diversity(ns)
+    assert div["n"] == 2 and div["mean"] == pytest.approx((1 / 3 + 0.6) / 2)
+    # margins cos(q, neg) - cos(q, pos): inst 0 (pos 0.6): x 0.4, y -0.6, x 0.4; inst 1 (pos 1): x -1, d -0.2;
+    # inst 2 (pos 1): y -1
+    hard = hardness(ns)
+    assert hard["bm25"]["mean"] == pytest.approx((0.4 + 0.4 - 1 - 1) / 4)
+    assert hard["bm25"]["above_positive"] == 0.5
+    assert hard["synthetic"]["mean"] == pytest.approx((-0.6 - 0.2) / 2) and hard["synthetic"]["above_positive"] == 0
 
 
 def test_separability_needs_both_sources(instances):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import subprocess
+import sys
 
 import pytest
 import pytrec_eval
@@ -12,14 +14,8 @@ from conftest import run_cli
 
 from syneg.data import load_dataset
 from syneg.errors import DataError, SynegError
-from syneg.evaluation import DEFAULT_METRICS, Evaluator, trec_order
-from syneg.retrieval import (
-    SearchResult,
-    make_retriever,
-    read_run,
-    results_to_run,
-    write_run,
-)
+from syneg.evaluation import DEFAULT_METRICS, Evaluator, read_run, results_to_run, trec_order, write_run
+from syneg.retrieval import SearchResult, make_retriever
 
 # q1: graded judgements (d5 judged non-relevant); q2: its own id is in the run (dropped, as BEIR does);
 # q3: judged but absent from the run (scores 0); q9: in the run but not judged (ignored).
@@ -193,6 +189,23 @@ def test_cli_evaluate(tmp_path, slice_run) -> None:
     assert result == pytest.approx(Evaluator(ds.qrels, ["nDCG@10", "R@100", "RR@10", "P@5"]).evaluate(run), abs=1e-12)
     table = run_cli("evaluate", "--run", path)
     assert table.returncode == 0 and "nDCG@10" in table.stdout and "queries" in table.stdout
+
+
+def test_cli_evaluate_reads_a_run_without_importing_torch(tmp_path, beir_dir) -> None:
+    run = tmp_path / "run.trec"
+    run.write_text("q1 Q0 d1 1 0.9 t\nq1 Q0 d2 2 0.5 t\nq2 Q0 d2 1 0.7 t\n")
+    script = (
+        "import sys\n"
+        "from syneg.cli import main\n"
+        "try:\n"
+        f"    main(['evaluate', '--run', {str(run)!r}, '--data', {str(beir_dir)!r}, '--metrics', 'RR@10', '--json'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ['{"RR@10": 1.0, "queries": 2}', "[]"]
 
 
 def test_cli_evaluate_errors(tmp_path) -> None:

@@ -12,9 +12,9 @@ from conftest import run_cli, write_beir
 
 from syneg.data import BeirDataset, Document, load_dataset
 from syneg.errors import SynegError
-from syneg.evaluation import Evaluator, evaluate_model
+from syneg.evaluation import Evaluator, evaluate_model, read_run, results_to_run
 from syneg.models import default_encoder_path
-from syneg.retrieval import Retriever, make_retriever, read_run, results_to_run
+from syneg.retrieval import Retriever, make_retriever
 from syneg.retrieval.bm25 import make_stemmer
 from syneg.retrieval.cache import path_fingerprint
 from syneg.retrieval.dense import DenseRetriever
@@ -176,6 +176,10 @@ def test_embedding_cache_skips_encoding(dense_setup, counting_model) -> None:
         results_to_run(list(small.queries), retriever.search(list(small.queries.values()), 101))
     )
     assert metrics == pytest.approx(direct, abs=1e-9)
+    again, per_query = evaluate_model(counting_model, small, max_seq_length=SEQ, precision="fp32",
+                                      cache_dir=cache_dir, use_cache=True, per_query="RR@10")
+    assert again == pytest.approx(direct, abs=1e-9) and sorted(per_query) == sorted(small.qrels)
+    assert sum(per_query.values()) / len(per_query) == pytest.approx(direct["RR@10"], abs=1e-9)
 
 
 def test_faiss_search_matches_exact_search(dense_setup, counting_model) -> None:
@@ -190,6 +194,28 @@ def test_faiss_search_matches_exact_search(dense_setup, counting_model) -> None:
     exact_ids, exact_scores = retriever.search(queries, 15)
     assert ids == exact_ids
     np.testing.assert_allclose(scores, exact_scores, atol=1e-5)
+
+
+def test_guard_rescorer_and_pair_cosines_give_one_teacher_score() -> None:
+    from syneg.mining.rescore import BiEncoderRescorer
+    from syneg.models import load_encoder
+    from syneg.retrieval import encode_texts
+    from syneg.retrieval.pairs import pair_cosines
+    from syneg.synthesis.guard import HardnessGuard
+
+    pairs = [("vitamin d and bones", "Vitamin D deficiency causes bone loss."),
+             ("vitamin d and bones", "Statins lower cholesterol."),
+             ("what do statins do", "Statins lower cholesterol.")]
+    model = load_encoder(None, max_seq_length=256)
+    queries = encode_texts(model, [q for q, _ in pairs], is_query=True)
+    passages = encode_texts(model, [p for _, p in pairs])
+    expected = (queries * passages).sum(axis=1)
+    np.testing.assert_allclose(pair_cosines(model, pairs), expected, atol=1e-6)
+    assert pair_cosines(model, []).shape == (0,)
+    np.testing.assert_allclose(HardnessGuard().scores(pairs), expected, atol=1e-6)
+    groups = [[pairs[0][1], pairs[1][1]], [pairs[2][1]]]
+    rescored = BiEncoderRescorer(None, max_seq_length=256).score([pairs[0][0], pairs[2][0]], groups)
+    np.testing.assert_allclose([*rescored[0], *rescored[1]], expected, atol=1e-6)
 
 
 def test_cache_key_follows_settings_and_corpus(counting_model, tmp_path) -> None:

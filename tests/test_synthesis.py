@@ -181,6 +181,7 @@ def test_rejected_mode_falls_back_once_and_is_remembered(dataset, tmp_path, stat
     assert formats == ["json_schema", "json_object", "json_object", "json_object"]
     assert server.log[1]["body"]["response_format"]["schema"]["required"] == ["reasoning", "passage"]
     assert stats["kept"] == 3 and backend.mode == "json_object"
+    assert "input should be 'text', not 'json_schema'" in stats["run"]["backend"]["mode_rejection"]
     with FakeOpenAI(reject_modes={"json_schema", "json_object"}) as server:
         stats, _ = run(dataset, server, tmp_path / "prompt.jsonl")
     assert stats["kept"] == 1 and "response_format" not in server.log[-1]["body"]

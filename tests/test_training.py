@@ -12,12 +12,14 @@ from pydantic import ValidationError
 from conftest import run_cli
 from syneg.config import MineConfig, TrainConfig
 from syneg.data import BeirDataset, load_dataset
+from syneg.errors import SynegError
 from syneg.io import write_jsonl
 from syneg.mining import mine
 from syneg.mixing import mix, st_columns
 from syneg.models import load_encoder
 from syneg.records import Negative, TrainingInstance
 from syneg.training import grad_stats, make_loss, train
+from syneg.training.trainer import training_arguments, warmup_steps
 
 TINY = {"batch_size": 4, "max_steps": 2, "max_seq_length": 32}
 
@@ -117,13 +119,35 @@ def test_tiny_run_writes_model_logs_and_diagnostics(instances, small_eval, tmp_p
     assert summary["data"]["k"] == 2 and summary["steps"] == 2
 
 
+def test_warmup_is_a_whole_step_count_of_the_trainers_steps(tmp_path):
+    config = TrainConfig(epochs=2, batch_size=4, warmup_ratio=0.25)
+    assert warmup_steps(config, examples=10) == 2  # 3 batches x 2 epochs = 6 steps; ceil(1.5)
+    assert warmup_steps(config, examples=10, processes=2) == 1  # 2 batches each x 2 epochs; ceil(1.0)
+    assert warmup_steps(TrainConfig(max_steps=7, warmup_ratio=0.1), examples=10_000) == 1
+    assert warmup_steps(TrainConfig(warmup_ratio=0.0), examples=10) == 0
+    args = training_arguments(config, str(tmp_path), 0, False, 2)
+    assert args.warmup_steps == 2 and args.get_warmup_steps(6) == 2
+
+
+def test_linear_warmup_over_the_computed_steps(instances, tmp_path):
+    """16 rows at batch 4, one epoch: 4 steps, warmup 0.5 -> 2 steps up to lr, then down towards 0.
+
+    Each logged rate is the one its step used: after t finished steps it is lr * t/2 while t < 2,
+    then lr * (4 - t)/2."""
+    config = TrainConfig(batch_size=4, epochs=1, warmup_ratio=0.5, lr=1e-4, max_seq_length=32)
+    summary = train(instances, config, tmp_path / "model", seed=0)
+    rows = [json.loads(line) for line in (tmp_path / "model" / "train_log.jsonl").read_text().splitlines()]
+    rates = [r["learning_rate"] for r in rows if r["event"] == "step"]
+    assert summary["steps"] == 4 and rates == pytest.approx([0.0, 5e-5, 1e-4, 5e-5])
+
+
 def test_crash_keeps_previous_model_and_leaves_nothing_half_written(instances, tmp_path):
     out = tmp_path / "model"
     out.mkdir()
     (out / "marker").write_text("previous model")
     broken_eval = BeirDataset(path=tmp_path, split="x", corpus={}, queries={"q": "text"}, qrels={"q": {"d": 1}})
     config = TrainConfig(**{**TINY, "max_steps": 1, "eval_before": False})
-    with pytest.raises(Exception):
+    with pytest.raises(SynegError, match="cannot index an empty corpus"):
         train(instances, config, out, eval_dataset=broken_eval)  # fails at the epoch-end evaluation
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
     assert (out / "marker").read_text() == "previous model"

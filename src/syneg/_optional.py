@@ -29,4 +29,3 @@ def require(module: str, extra: str) -> ModuleType:
 
 HAS_STEMMER = is_available("Stemmer")
 HAS_LLAMA_CPP = is_available("llama_cpp")
-HAS_FAISS = is_available("faiss")

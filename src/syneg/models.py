@@ -9,7 +9,6 @@ from pathlib import Path
 from syneg.errors import MissingExtraError, SynegError
 
 DEFAULT_ENCODER = "packaged:all-MiniLM-L6-v2"
-DEFAULT_LLM = "packaged:SmolLM2-135M-Instruct"
 
 
 def default_encoder_path() -> Path:

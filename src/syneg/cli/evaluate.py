@@ -50,8 +50,7 @@ def evaluate(
     ] = False,
 ) -> None:
     """Evaluate a run over every query of the split (a query missing from the run scores 0)."""
-    from syneg.evaluation import Evaluator
-    from syneg.retrieval import read_run
+    from syneg.evaluation import Evaluator, read_run
 
     names = metric_names(metrics, list(ctx.args))
     evaluator = Evaluator(selection.load().qrels, names, ignore_identical_ids=not keep_identical_ids)

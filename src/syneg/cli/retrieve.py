@@ -48,8 +48,8 @@ def retrieve(
 ) -> None:
     """Retrieve the top-k documents for each query of a split and write a TREC run file."""
     from syneg.errors import SynegError
-    from syneg.retrieval import make_retriever, write_run
-    from syneg.retrieval.runfile import check_tag
+    from syneg.evaluation.runfile import check_tag, write_run
+    from syneg.retrieval import make_retriever
 
     retriever = retriever.value
     if retriever != "dense" and (model or max_seq_length or use_faiss):

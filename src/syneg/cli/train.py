@@ -48,7 +48,7 @@ def train_command(
     nproc: Annotated[int, Opt("--nproc", help="Data-parallel processes (launches torchrun, gloo).")] = 1,
 ) -> None:
     """Fine-tune with InfoNCE over in-batch and hard negatives; logs, grad stats and plots go in OUT."""
-    from syneg.training.launch import relaunch, strip_option, under_torchrun
+    from syneg.training.launch import process_rank, relaunch, strip_option, under_torchrun
 
     config = build_section(TrainConfig, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
                            temperature=temperature, max_seq_length=max_seq_length, bf16=bf16,
@@ -68,12 +68,6 @@ def train_command(
     from syneg.training import train
 
     summary = train(instances, config, out, eval_dataset, seed)
-    if summary["world_size"] == 1 or _rank() == 0:
+    if summary["world_size"] == 1 or process_rank() == 0:
         shown = {k: summary[k] for k in ("steps", "train_loss", "examples_per_s", "metrics_before", "metrics")}
         typer.echo(f"saved model to {out}: {json.dumps(shown)}")
-
-
-def _rank() -> int:
-    import os
-
-    return int(os.environ.get("RANK", "0"))

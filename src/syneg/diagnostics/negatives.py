@@ -31,17 +31,16 @@ class NegativeSet:
 
 
 def embed_negative_set(instances: list[TrainingInstance], model, batch_size: int = 64) -> NegativeSet:
-    """Encode queries, positives and negatives with ``model`` (a SentenceTransformer)."""
-
-    def encode(texts: list[str]) -> np.ndarray:
-        return model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                            convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
+    """Encode queries, positives and negatives with ``model`` (a SentenceTransformer, path or None)."""
+    from syneg.retrieval.pairs import encode_pairs
 
     negs = [(i, n) for i, inst in enumerate(instances) for n in inst.negatives]
+    pairs = [(inst.query, inst.positive) for inst in instances] + [(instances[i].query, n.text) for i, n in negs]
+    query, passage = encode_pairs(model, pairs, batch_size=batch_size)
     return NegativeSet(
-        query=encode([inst.query for inst in instances]),
-        positive=encode([inst.positive for inst in instances]),
-        negatives=encode([n.text for _, n in negs]) if negs else np.zeros((0, 1), np.float32),
+        query=query[: len(instances)],
+        positive=passage[: len(instances)],
+        negatives=passage[len(instances):],
         owner=np.array([i for i, _ in negs], dtype=np.int64),
         sources=[n.source for _, n in negs],
         neg_words=np.array([len(n.text.split()) for _, n in negs], dtype=np.float64),
@@ -59,9 +58,9 @@ def _summary(values: np.ndarray) -> dict[str, float]:
 
 def hardness(ns: NegativeSet) -> dict[str, dict[str, float]]:
     """Score margin of each negative against its positive, per source."""
-    pos_score = np.einsum("ij,ij->i", ns.query, ns.positive)
-    neg_score = np.einsum("ij,ij->i", ns.query[ns.owner], ns.negatives) if ns.owner.size else np.zeros(0)
-    margin = neg_score - pos_score[ns.owner] if ns.owner.size else np.zeros(0)
+    from syneg.retrieval.pairs import cosines
+
+    margin = cosines(ns.query[ns.owner], ns.negatives) - cosines(ns.query, ns.positive)[ns.owner]
     out = {}
     for source in sorted(set(ns.sources)):
         mask = np.array([s == source for s in ns.sources])

@@ -10,6 +10,7 @@ from syneg.evaluation.metrics import (
     parse_metrics,
 )
 from syneg.evaluation.model import evaluate_model
+from syneg.evaluation.runfile import read_run, results_to_run, write_run
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -18,5 +19,8 @@ __all__ = [
     "evaluate_model",
     "parse_metric",
     "parse_metrics",
+    "read_run",
+    "results_to_run",
     "trec_order",
+    "write_run",
 ]

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from syneg.data import BeirDataset
 from syneg.evaluation.evaluator import Evaluator
 from syneg.evaluation.metrics import DEFAULT_METRICS
+
+Scores = dict[str, float]
+
+
+@overload
+def evaluate_model(model: Any, dataset: BeirDataset, *args: Any, per_query: None = None, **kwargs: Any) -> Scores: ...
+
+
+@overload
+def evaluate_model(
+    model: Any, dataset: BeirDataset, *args: Any, per_query: str, **kwargs: Any
+) -> tuple[Scores, Scores]: ...
 
 
 def evaluate_model(
@@ -22,16 +34,19 @@ def evaluate_model(
     cache_dir: str | Path | None = None,
     use_cache: bool | None = None,
     evaluator: Evaluator | None = None,
-) -> dict[str, float]:
+    per_query: str | None = None,
+) -> Scores | tuple[Scores, Scores]:
     """Metrics of ``model`` (a loaded SentenceTransformer, a path, or None for the packaged MiniLM).
 
     Retrieves every query of ``dataset`` over its whole corpus (see ``model_run``) and
     evaluates against ``dataset.qrels``. Pass a prepared ``evaluator`` to reuse it across calls.
+    With ``per_query`` (a metric name, e.g. ``nDCG@10``) returns ``(metrics, {query id: value})``.
     """
     evaluator = evaluator or Evaluator(dataset.qrels, metrics)
     run = model_run(model, dataset, evaluator, top_k, batch_size, max_seq_length=max_seq_length,
                     precision=precision, cache_dir=cache_dir, use_cache=use_cache)
-    return evaluator.evaluate(run)
+    scores = evaluator.evaluate(run)
+    return scores if per_query is None else (scores, evaluator.per_query(run, per_query))
 
 
 def model_run(
@@ -52,7 +67,8 @@ def model_run(
     dropped identical id still leaves enough. Document embeddings are cached by default only
     for a model given by path (a model being trained changes every epoch).
     """
-    from syneg.retrieval import make_retriever, results_to_run
+    from syneg.evaluation.runfile import results_to_run
+    from syneg.retrieval import make_retriever
 
     if use_cache is None:
         use_cache = model is None or isinstance(model, (str, Path))

@@ -14,7 +14,7 @@ from syneg.experiment.grid import Cell, ExperimentConfig, cell_config, expand
 from syneg.experiment.results import CellResult
 from syneg.experiment.summary import write_results
 from syneg.pipeline import Pipeline
-from syneg.pipeline.scoring import score_model
+from syneg.evaluation import evaluate_model
 from syneg.redact import redact
 
 def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -> CellResult:
@@ -51,8 +51,8 @@ def zero_shot(config: ExperimentConfig) -> CellResult:
 
     data = config.data
     dataset = load_dataset(data.path, data.eval_split, data.dev_fraction, config.seed)
-    metrics, per_query = score_model(config.train.model, dataset, config.evaluate.metrics,
-                                     max_seq_length=config.train.max_seq_length)
+    metrics, per_query = evaluate_model(config.train.model, dataset, config.evaluate.metrics,
+                                        max_seq_length=config.train.max_seq_length, per_query="nDCG@10")
     return CellResult("zero-shot", config.seed, {k: v for k, v in metrics.items() if k != "queries"}, per_query)
 
 

@@ -27,17 +27,11 @@ class BiEncoderRescorer:
         self._model, self._batch_size, self._max_len = model, batch_size, max_seq_length
 
     def score(self, queries: list[str], docs: list[list[str]]) -> list[list[float]]:
-        from syneg.retrieval import encode_texts
+        from syneg.retrieval.pairs import pair_cosines
 
-        texts = list(dict.fromkeys(text for group in docs for text in group))
-        kw = {"batch_size": self._batch_size, "max_seq_length": self._max_len}
-        query_emb = encode_texts(self._model, queries, is_query=True, **kw)
-        doc_emb = encode_texts(self._model, texts, **kw) if texts else np.zeros((0, query_emb.shape[1]), np.float32)
-        row = {text: i for i, text in enumerate(texts)}
-        return [
-            (doc_emb[[row[t] for t in group]] @ query_emb[i]).astype(float).tolist() if group else []
-            for i, group in enumerate(docs)
-        ]
+        pairs = [(query, doc) for query, group in zip(queries, docs) for doc in group]
+        flat = pair_cosines(self._model, pairs, batch_size=self._batch_size, max_seq_length=self._max_len)
+        return _regroup(flat.astype(float).tolist(), docs)
 
 
 class CrossEncoderRescorer:
@@ -60,12 +54,7 @@ class CrossEncoderRescorer:
         flat = np.asarray(self._model.predict(pairs, batch_size=self._batch_size, show_progress_bar=False))
         if flat.ndim != 1:
             raise SynegError(f"cross-encoder {self.name!r} gives {flat.shape[-1]} scores per pair; one is needed")
-        flat = flat.astype(float).tolist()
-        out, start = [], 0
-        for group in docs:
-            out.append(flat[start : start + len(group)])
-            start += len(group)
-        return out
+        return _regroup(flat.astype(float).tolist(), docs)
 
 
 def is_cross_encoder(path: str) -> bool:
@@ -87,6 +76,15 @@ def load_rescorer(model: str, batch_size: int = 64, max_seq_length: int | None =
     if is_cross_encoder(path):
         return CrossEncoderRescorer(path, batch_size, max_seq_length)
     return BiEncoderRescorer(path, batch_size, max_seq_length)
+
+
+def _regroup(flat: list[float], docs: list[list[str]]) -> list[list[float]]:
+    """Split the scores of the flattened ``docs`` back into one list per group."""
+    out, start = [], 0
+    for group in docs:
+        out.append(flat[start : start + len(group)])
+        start += len(group)
+    return out
 
 
 def _json(path: Path) -> dict:

@@ -9,7 +9,6 @@ from syneg.errors import SynegError
 from syneg.retrieval.base import Retriever, SearchResult
 from syneg.retrieval.cache import EmbeddingCache, default_cache_dir
 from syneg.retrieval.encode import encode_texts
-from syneg.retrieval.runfile import read_run, results_to_run, write_run
 
 RETRIEVERS = ("bm25", "dense")
 
@@ -60,7 +59,4 @@ __all__ = [
     "default_cache_dir",
     "encode_texts",
     "make_retriever",
-    "read_run",
-    "results_to_run",
-    "write_run",
 ]

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from syneg.errors import SynegError
+from syneg.hardware import cpu_has_bf16
 
-Precision = Literal["auto", "bf16", "fp32"]
 PRECISIONS = ("auto", "bf16", "fp32")
-BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_has_bf16() -> bool:
-    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX), where autocast is ~2x faster."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").split()
-    except OSError:
-        return False
-    return not BF16_CPU_FLAGS.isdisjoint(flags)
 
 
 def resolve_precision(precision: str, device_type: str) -> str:

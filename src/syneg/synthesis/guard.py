@@ -37,17 +37,6 @@ class HardnessGuard:
 
     def scores(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """Cosine similarity of each ``(query, passage)`` pair."""
-        if not pairs:
-            return []
-        queries = list(dict.fromkeys(q for q, _ in pairs))
-        passages = list(dict.fromkeys(p for _, p in pairs))
-        q_emb = self._encode(queries)
-        p_emb = self._encode(passages)
-        q_index = {text: i for i, text in enumerate(queries)}
-        p_index = {text: i for i, text in enumerate(passages)}
-        return [float((q_emb[q_index[q]] * p_emb[p_index[p]]).sum()) for q, p in pairs]
+        from syneg.retrieval.pairs import pair_cosines
 
-    def _encode(self, texts: list[str]):
-        return self.encoder.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
+        return pair_cosines(self.encoder, pairs, batch_size=self.batch_size).astype(float).tolist()

@@ -14,6 +14,16 @@ def under_torchrun() -> bool:
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
+def process_rank() -> int:
+    """This process's global rank under torchrun (``RANK``); 0 outside it."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_size() -> int:
+    """How many processes train together under torchrun (``WORLD_SIZE``); 1 outside it."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def strip_option(argv: list[str], name: str) -> list[str]:
     """``argv`` without ``name VALUE`` / ``name=VALUE``."""
     result, skip = [], False

@@ -9,7 +9,7 @@ text never appears twice in one batch (a duplicate would be a false in-batch neg
 
 from __future__ import annotations
 
-import os
+import math
 import shutil
 import tempfile
 import time
@@ -18,19 +18,13 @@ from typing import Any
 
 from syneg import layout
 from syneg.config import TrainConfig
+from syneg.hardware import cpu_has_bf16
 from syneg.io import write_json
 from syneg.mixing.export import replace_dir, st_columns
 from syneg.records import TrainingInstance
 from syneg.training.callbacks import EpochEvaluator, StepLogger
 from syneg.training.diagnostics import grad_stats, plot_training
-
-
-def cpu_bf16_supported() -> bool:
-    """True when the CPU has native bf16 instructions (AVX512-BF16 or AMX), where autocast pays off."""
-    import torch
-
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+from syneg.training.launch import process_rank, world_size
 
 
 def make_loss(model, config: TrainConfig):
@@ -43,7 +37,22 @@ def make_loss(model, config: TrainConfig):
     return losses.MultipleNegativesRankingLoss(model, scale=scale)
 
 
-def training_arguments(config: TrainConfig, output_dir: str, seed: int, bf16: bool):
+def warmup_steps(config: TrainConfig, examples: int, processes: int = 1) -> int:
+    """``ceil(warmup_ratio * optimizer steps)`` as a step count, the form every transformers reads alike.
+
+    transformers 5 deprecates ``warmup_ratio`` (gone in 5.2) and reads a float ``warmup_steps``
+    below 1 as a ratio; 4 read it as a (fractional) step count. The steps are ``max_steps`` when set, else per epoch
+    this process's share of the ``ceil(examples / batch_size)`` batches (the trainer's own count).
+    """
+    if config.max_steps:
+        total = config.max_steps
+    else:
+        total = config.epochs * math.ceil(math.ceil(examples / config.batch_size) / processes)
+    return math.ceil(config.warmup_ratio * total)
+
+
+def training_arguments(config: TrainConfig, output_dir: str, seed: int, bf16: bool, warmup: int):
+    """Trainer arguments: CPU, no checkpoints, no-duplicates batches, ``warmup`` linear-warmup steps."""
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
 
@@ -51,7 +60,7 @@ def training_arguments(config: TrainConfig, output_dir: str, seed: int, bf16: bo
         output_dir=output_dir, use_cpu=True, bf16=bf16, seed=seed, data_seed=seed,
         num_train_epochs=config.epochs, max_steps=config.max_steps or -1,
         per_device_train_batch_size=config.batch_size, learning_rate=config.lr,
-        warmup_steps=config.warmup_ratio, batch_sampler=BatchSamplers.NO_DUPLICATES,
+        warmup_steps=warmup, batch_sampler=BatchSamplers.NO_DUPLICATES,
         logging_steps=1, save_strategy="no", eval_strategy="no", report_to="none",
         disable_tqdm=True, dataloader_num_workers=0, ddp_find_unused_parameters=True,
     )
@@ -62,10 +71,6 @@ def load_model(config: TrainConfig):
     from syneg.models import fresh_encoder
 
     return fresh_encoder(config.model, config.max_seq_length)
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str | Path,
@@ -82,16 +87,17 @@ def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str |
     instances = list(instances)[: config.max_instances] if config.max_instances else list(instances)
     columns, info = st_columns(instances, config.num_negatives)
     out_dir = Path(out_dir)
-    main = is_main_process()
+    main = process_rank() == 0
     work = _work_dir(out_dir) if main else None
     try:
         model = load_model(config)
-        bf16 = config.bf16 and cpu_bf16_supported()
+        bf16 = config.bf16 and cpu_has_bf16()
+        warmup = warmup_steps(config, info["rows"], world_size())
         logger = StepLogger(work / layout.TRAIN_LOG if work else None)
         evaluator = EpochEvaluator(eval_dataset, logger, config.eval_before) if eval_dataset is not None else None
         with tempfile.TemporaryDirectory(prefix="syneg-trainer-") as scratch:
             trainer = SentenceTransformerTrainer(
-                model=model, args=training_arguments(config, scratch, seed, bf16),
+                model=model, args=training_arguments(config, scratch, seed, bf16, warmup),
                 train_dataset=Dataset.from_dict(columns), loss=make_loss(model, config),
                 callbacks=[logger, *([evaluator] if evaluator else [])])
             started = time.perf_counter()

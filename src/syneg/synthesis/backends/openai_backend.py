@@ -68,6 +68,7 @@ class OpenAIBackend(ChatBackend):
         self.mode = mode
         self.counters: Counter[str] = Counter()
         self.waits: list[float] = []
+        self.last_rejection: str | None = None  # the server's (redacted) reason for the last mode fallback
 
     async def complete(self, messages: list[dict[str, str]], sampling: Sampling, schema: dict) -> Completion:
         import openai
@@ -138,7 +139,9 @@ class OpenAIBackend(ChatBackend):
         return self.retry.backoff(attempt)
 
     def stats(self) -> dict[str, object]:
-        return {**self.counters, "structured_mode": self.mode, "retry_wait_s": round(sum(self.waits), 3)}
+        """Request counters, the structured-output mode in use, retry waits, and why the last fallback happened."""
+        rejection = {"mode_rejection": self.last_rejection} if self.last_rejection else {}
+        return {**self.counters, "structured_mode": self.mode, "retry_wait_s": round(sum(self.waits), 3), **rejection}
 
     async def aclose(self) -> None:
         await self.client.close()

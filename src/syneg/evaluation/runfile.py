@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syneg.errors import DataError, SynegError
 from syneg.io import atomic_open, iter_lines
-from syneg.retrieval.base import SearchResult
+
+if TYPE_CHECKING:  # reading a run must not import torch (which retrieval does)
+    from syneg.retrieval.base import SearchResult
 
 Run = dict[str, dict[str, float]]
 

@@ -1,0 +1,45 @@
+"""Cosine scores of ``(query, passage)`` pairs: the teacher score of the guard, rescorer and diagnostics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from syneg.retrieval.encode import encode_with, load_model
+
+
+def encode_pairs(
+    model: Any,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    batch_size: int = 64,
+    max_seq_length: int | None = None,
+    precision: str = "auto",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-aligned L2-normalized embeddings of the queries and of the passages of ``pairs``.
+
+    ``model`` is a path, a name, None (the packaged MiniLM) or a loaded SentenceTransformer.
+    Each distinct text is encoded once: queries as queries, passages as documents (``encode_with``).
+    """
+    loaded = load_model(model, max_seq_length)
+    options = {"batch_size": batch_size, "max_seq_length": max_seq_length, "precision": precision}
+    queries = list(dict.fromkeys(query for query, _ in pairs))
+    passages = list(dict.fromkeys(passage for _, passage in pairs))
+    query_emb = encode_with(loaded, queries, is_query=True, **options)
+    passage_emb = encode_with(loaded, passages, **options)
+    query_row = {text: i for i, text in enumerate(queries)}
+    passage_row = {text: i for i, text in enumerate(passages)}
+    return (query_emb[[query_row[query] for query, _ in pairs]],
+            passage_emb[[passage_row[passage] for _, passage in pairs]])
+
+
+def cosines(queries: np.ndarray, passages: np.ndarray) -> np.ndarray:
+    """Cosine of each row of ``queries`` with the same row of ``passages`` (both L2-normalized)."""
+    return np.einsum("ij,ij->i", queries, passages)
+
+
+def pair_cosines(model: Any, pairs: Sequence[tuple[str, str]], **options: Any) -> np.ndarray:
+    """Cosine similarity of each ``(query, passage)`` pair under ``model``; options as ``encode_pairs``."""
+    return cosines(*encode_pairs(model, pairs, **options))
