@@ -1,0 +1,61 @@
+"""Per-query wins and losses: the queries whose nDCG@10 moved most, with their text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from syneg import layout
+from syneg.report.markup import esc, note, num, shorten, table
+
+TOP = 10
+
+
+def eval_queries(run: Path) -> tuple[dict[str, str] | None, str]:
+    """The run's evaluation queries ``{id: text}`` (from its config's data), or None and why not."""
+    from syneg.config import load_config
+    from syneg.data import load_dataset
+
+    try:
+        config = load_config(run / layout.CONFIG)
+        data = config.data
+        dataset = load_dataset(data.path, data.eval_split, data.dev_fraction, config.seed)
+    except Exception as exc:  # any unreadable config or data: the report still renders, with ids
+        return None, f"{type(exc).__name__}: {exc}"
+    return dict(dataset.queries), ""
+
+
+def changes(per_query: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """``(query id, zero-shot, trained)`` for every query both models scored, largest gain first."""
+    zero, trained = per_query.get("zero_shot") or {}, per_query.get("trained") or {}
+    rows = [(q, float(zero[q]), float(trained[q])) for q in zero if q in trained]
+    return sorted(rows, key=lambda r: (-(r[2] - r[1]), r[0]))
+
+
+def _rows(items: list[tuple[str, float, float]], texts: dict[str, str] | None) -> list[list[str]]:
+    rows = []
+    for qid, zero, trained in items:
+        text = esc(shorten(texts.get(qid, "(not in the evaluation split)"), 300)) if texts is not None else "–"
+        diff = trained - zero
+        rows.append([esc(qid), text, f"<td class=num>{num(zero, 3)}</td>", f"<td class=num>{num(trained, 3)}</td>",
+                     f"<td class='num {'up' if diff > 0 else 'down'}'>{num(diff, 3, signed=True)}</td>"])
+    return rows
+
+
+def wins_and_losses(run: Path, per_query: dict[str, Any] | None) -> str:
+    """Two tables, the top gains and the top losses, each with the query text when the data loads."""
+    if not isinstance(per_query, dict):
+        return note("no per-query scores in this run")
+    ranked = changes(per_query)
+    wins = [r for r in ranked if r[2] > r[1]][:TOP]
+    losses = [r for r in reversed(ranked) if r[2] < r[1]][:TOP]
+    texts, why = eval_queries(run)
+    same = len(ranked) - sum(1 for r in ranked if r[2] != r[1])
+    parts = [note(f"{len(ranked)} queries: {sum(r[2] > r[1] for r in ranked)} improved, "
+                  f"{sum(r[2] < r[1] for r in ranked)} got worse, {same} unchanged (nDCG@10).")]
+    if texts is None:
+        parts.append(note(f"query text unavailable (the run's data could not be loaded: {why}); showing ids"))
+    headers = ["query id", "query", "zero-shot", "trained", "change"]
+    parts += ["<h3>Largest gains</h3>", table(headers, _rows(wins, texts), cls="wins") if wins else note("none"),
+              "<h3>Largest losses</h3>", table(headers, _rows(losses, texts), cls="losses") if losses else note("none")]
+    return "".join(parts)

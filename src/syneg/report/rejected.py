@@ -1,0 +1,45 @@
+"""The synthetic negatives that were rejected, counted by stage and reason, one example each."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from syneg import layout
+from syneg.report.markup import esc, note, num, shorten, table
+from syneg.report.runfiles import iter_jsonl
+
+
+def _example(row: dict[str, Any]) -> str:
+    parts = []
+    if row.get("detail"):
+        parts.append(f"<b>detail:</b> {esc(shorten(row['detail'], 200))}")
+    if row.get("raw"):
+        parts.append(f"<b>reply:</b> <code>{esc(shorten(row['raw'], 240))}</code>")
+    attrs = row.get("attributes")
+    if isinstance(attrs, dict) and attrs:
+        parts.append("".join(f"<span class=tag>{esc(k)}: {esc(v)}</span>" for k, v in attrs.items()))
+    if row.get("teacher_score") is not None:
+        parts.append(f"<span class=note>teacher score {num(row.get('teacher_score'), 3)} vs positive "
+                     f"{num(row.get('positive_teacher_score'), 3)}</span>")
+    parts.append(f"<span class=note>query {esc(row.get('query_id'))}</span>")
+    return "<br>".join(parts)
+
+
+def rejected(run: Path) -> str:
+    """A table of rejected items by ``(stage, reason)``, most frequent first, with a short example."""
+    path = layout.side_file(run / layout.SYNTHETIC, layout.FAILED_SUFFIX)
+    counts: Counter[tuple[str, str]] = Counter()
+    examples: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in iter_jsonl(path):
+        key = (str(row.get("stage", "?")), str(row.get("reason", "?")))
+        counts[key] += 1
+        examples.setdefault(key, row)
+    if not counts:
+        return note("no rejected synthetic negatives in this run")
+    rows = [[esc(stage), esc(reason), f"<td class=num>{count}</td>", _example(examples[(stage, reason)])]
+            for (stage, reason), count in counts.most_common()]
+    total = note(f"{sum(counts.values())} items rejected. Stage 'call': the LLM call failed; 'validate': the "
+                 "reply was unusable; 'guard': the hardness guard dropped a likely false negative.")
+    return total + table(["stage", "reason", "count", "example"], rows, cls="rejected")
