@@ -30,4 +30,5 @@ elif [ "$rc" -ne 0 ]; then
   exit "$rc"
 fi
 "$PY" -m syneg --help > /dev/null
+command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) || echo "chromium unavailable: report browser tests will be skipped"
 echo "syneg is ready: try 'syneg run'"
