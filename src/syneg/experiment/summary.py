@@ -10,6 +10,7 @@ from syneg.config import public_dict
 from syneg.experiment.grid import Cell, ExperimentConfig
 from syneg.experiment.results import CellResult, aggregate, markdown_table, mean_per_query, paired_test
 from syneg.io import write_json, write_text
+from syneg.report.experiment import write_results_page
 
 
 def significance(results: list[CellResult], reference: str) -> list[dict[str, Any]]:
@@ -58,4 +59,5 @@ def write_results(out: Path, config: ExperimentConfig, cells: list[Cell],
                                       "cells": [asdict(r) for r in results],
                                       "table": {g: {m: list(v) for m, v in row.items()} for g, row in table.items()},
                                       "significance": tests})
+    write_results_page(out, text[0].removeprefix("# "), text[2:5], table, columns, tests, hybrid, plots)
     return path
