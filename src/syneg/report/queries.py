@@ -15,13 +15,14 @@ def eval_queries(run: Path) -> tuple[dict[str, str] | None, str]:
     """The run's evaluation queries ``{id: text}`` (from its config's data), or None and why not."""
     from syneg.config import load_config
     from syneg.data import load_dataset
+    from syneg.errors import SynegError
 
     try:
         config = load_config(run / layout.CONFIG)
         data = config.data
         dataset = load_dataset(data.path, data.eval_split, data.dev_fraction, config.seed)
-    except Exception as exc:  # any unreadable config or data: the report still renders, with ids
-        return None, f"{type(exc).__name__}: {exc}"
+    except (SynegError, OSError, ValueError) as exc:  # the report still renders, with ids
+        return None, str(exc)
     return dict(dataset.queries), ""
 
 
@@ -50,9 +51,9 @@ def wins_and_losses(run: Path, per_query: dict[str, Any] | None) -> str:
     wins = [r for r in ranked if r[2] > r[1]][:TOP]
     losses = [r for r in reversed(ranked) if r[2] < r[1]][:TOP]
     texts, why = eval_queries(run)
-    same = len(ranked) - sum(1 for r in ranked if r[2] != r[1])
     parts = [note(f"{len(ranked)} queries: {sum(r[2] > r[1] for r in ranked)} improved, "
-                  f"{sum(r[2] < r[1] for r in ranked)} got worse, {same} unchanged (nDCG@10).")]
+                  f"{sum(r[2] < r[1] for r in ranked)} got worse, {sum(r[2] == r[1] for r in ranked)} "
+                  "unchanged (nDCG@10).")]
     if texts is None:
         parts.append(note(f"query text unavailable (the run's data could not be loaded: {why}); showing ids"))
     headers = ["query id", "query", "zero-shot", "trained", "change"]
