@@ -20,7 +20,8 @@ from syneg import layout
 from syneg.config import TrainConfig
 from syneg.hardware import cpu_has_bf16
 from syneg.io import write_json
-from syneg.mixing.export import replace_dir, st_columns
+from syneg.mixing.exports.columns import st_columns
+from syneg.mixing.exports.folders import replace_dir
 from syneg.records import TrainingInstance
 from syneg.training.callbacks import EpochEvaluator, StepLogger
 from syneg.training.diagnostics import grad_stats, plot_training
