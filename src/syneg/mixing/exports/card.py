@@ -43,7 +43,20 @@ def size_category(rows: int) -> str:
     return next((name for limit, name in SIZE_CATEGORIES if rows < limit), "n>1B")
 
 
-def dataset_card(info: Mapping[str, Any], provenance: Mapping[str, Any], terms: DataTerms):
+def dataset_info(columns: list[str], rows: int, nbytes: int, file_size: int) -> dict[str, Any]:
+    """The ``dataset_info`` metadata ``Dataset.push_to_hub`` writes: features, split sizes, byte counts.
+
+    Besides informing the Hub's viewer it keys ``datasets``' cache: for a local folder whose card has
+    ``configs``, ``load_dataset`` hashes the card's metadata (not the files), so without sizes a new
+    export in a folder of the same name would load the previous one's cached rows.
+    """
+    return {"features": [{"name": name, "dtype": "string"} for name in columns], "config_name": "default",
+            "splits": [{"name": "train", "num_bytes": nbytes, "num_examples": rows}],
+            "download_size": file_size, "dataset_size": nbytes}
+
+
+def dataset_card(info: Mapping[str, Any], provenance: Mapping[str, Any], terms: DataTerms,
+                 data_info: Mapping[str, Any]):
     """A ``huggingface_hub.DatasetCard`` for the sentence-transformers columns described by ``info``."""
     from huggingface_hub import DatasetCard, DatasetCardData
 
@@ -52,6 +65,7 @@ def dataset_card(info: Mapping[str, Any], provenance: Mapping[str, Any], terms: 
         size_categories=[size_category(info["rows"])], task_categories=["sentence-similarity", "text-retrieval"],
         pretty_name="syneg hard-negative training set", tags=["sentence-transformers", "hard-negatives", "syneg"],
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": DATA_PATTERN}]}],
+        dataset_info=dict(data_info),
     )
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(_body(info, provenance)))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from syneg.errors import SynegError
-from syneg.mixing.exports.card import DataTerms, dataset_card
+from syneg.mixing.exports.card import DataTerms, dataset_card, dataset_info
 from syneg.mixing.exports.columns import Columns
 from syneg.mixing.exports.folders import staged_dir
 
@@ -20,10 +20,13 @@ def write_hub_folder(columns: Columns, info: Mapping[str, Any], provenance: Mapp
     """``out/data/train-00000-of-00001.parquet`` and ``out/README.md``; the folder appears when complete."""
     from datasets import Dataset
 
+    dataset = Dataset.from_dict(columns)
     with staged_dir(out) as folder:
-        (folder / DATA_FILE).parent.mkdir()
-        Dataset.from_dict(columns).to_parquet(str(folder / DATA_FILE))
-        dataset_card(info, provenance, terms).save(folder / CARD_FILE)
+        data = folder / DATA_FILE
+        data.parent.mkdir()
+        dataset.to_parquet(str(data))
+        sizes = dataset_info(list(columns), dataset.num_rows, dataset.data.nbytes, data.stat().st_size)
+        dataset_card(info, provenance, terms, sizes).save(folder / CARD_FILE)
 
 
 def push_folder(folder: Path, repo: str) -> str:
