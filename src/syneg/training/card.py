@@ -44,11 +44,11 @@ def _attributes(synthetic: Path) -> dict[str, Any] | None:
 
 def card_section(provenance: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
     """Markdown: how the model was trained, where its negatives came from, its scores before and after."""
-    config = summary["config"]
+    steps, data = summary["steps"], summary["data"]
     lines = [SECTION_TITLE, "",
              f"Fine-tuned by syneg with InfoNCE (MultipleNegativesRankingLoss, temperature "
-             f"{config['temperature']}) for {summary['steps']} step{'' if summary['steps'] == 1 else 's'} on {summary['data']['rows']} (query, positive) "
-             f"pairs, each with {summary['data']['k']} hard negatives.", ""]
+             f"{summary['config']['temperature']}) for {steps} step{'' if steps == 1 else 's'} on {data['rows']} "
+             f"(query, positive) pairs, each with {data['k']} hard negatives.", ""]
     lines += provenance_lines(provenance) if provenance else ["- (no statistics found beside the training file)"]
     return "\n".join(lines + ["", *_scores(summary.get("metrics_before"), summary.get("metrics"))]) + "\n"
 

@@ -1,4 +1,4 @@
-"""FlagEmbedding JSONL: ``query``, ``pos``, ``neg``, and where known ``pos_scores``/``neg_scores``, ``prompt``, ``type``.
+"""FlagEmbedding JSONL: ``query``, ``pos``, ``neg``; where known ``pos_scores``/``neg_scores``, ``prompt``, ``type``.
 
 FlagEmbedding's ``AbsEmbedderTrainDataset`` reads the scores only for knowledge distillation, and
 then needs both lists, aligned with ``pos`` and ``neg`` and all numbers: a row carries the two

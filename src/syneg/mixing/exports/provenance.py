@@ -33,6 +33,7 @@ def _code(value: Any) -> str:
 
 
 def mix_line(mix: Mapping[str, Any]) -> str:
+    """Strategy, ratio, K and where the negatives came from."""
     sources = ", ".join(f"{name} {count}" for name, count in mix.get("by_source", {}).items())
     return (f"- **Mixing:** strategy {_code(mix.get('strategy'))}, ratio synthetic : retrieved "
             f"{mix.get('ratio')}, {mix.get('num_negatives')} negatives per instance; {mix.get('instances')} "
@@ -40,6 +41,7 @@ def mix_line(mix: Mapping[str, Any]) -> str:
 
 
 def mine_line(mine: Mapping[str, Any]) -> str:
+    """The retriever and filter settings of the mining run, and its size."""
     settings = mine.get("settings", {})
     shown = ", ".join(f"{key} {_code(settings[key])}" for key in MINE_KEYS if settings.get(key) is not None)
     return (f"- **Mining:** {shown}; {mine.get('instances')} instances over {mine.get('queries')} queries, "
@@ -47,11 +49,13 @@ def mine_line(mine: Mapping[str, Any]) -> str:
 
 
 def synthesize_lines(synthesize: Mapping[str, Any], attributes: Mapping[str, Any] | None) -> list[str]:
+    """The LLM, prompt, keep rate and guard of the generation run, and the attributes it steered by."""
     guard = synthesize.get("guard") or {}
     guarded = (f"on (margin {guard.get('margin')}, floor {guard.get('floor')})" if guard.get("enabled") else "off")
-    lines = [f"- **Generation:** LLM {_code(synthesize.get('model'))}, prompt {_code(synthesize.get('prompt_version'))}, "
-             f"mode {_code(synthesize.get('mode'))}; kept {synthesize.get('kept')} of {synthesize.get('items')} "
-             f"(keep rate {synthesize.get('pass_rate')}); hardness guard {guarded}"]
+    lines = [f"- **Generation:** LLM {_code(synthesize.get('model'))}, "
+             f"prompt {_code(synthesize.get('prompt_version'))}, mode {_code(synthesize.get('mode'))}; "
+             f"kept {synthesize.get('kept')} of {synthesize.get('items')} (keep rate {synthesize.get('pass_rate')}); "
+             f"hardness guard {guarded}"]
     for name, summary in (attributes or {}).items():
         top = ", ".join(f"{json.dumps(value)} ({count})" for value, count in summary["top"])
         lines.append(f"  - attribute {_code(name)}: {summary['distinct']} distinct values; most used: {top}")
