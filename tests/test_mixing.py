@@ -192,7 +192,7 @@ def test_export_jsonl_formats(mixed, tmp_path):
 
     export(mixed, tmp_path / "flag.jsonl", "flagembedding")
     flag = [json.loads(line) for line in (tmp_path / "flag.jsonl").read_text().splitlines()]
-    assert set(flag[0]) == {"query", "pos", "neg"}
+    assert set(flag[0]) == {"query", "pos", "neg", "type"}  # no teacher scores in these records
     assert [len(r["neg"]) for r in flag] == [len(i.negatives) for i in mixed]
 
     export(mixed, tmp_path / "tev.jsonl", "tevatron")
@@ -207,7 +207,7 @@ def test_export_jsonl_formats(mixed, tmp_path):
 
 
 def test_cli_mix_hf_dataset_with_card(records, tmp_path):
-    from datasets import load_from_disk
+    from datasets import load_dataset as hf_load
 
     mined, synthetic = records
     write_jsonl(tmp_path / "mined.jsonl", mined)
@@ -217,7 +217,7 @@ def test_cli_mix_hf_dataset_with_card(records, tmp_path):
                      "--num-negatives", K, "--format", "hf-dataset", "--out", out)
     assert result.returncode == 0, result.stderr
     assert "1 instances had no negative" in result.stderr
-    ds = load_from_disk(str(out))
+    ds = hf_load(str(out), split="train")
     assert ds.num_rows == len(mined) - 1 and ds.column_names[-1] == f"negative_{K}"
     card = (out / "README.md").read_text()
     assert '"strategy": "hybrid"' in card and "(no statistics found)" in card  # hand-made inputs have none

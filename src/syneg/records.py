@@ -63,5 +63,6 @@ class TrainingInstance(Record):
     query: str
     positive_id: str
     positive: str
+    positive_teacher_score: float | None = Field(default=None, description="rescoring model's score of the positive")
     negatives: list[Negative]
     filled: int = Field(default=0, description="negatives taken from the other pool for a shortfall")

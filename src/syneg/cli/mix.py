@@ -23,7 +23,8 @@ _opt = functools.partial(field_option, MixConfig)
 def mix_command(
     *,
     mined: Annotated[Path, typer.Option("--mined", help="MinedInstance JSONL (syneg mine).")],
-    out: Annotated[Path, typer.Option("--out", help="Output path (written atomically; a folder for hf-dataset).")],
+    out: Annotated[Path, typer.Option("--out", help="Output path (written atomically; a folder for "
+                                                    "hf-dataset and tevatron-v2).")],
     synthetic: Annotated[Optional[Path], typer.Option("--synthetic",
                                                       help="SyntheticNegative JSONL (syneg synthesize).")] = None,
     strategy: Annotated[Optional[Strategy], _opt("strategy", "--strategy",
@@ -35,32 +36,53 @@ def mix_command(
     selection: DataSelection,
     epoch: Annotated[int, typer.Option("--epoch", help="Epoch number: each epoch draws its own negatives.")] = 0,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = "syneg",
+    query_prompt: Annotated[Optional[str], typer.Option(
+        "--query-prompt", help="flagembedding: the query instruction written as each row's prompt.")] = None,
+    group_positives: Annotated[bool, typer.Option(
+        "--group-positives", help="flagembedding, tevatron*: one row per query with all its positives.")] = False,
+    data_license: Annotated[Optional[str], typer.Option(
+        "--license", help="hf-dataset: the data's license id; default: the embedded slice's, else unknown.")] = None,
+    language: Annotated[str, typer.Option("--language", help="hf-dataset: language code of the data.")] = "en",
+    push_to_hub: Annotated[Optional[str], typer.Option(
+        "--push-to-hub", metavar="REPO", help="hf-dataset: upload the folder to this Hub dataset repo.")] = None,
 ) -> None:
     """Give every (query, positive) its K negatives; writes OUT and OUT's .stats.json."""
     from syneg.errors import SynegError
     from syneg.io import read_records
     from syneg.layout import read_stats, stats_path, write_stats
-    from syneg.mixing import export, get_strategy, mix
+    from syneg.mixing import ExportOptions, export, get_strategy, mix
+    from syneg.mixing.export import CORPUS_FORMATS, FOLDER_FORMATS, check_format_options
+    from syneg.mixing.exports.card import DataTerms
+    from syneg.mixing.exports.hub import push_folder
+    from syneg.mixing.exports.provenance import attribute_summary
     from syneg.records import MinedInstance, SyntheticNegative
 
     fmt = fmt.value
-    if fmt != "hf-dataset":
+    if fmt not in FOLDER_FORMATS:
         check_out(out)
+    check_format_options(fmt, {"--query-prompt": query_prompt is not None, "--group-positives": group_positives,
+                               "--license": data_license is not None, "--push-to-hub": push_to_hub is not None})
     config = build_section(MixConfig, strategy=strategy, ratio=ratio, num_negatives=num_negatives)
     chosen = get_strategy(config.strategy)
     if chosen.uses_synthetic and synthetic is None:
         raise SynegError(f"--strategy {config.strategy} needs --synthetic")
-    corpus = selection.load() if chosen.needs_corpus else None
+    corpus = selection.load() if chosen.needs_corpus or fmt in CORPUS_FORMATS else None
     records = read_records(mined, MinedInstance)
     synthetic_records = read_records(synthetic, SyntheticNegative) if synthetic is not None else []
     instances, stats = mix(records, synthetic_records, config.strategy, config.ratio, config.num_negatives,
                            selection.seed, corpus, epoch)
-    card = {"mix": stats, "mine": read_stats(mined), "synthesize": read_stats(synthetic)}
-    written = export(instances, out, fmt, card)
+    provenance = {"mix": stats, "mine": read_stats(mined), "synthesize": read_stats(synthetic),
+                  "attributes": attribute_summary(synthetic_records)}
+    options = ExportOptions(provenance=provenance, terms=DataTerms.of(selection.data, data_license, language),
+                            corpus=corpus.corpus if corpus is not None else None, query_prompt=query_prompt,
+                            group_positives=group_positives)
+    written = export(instances, out, fmt, options)
     inputs = {"mined": str(mined), "synthetic": str(synthetic)}
     write_stats(out, {**stats, "export": written, "inputs": inputs})
     typer.echo(f"wrote {written['rows']} instances ({fmt}) to {out}: {stats['by_source']}, "
                f"filled {stats['filled']}, short {stats['short']}")
+    if push_to_hub is not None:
+        typer.echo(f"pushed {out} to the Hub: {push_folder(out, push_to_hub)}")
     if stats["empty"]:
         typer.echo(f"warning: {stats['empty']} instances had no negative and were left out "
                    f"(see {stats_path(out)}: empty_ids)", err=True)

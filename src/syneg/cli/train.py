@@ -66,8 +66,9 @@ def train_command(
         split = eval_split or model_default(DataConfig, "eval_split")
         eval_dataset = DataSelection(eval_data, split, eval_dev_fraction, seed).load()
     from syneg.training import train
+    from syneg.training.card import read_provenance
 
-    summary = train(instances, config, out, eval_dataset, seed)
+    summary = train(instances, config, out, eval_dataset, seed, provenance=read_provenance(train_file))
     if summary["world_size"] == 1 or process_rank() == 0:
         shown = {k: summary[k] for k in ("steps", "train_loss", "examples_per_s", "metrics_before", "metrics")}
         typer.echo(f"saved model to {out}: {json.dumps(shown)}")

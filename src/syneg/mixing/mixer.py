@@ -50,7 +50,8 @@ def mix(
             empty.append(f"{m.query_id}/{m.positive_id}")
             continue
         instances.append(TrainingInstance(query_id=m.query_id, query=m.query, positive_id=m.positive_id,
-                                          positive=m.positive, negatives=negatives, filled=fill))
+                                          positive=m.positive, positive_teacher_score=m.positive_teacher_score,
+                                          negatives=negatives, filled=fill))
     stats = _stats(instances, len(mined), empty, index, chosen, ratio, num_negatives, seed, epoch)
     return instances, stats
 

@@ -35,7 +35,7 @@ def index_synthetic(synthetic: Iterable[SyntheticNegative], mined: list[MinedIns
     by_query: dict[str, list[Negative]] = defaultdict(list)
     unmatched = 0
     for syn in synthetic:
-        negative = Negative(text=syn.text, source="synthetic", score=syn.teacher_score)
+        negative = Negative(text=syn.text, source="synthetic", score=syn.teacher_score, teacher_score=syn.teacher_score)
         if (syn.query_id, syn.positive_id) in pairs:
             by_pair[(syn.query_id, syn.positive_id)].append(negative)
         elif syn.query_id in queries:

@@ -139,12 +139,14 @@ def train_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progre
     | writes   | ``model/`` (with its training logs), ``model.stats.json``                 |
     """
     from syneg.training import train as train_model
+    from syneg.training.card import read_provenance
 
     instances = read_records(run.file(layout.TRAIN), TrainingInstance)
     out = run.file(layout.MODEL)
     if out.exists():
         shutil.rmtree(out)
-    summary = train_model(instances, settings.train, out, seed=settings.seed)
+    summary = train_model(instances, settings.train, out, seed=settings.seed,
+                          provenance=read_provenance(run.file(layout.TRAIN)))
     layout.write_stats(out, summary)
     return summary
 

@@ -13,6 +13,7 @@ import math
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,11 @@ from syneg import layout
 from syneg.config import TrainConfig
 from syneg.hardware import cpu_has_bf16
 from syneg.io import write_json
-from syneg.mixing.export import replace_dir, st_columns
+from syneg.mixing.exports.columns import st_columns
+from syneg.mixing.exports.folders import replace_dir
 from syneg.records import TrainingInstance
 from syneg.training.callbacks import EpochEvaluator, StepLogger
+from syneg.training.card import append_card_section, card_section
 from syneg.training.diagnostics import grad_stats, plot_training
 from syneg.training.launch import process_rank, world_size
 
@@ -74,11 +77,12 @@ def load_model(config: TrainConfig):
 
 
 def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str | Path,
-          eval_dataset=None, seed: int = 0) -> dict[str, Any]:
+          eval_dataset=None, seed: int = 0, provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Fine-tune ``config.model`` on ``instances``; the model folder appears at ``out_dir`` only when complete.
 
     ``out_dir`` then holds a sentence-transformers model (with model card) plus
     ``train_log.jsonl``, ``grad_stats.json``, ``training.png`` and ``summary.json``.
+    The card gets a section on the negatives' ``provenance`` (see :func:`syneg.training.card.read_provenance`).
     Under torchrun every process trains and only rank 0 writes.
     """
     from datasets import Dataset
@@ -105,7 +109,7 @@ def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str |
             wall = time.perf_counter() - started
         summary = _summary(config, info, trainer, result, wall, logger, evaluator, bf16, seed)
         if work is not None:
-            _finish(model, work, out_dir, logger, summary)
+            _finish(model, work, out_dir, logger, summary, provenance or {})
         return summary
     except BaseException:
         if work is not None:
@@ -121,9 +125,11 @@ def _work_dir(out_dir: Path) -> Path:
     return work
 
 
-def _finish(model, work: Path, out_dir: Path, logger: StepLogger, summary: dict[str, Any]) -> None:
-    """Save model, diagnostics and summary into ``work``, then rename it to ``out_dir``."""
+def _finish(model, work: Path, out_dir: Path, logger: StepLogger, summary: dict[str, Any],
+            provenance: Mapping[str, Any]) -> None:
+    """Save model (its card with the negatives' provenance), diagnostics and summary into ``work``, then rename."""
     model.save_pretrained(str(work))
+    append_card_section(work, card_section(provenance, summary))
     stats = grad_stats([r.get("grad_norm") for r in logger.rows if r["event"] == "step"])
     write_json(work / layout.GRAD_STATS, stats)
     plot_training(logger.rows, work / layout.TRAINING_PLOT)

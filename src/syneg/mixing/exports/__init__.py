@@ -1,0 +1,1 @@
+"""The writers behind ``syneg.mixing.export``: one module per target format."""
