@@ -297,7 +297,7 @@ def test_cli_bm25_never_mines_positives_or_their_copies(slice_with_copies, tmp_p
     assert stats["shortfall"]["instances"] == sum(1 for i in instances if i.shortfall)
     assert stats["shortfall"]["query_ids"] == sorted({i.query_id for i in instances if i.shortfall})
     assert all(len(i.negatives) + i.shortfall == 5 for i in instances)
-    assert "removed by positive_duplicate" in proc.stdout and "short of negatives" in proc.stdout
+    assert "removed by positive_duplicate" in proc.stderr and "short of negatives" in proc.stderr
 
 
 def test_cli_output_is_byte_identical_per_seed_and_changes_with_the_seed(slice_dir, tmp_path):

@@ -20,7 +20,7 @@ def show(
     config: Annotated[Optional[Path], typer.Argument(help="YAML config; default: built-in defaults.")] = None,
     overrides: SetOpt = None,
 ) -> None:
-    """Print the resolved configuration as YAML."""
+    """Print the resolved configuration as YAML (stdout is the YAML itself, no JSON summary line)."""
     from syneg.config import dump_config, load_config
 
     typer.echo(dump_config(load_config(config, overrides)), nl=False)

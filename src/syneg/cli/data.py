@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 
 import typer
 
+from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 
@@ -18,9 +18,12 @@ app.add_typer(data_app, name="data")
 @data_options()
 def info(
     selection: DataSelection,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = typer.Option(False, "--json", help="Only the JSON summary line (no table on stderr)."),
 ) -> None:
-    """Validate a BEIR folder and print its size (a bad file is reported with its line)."""
+    """Validate a BEIR folder and print its size (a bad file is reported with its line).
+
+    stdout: one JSON object (path, split, documents, queries, ...); the same as a table on stderr.
+    """
     ds = selection.load()
     positives = [len(ds.positives(q)) for q in ds.qrels]
     summary = {
@@ -32,8 +35,7 @@ def info(
         "positives_per_query": round(statistics.fmean(positives), 3) if positives else 0.0,
         **ds.meta,
     }
-    if as_json:
-        typer.echo(json.dumps(summary))
-        return
-    for key, value in summary.items():
-        typer.echo(f"{key:>20}: {value}")
+    if not as_json:
+        for key, value in summary.items():
+            output.info(f"{key:>20}: {value}")
+    output.emit_json(summary)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from syneg.data import BeirDataset
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger(__name__)
 
 DataOpt = Annotated[
     Optional[Path],
@@ -46,6 +48,8 @@ class DataSelection:
         """The selected split (see :func:`syneg.data.load_dataset`)."""
         from syneg.data import load_dataset
 
+        log.debug("loading split %s of %s (dev fraction %s, seed %s)", self.split, self.data or "the embedded slice",
+                  self.dev_fraction, self.seed)
         return load_dataset(self.data, self.split, self.dev_fraction, self.seed)
 
 

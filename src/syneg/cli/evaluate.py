@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 
@@ -46,19 +46,21 @@ def evaluate(
         ),
     ] = False,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object: metric -> mean, plus queries.")
+        bool, typer.Option("--json", help="Only the JSON summary line (no table on stderr).")
     ] = False,
 ) -> None:
-    """Evaluate a run over every query of the split (a query missing from the run scores 0)."""
+    """Evaluate a run over every query of the split (a query missing from the run scores 0).
+
+    stdout: one JSON object, metric -> mean plus queries; the same as a table on stderr.
+    """
     from syneg.evaluation import Evaluator, read_run
 
     names = metric_names(metrics, list(ctx.args))
-    evaluator = Evaluator(selection.load().qrels, names, ignore_identical_ids=not keep_identical_ids)
+    evaluator = Evaluator(selection.load().qrels, names, ignore_identical_ids=not keep_identical_ids,
+                          show_progress=True)
     result = evaluator.evaluate(read_run(run))
-    if as_json:
-        typer.echo(json.dumps(result))
-        return
-    width = max(len(name) for name in result)
-    for name, value in result.items():
-        shown = str(value) if name == "queries" else f"{value:.4f}"
-        typer.echo(f"{name:<{width}}  {shown}")
+    if not as_json:
+        width = max(len(name) for name in result)
+        for name, value in result.items():
+            output.info(f"{name:<{width}}  {value if name == 'queries' else f'{value:.4f}'}")
+    output.emit_json(result)

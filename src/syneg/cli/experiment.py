@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.config import SetOpt
 
@@ -23,5 +24,6 @@ def experiment(
 
     cfg = load_experiment(config, overrides)
     command = "syneg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path = run_experiment(cfg, command, log=lambda line: typer.echo(line, err=True))
-    typer.echo(path.read_text(encoding="utf-8"))
+    path = run_experiment(cfg, command, log=output.info)
+    output.info(path.read_text(encoding="utf-8"))
+    output.summary("experiment", run_dir=cfg.run_dir, results=path)

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.options import OutOpt, build_section, choices, field_option, nullable_float
@@ -67,5 +68,6 @@ def mine(
     instances, stats = run_mine(dataset, config, selection.seed, cache_dir=cache_dir, batch_size=batch_size,
                                 show_progress=True)
     stats_path = write_mined(instances, stats, out)
-    typer.echo(format_stats(stats))
-    typer.echo(f"wrote {len(instances):,} instances to {out} and statistics to {stats_path}")
+    output.info(format_stats(stats))
+    output.info(f"wrote {len(instances):,} instances to {out} and statistics to {stats_path}")
+    output.summary("mine", out=out, instances=len(instances), stats=stats_path)

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.options import build_section, check_out, choice_enum, choices, field_option
@@ -79,10 +80,13 @@ def mix_command(
     written = export(instances, out, fmt, options)
     inputs = {"mined": str(mined), "synthetic": str(synthetic)}
     write_stats(out, {**stats, "export": written, "inputs": inputs})
-    typer.echo(f"wrote {written['rows']} instances ({fmt}) to {out}: {stats['by_source']}, "
-               f"filled {stats['filled']}, short {stats['short']}")
-    if push_to_hub is not None:
-        typer.echo(f"pushed {out} to the Hub: {push_folder(out, push_to_hub)}")
+    output.info(f"wrote {written['rows']} instances ({fmt}) to {out}: {stats['by_source']}, "
+                f"filled {stats['filled']}, short {stats['short']}")
+    hub = push_folder(out, push_to_hub) if push_to_hub is not None else None
+    if hub is not None:
+        output.info(f"pushed {out} to the Hub: {hub}")
     if stats["empty"]:
         typer.echo(f"warning: {stats['empty']} instances had no negative and were left out "
                    f"(see {stats_path(out)}: empty_ids)", err=True)
+    output.summary("mix", out=out, format=fmt, instances=written["rows"], by_source=stats["by_source"],
+                   empty=stats["empty"], stats=stats_path(out), hub=hub)

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from syneg.cli import output
 from syneg.cli.app import app
 
 
@@ -18,4 +19,6 @@ def report(
     """Render config, stage statistics, example negatives, curves and metrics as HTML."""
     from syneg.report import write_report
 
-    typer.echo(str(write_report(run_dir, out)))
+    path = write_report(run_dir, out)
+    output.info(f"wrote {path}")
+    output.summary("report", run_dir=run_dir, out=path)

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.options import OutOpt, choices, model_default
@@ -71,4 +72,5 @@ def retrieve(
     query_ids = list(dataset.queries)
     result = searcher.search([dataset.queries[q] for q in query_ids], top_k)
     lines = write_run(out, query_ids, result, tag=tag)
-    typer.echo(f"wrote {lines} lines ({len(query_ids)} queries, top {top_k}) to {out}", err=True)
+    output.info(f"wrote {lines} lines ({len(query_ids)} queries, top {top_k}) to {out}")
+    output.summary("retrieve", out=out, retriever=retriever, queries=len(query_ids), top_k=top_k, lines=lines)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.options import OutOpt, build_section, choices, field_option
@@ -74,7 +75,7 @@ def synthesize(
     import_batch: Annotated[Optional[Path], typer.Option("--import-batch", help="Read OpenAI/vLLM batch results instead of calling.")] = None,
 ) -> None:
     """Write LLM-synthesized hard negatives (SyntheticNegative lines), cached and resumable."""
-    from syneg import synthesis
+    from syneg import progress, synthesis
     from syneg.synthesis import batch
     from syneg.synthesis.api import open_cache
     from syneg.synthesis.backends import get_backend
@@ -90,15 +91,18 @@ def synthesize(
         items, _ = synthesis.plan(dataset, config, mined_rows, seed)
         with open_cache(config, out) as store:
             if dry_run:
-                typer.echo(json.dumps(synthesis.estimate(items, store, config.max_tokens, retry_failed)))
+                estimate = synthesis.estimate(items, store, config.max_tokens, retry_failed)
+                output.summary("synthesize", dry_run=True, **estimate)
                 return
             served = config.model or get_backend(config.backend).model_id_for(None).split(":", 1)[1]
             count = batch.export_batch(items, store, export_batch, served)
-        typer.echo(f"wrote {count} requests to {export_batch}")
+        output.info(f"wrote {count} requests to {export_batch}")
+        output.summary("synthesize", export_batch=export_batch, requests=count)
         return
     stats = synthesis.synthesize(dataset, config, out, mined_rows, seed, retry_failed=retry_failed,
-                                 import_from=import_batch)
-    typer.echo(json.dumps({k: stats[k] for k in ("items", "kept", "pass_rate", "fail_rate", "drops")}))
+                                 import_from=import_batch, progress=progress.enabled())
+    shown = {k: stats[k] for k in ("items", "kept", "pass_rate", "fail_rate", "drops")}
+    output.summary("synthesize", out=out, **shown)
     lines, failed = synthesis.failure_report(stats, out)
     if failed is not None:
         raise failed
@@ -117,7 +121,10 @@ def prompt(
     show_positive: ShowPositiveOpt = None,
     index: Annotated[int, typer.Option("--index", min=0, help="Which planned call to show.")] = 0,
 ) -> None:
-    """Show the prompt of one synthesis call (PROMPT_VERSION, attributes, messages)."""
+    """Show the prompt of one synthesis call (PROMPT_VERSION, attributes, messages).
+
+    stdout is the prompt itself (no JSON summary line).
+    """
     from syneg import synthesis
 
     config = _section(mode, mined, show_positive=show_positive, limit=index + 1)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, SeedOpt
 from syneg.cli.options import build_section, field_option, model_default
@@ -71,4 +71,5 @@ def train_command(
     summary = train(instances, config, out, eval_dataset, seed, provenance=read_provenance(train_file))
     if summary["world_size"] == 1 or process_rank() == 0:
         shown = {k: summary[k] for k in ("steps", "train_loss", "examples_per_s", "metrics_before", "metrics")}
-        typer.echo(f"saved model to {out}: {json.dumps(shown)}")
+        output.info(f"saved model to {out}")
+        output.summary("train", out=out, **shown)

@@ -6,6 +6,7 @@ import math
 from collections import defaultdict
 from dataclasses import replace
 
+from syneg import progress
 from syneg.errors import SynegError
 from syneg.evaluation.metrics import DEFAULT_METRICS, MetricSpec, parse_metrics
 
@@ -37,7 +38,12 @@ class Evaluator:
     """
 
     def __init__(
-        self, qrels: Qrels, metrics: list[str] = DEFAULT_METRICS, *, ignore_identical_ids: bool = True
+        self,
+        qrels: Qrels,
+        metrics: list[str] = DEFAULT_METRICS,
+        *,
+        ignore_identical_ids: bool = True,
+        show_progress: bool = False,
     ) -> None:
         import ir_measures
 
@@ -50,6 +56,7 @@ class Evaluator:
             for s in parse_metrics(list(metrics))
         ]
         self.ignore_identical_ids = ignore_identical_ids
+        self.show_progress = show_progress
         self._cutoffs = sorted({s.run_cutoff for s in self.specs}, key=lambda c: (c is not None, c or 0))
         self._evaluators = {
             cutoff: ir_measures.pytrec_eval.evaluator(
@@ -76,12 +83,14 @@ class Evaluator:
     def _all_per_query(self, run: Run, specs: list[MetricSpec]) -> dict[str, dict[str, float]]:
         run = self._clean(run)
         values: dict[tuple[int, int | None], dict[str, float]] = defaultdict(dict)
-        for cutoff, evaluator in self._evaluators.items():
-            if not any(s.run_cutoff == cutoff for s in specs):
-                continue
-            cut = run if cutoff is None else {q: dict(trec_order(d)[:cutoff]) for q, d in run.items()}
-            for metric in evaluator.iter_calc(cut):  # yields the measure objects it was built with
-                values[(id(metric.measure), cutoff)][metric.query_id] = float(metric.value)
+        cutoffs = [c for c in self._evaluators if any(s.run_cutoff == c for s in specs)]
+        total = len(run) * len(cutoffs)
+        with progress.bar(show=self.show_progress, total=total, desc="scoring", unit="query") as bar:
+            for cutoff in cutoffs:
+                cut = run if cutoff is None else {q: dict(trec_order(d)[:cutoff]) for q, d in run.items()}
+                for metric in self._evaluators[cutoff].iter_calc(cut):  # yields the measures it was built with
+                    values[(id(metric.measure), cutoff)][metric.query_id] = float(metric.value)
+                bar.update(len(cut))
         return {s.name: {q: values[(id(s.measure), s.run_cutoff)].get(q, 0.0) for q in self.qrels} for s in specs}
 
     def evaluate(self, run: Run) -> dict[str, float]:

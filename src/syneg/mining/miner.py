@@ -68,9 +68,9 @@ def make_retriever_for(
     """The configured retriever, indexed over the dataset's corpus."""
     from syneg.retrieval import make_retriever
 
-    options = {"cache_dir": cache_dir, "batch_size": batch_size, "max_seq_length": config.max_seq_length,
-               "show_progress": show_progress} if config.retriever == "dense" else {}
-    retriever = make_retriever(config.retriever, config.model, **options)
+    options = {"cache_dir": cache_dir, "batch_size": batch_size,
+               "max_seq_length": config.max_seq_length} if config.retriever == "dense" else {}
+    retriever = make_retriever(config.retriever, config.model, show_progress=show_progress, **options)
     retriever.index(dataset.corpus)
     return retriever
 

@@ -1,4 +1,4 @@
-"""Run the registered stages in order in one run directory, skipping those whose outputs are complete.
+"""Run the registered stages (or a selection of them) in order in one run directory, skipping complete ones.
 
 A stage's key hashes the settings it declares and the fingerprints of the outputs it consumes,
 so changing a setting (or an upstream output) reruns that stage and everything after it. The same
@@ -8,17 +8,21 @@ keys decide whether a whole run (an experiment cell, say) is still current.
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from syneg import layout
 from syneg.config import RunConfig, dump_config
 from syneg.data import BeirDataset, load_dataset
-from syneg.pipeline.stages import STAGES, Stage, StageSettings
+from syneg.errors import SynegError
+from syneg.pipeline.stages import STAGE_NAMES, STAGES, Stage, StageSettings
 from syneg.rng import stable_hash
 from syneg.rundir import RunDir
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,6 +36,7 @@ class Pipeline:
 
     def __post_init__(self) -> None:
         self.run_dir = RunDir(self.config.run_dir)
+        self._datasets: dict[str, BeirDataset] = {}
 
     def active_stages(self) -> list[Stage]:
         """The stages this config runs (synthesis only for strategies that use synthetic negatives)."""
@@ -61,18 +66,61 @@ class Pipeline:
         last = stages[-1]
         return self.run_dir.is_done(last.name, self.run_dir.file(last.output), self.stage_key(last))
 
-    def datasets(self) -> tuple[BeirDataset, BeirDataset]:
-        data = self.config.data
-        train = load_dataset(data.path, data.train_split, data.dev_fraction, self.config.seed)
-        evaluation = load_dataset(data.path, data.eval_split, data.dev_fraction, self.config.seed)
-        return train, evaluation
+    def dataset(self, kind: str) -> BeirDataset:
+        """The ``train`` or ``eval`` split of the run's data, loaded once."""
+        if kind not in self._datasets:
+            data = self.config.data
+            split = data.eval_split if kind == "eval" else data.train_split
+            self._datasets[kind] = load_dataset(data.path, split, data.dev_fraction, self.config.seed)
+        return self._datasets[kind]
+
+    def is_complete(self, stage: Stage) -> bool:
+        """True when ``stage`` finished from its current key and its output is unchanged."""
+        return self.run_dir.is_done(stage.name, self.run_dir.file(stage.output), self.stage_key(stage))
+
+    def select(self, names: Collection[str] | None = None) -> list[Stage]:
+        """The active stages named in ``names`` (all when None), in registry order.
+
+        Each upstream stage of a selected one must be selected too, or complete and current in the
+        run directory; otherwise a :class:`SynegError` names the stage to run first.
+        """
+        active = {stage.name: stage for stage in self.active_stages()}
+        if names is None:
+            return list(active.values())
+        for name in names:
+            if name not in STAGE_NAMES:
+                raise SynegError(f"unknown stage {name!r} (choose from {', '.join(STAGE_NAMES)})")
+            if name not in active:
+                strategy = self.config.mix.strategy
+                raise SynegError(f"stage {name} does not run with this config (mix.strategy {strategy})")
+        chosen = [stage for stage in active.values() if stage.name in names]
+        for stage in chosen:
+            for name in stage.upstream:
+                if name in active and name not in names and not self.is_complete(active[name]):
+                    raise SynegError(f"stage {stage.name} reads the output of stage {name}, which is missing or out "
+                                     f"of date in {self.run_dir.path}: run stage {name} first (--stages {name})")
+        return chosen
+
+    def until(self, name: str) -> list[str]:
+        """The names of the active stages up to and including ``name``."""
+        if name not in STAGE_NAMES:
+            raise SynegError(f"unknown stage {name!r} (choose from {', '.join(STAGE_NAMES)})")
+        order = STAGE_NAMES[: STAGE_NAMES.index(name) + 1]
+        return [stage.name for stage in self.active_stages() if stage.name in order]
+
+    def run_stages(self, names: Collection[str] | None = None) -> list[Stage]:
+        """Run the pending stages among ``names`` (all active ones when None); returns the selected stages."""
+        stages = self.select(names)
+        self.run_dir.save_config(dump_config(self.config))
+        for kind in dict.fromkeys(stage.dataset for stage in stages):  # bad data fails before any work
+            self.dataset(kind)
+        for stage in stages:
+            self._run_stage(stage, self.dataset(stage.dataset))
+        return stages
 
     def run(self) -> dict[str, Any]:
         """Run every pending stage; returns the final metrics."""
-        self.run_dir.save_config(dump_config(self.config))
-        train, evaluation = self.datasets()
-        for stage in self.active_stages():
-            self._run_stage(stage, evaluation if stage.dataset == "eval" else train)
+        self.run_stages()
         return json.loads(self.run_dir.file(layout.METRICS).read_text(encoding="utf-8"))
 
     def _run_stage(self, stage: Stage, dataset: BeirDataset) -> None:
@@ -81,6 +129,7 @@ class Pipeline:
             self.log(f"[{stage.name}] complete, skipped")
             return
         logger = self.run_dir.logger()
+        log.debug("stage %s: key %s, output %s", stage.name, key, output)
         self.run_dir.invalidate(stage.name)
         self.log(f"[{stage.name}] running")
         logger.info("stage %s started (key %s)", stage.name, key)

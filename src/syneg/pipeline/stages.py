@@ -161,9 +161,10 @@ def evaluate_stage(settings: StageSettings, run: RunDir, eval_ds: BeirDataset, p
 
     metrics = settings.evaluate.metrics
     length = settings.train.max_seq_length
-    zero, zero_q = evaluate_model(settings.train.model, eval_ds, metrics, max_seq_length=length, per_query="nDCG@10")
-    trained, trained_q = evaluate_model(run.file(layout.MODEL), eval_ds, metrics,
-                                        max_seq_length=length, use_cache=False, per_query="nDCG@10")
+    zero, zero_q = evaluate_model(settings.train.model, eval_ds, metrics, max_seq_length=length, per_query="nDCG@10",
+                                  show_progress=progress)
+    trained, trained_q = evaluate_model(run.file(layout.MODEL), eval_ds, metrics, max_seq_length=length,
+                                        use_cache=False, per_query="nDCG@10", show_progress=progress)
     result = {"split": eval_ds.split, "queries": len(eval_ds.queries), "zero_shot": zero, "trained": trained,
               "delta": {m: trained[m] - zero[m] for m in zero if m in trained and m != "queries"}}
     write_json(run.file(layout.PER_QUERY), {"zero_shot": zero_q, "trained": trained_q})

@@ -28,13 +28,13 @@ def make_retriever(
     """A ``bm25`` or ``dense`` retriever; call ``index(corpus)`` before searching.
 
     ``model`` is a model path or name, a loaded SentenceTransformer, or None for the packaged
-    MiniLM; it and the other keyword options apply to ``dense`` only (``bm25`` ignores them).
+    MiniLM; it and the other keyword options except ``show_progress`` apply to ``dense`` only.
     ``precision`` ``auto`` uses bf16 autocast where the hardware has it.
     """
     if kind == "bm25":
         from syneg.retrieval.bm25 import BM25Retriever
 
-        return BM25Retriever()
+        return BM25Retriever(show_progress=show_progress)
     if kind == "dense":
         from syneg.retrieval.dense import DenseRetriever
 

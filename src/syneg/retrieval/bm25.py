@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 
+from syneg import progress
 from syneg._optional import HAS_STEMMER
 from syneg.data import Document
 from syneg.retrieval.base import IndexedIds, SearchResult, check_top_k, require_index
@@ -12,6 +15,7 @@ from syneg.retrieval.topk import topk_rows
 
 STOPWORDS = "en"
 SCORE_BUDGET = 64_000_000  # floats held at once when scoring a block of queries
+log = logging.getLogger(__name__)
 
 
 def make_stemmer():
@@ -24,22 +28,25 @@ def make_stemmer():
 
 
 class BM25Retriever:
-    """BM25 (bm25s, Lucene variant) over ``Document.full_text``; ties go to the lower doc id."""
+    """BM25 (bm25s, Lucene variant) over ``Document.full_text``; ties go to the lower doc id.
+
+    ``show_progress`` shows bars (stderr) for tokenizing and indexing the corpus and for searching.
+    """
 
     name = "bm25"
 
-    def __init__(self, k1: float = 1.5, b: float = 0.75, method: str = "lucene") -> None:
+    def __init__(self, k1: float = 1.5, b: float = 0.75, method: str = "lucene", show_progress: bool = False) -> None:
         self.k1, self.b, self.method = k1, b, method
+        self.show_progress = show_progress
         self.stemmer = make_stemmer()
         self._model = None
         self._ids: IndexedIds | None = None
 
-    def _tokenize(self, texts: list[str], *, return_ids: bool):
+    def _tokenize(self, texts: list[str], *, return_ids: bool, show_progress: bool = False):
         import bm25s
 
-        return bm25s.tokenize(
-            texts, stopwords=STOPWORDS, stemmer=self.stemmer, return_ids=return_ids, show_progress=False
-        )
+        return bm25s.tokenize(texts, stopwords=STOPWORDS, stemmer=self.stemmer, return_ids=return_ids,
+                              show_progress=progress.enabled(show_progress))
 
     def index(self, corpus: dict[str, Document]) -> None:
         """Tokenize and index the corpus (in sorted doc-id order)."""
@@ -47,16 +54,21 @@ class BM25Retriever:
 
         ids = IndexedIds(corpus)
         model = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
-        model.index(self._tokenize([corpus[d].full_text for d in ids.ids], return_ids=True), show_progress=False)
+        tokens = self._tokenize([corpus[d].full_text for d in ids.ids], return_ids=True,
+                                show_progress=self.show_progress)
+        model.index(tokens, show_progress=progress.enabled(self.show_progress))
         self._model, self._ids = model, ids
+        log.debug("indexed %d documents", len(ids.ids))
 
-    def _score_rows(self, queries: list[str]) -> np.ndarray:
-        """Full BM25 score rows, one per query (float32)."""
+    def _score_rows(self, queries: list[str], bar=None) -> np.ndarray:
+        """Full BM25 score rows, one per query (float32); ``bar`` advances one step per query."""
         model = self._model
         rows = np.zeros((len(queries), len(require_index(self._ids, self.name).ids)), dtype=np.float32)
         for row, tokens in enumerate(self._tokenize(queries, return_ids=False)):
             if tokens:
                 rows[row] = model.get_scores(tokens)
+            if bar is not None:
+                bar.update(1)
         return rows
 
     def search(self, queries: list[str], top_k: int) -> SearchResult:
@@ -65,10 +77,11 @@ class BM25Retriever:
         ids = require_index(self._ids, self.name)
         step = max(1, SCORE_BUDGET // len(ids.ids))
         values, indices = [], []
-        for start in range(0, len(queries), step):
-            top = topk_rows(torch.from_numpy(self._score_rows(queries[start : start + step])), top_k)
-            values.append(top[0])
-            indices.append(top[1])
+        with progress.bar(show=self.show_progress, total=len(queries), desc="bm25 search", unit="query") as bar:
+            for start in range(0, len(queries), step):
+                top = topk_rows(torch.from_numpy(self._score_rows(queries[start : start + step], bar)), top_k)
+                values.append(top[0])
+                indices.append(top[1])
         if not values:
             return SearchResult(ids=[], scores=[])
         return ids.to_result(torch.cat(values), torch.cat(indices))

@@ -75,7 +75,7 @@ class DenseRetriever:
             max_seq_length=self.max_seq_length,
             is_query=is_query,
             precision=self.precision,
-            show_progress=self.show_progress and not is_query,
+            show_progress=self.show_progress,
         )
 
     def _model_fingerprint(self) -> str:

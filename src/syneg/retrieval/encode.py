@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from syneg import progress
 from syneg.errors import SynegError
 from syneg.hardware import cpu_has_bf16
 
@@ -80,7 +81,8 @@ def encode_with(
         torch.inference_mode(),
         torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16),
     ):
-        embeddings = encode(texts, batch_size=batch_size, convert_to_tensor=True, show_progress_bar=show_progress)
+        embeddings = encode(texts, batch_size=batch_size, convert_to_tensor=True,
+                            show_progress_bar=progress.enabled(show_progress))
     return torch.nn.functional.normalize(embeddings.float(), dim=-1).cpu().numpy()
 
 

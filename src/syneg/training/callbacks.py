@@ -1,4 +1,4 @@
-"""Trainer callbacks: a per-step JSONL log and per-epoch retrieval evaluation."""
+"""Trainer callbacks: a per-step JSONL log with a progress bar, and per-epoch retrieval evaluation."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from syneg import progress
+
 STEP_KEYS = ("loss", "learning_rate", "grad_norm")
 
 
@@ -16,13 +18,15 @@ class StepLogger(TrainerCallback):
     """Append one JSON line per logged step (loss, learning rate, gradient norm) and keep the rows.
 
     Only the main process writes; ``rows`` also collects the evaluation rows that
-    :class:`EpochEvaluator` adds, so the log file holds the whole history in order.
+    :class:`EpochEvaluator` adds, so the log file holds the whole history in order. On stderr it
+    shows a bar over the steps and one line per logged step (see :mod:`syneg.progress`).
     """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.rows: list[dict[str, Any]] = []
         self._start = time.perf_counter()
+        self._bar = None
 
     def add(self, row: dict[str, Any]) -> None:
         row = {**row, "time_s": round(time.perf_counter() - self._start, 3)}
@@ -31,12 +35,35 @@ class StepLogger(TrainerCallback):
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row) + "\n")
 
+    def on_train_begin(self, args, state, control, **kwargs) -> None:
+        if state.is_world_process_zero:
+            self._bar = progress.bar(total=state.max_steps, desc="train", unit="step")
+
+    def on_step_end(self, args, state, control, **kwargs) -> None:
+        if self._bar is not None:
+            self._bar.update(state.global_step - self._bar.n)
+
+    def on_train_end(self, args, state, control, **kwargs) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
     def on_log(self, args, state, control, logs=None, **kwargs) -> None:
         if not state.is_world_process_zero or not logs or "loss" not in logs:
             return
         row = {"event": "step", "step": state.global_step, "epoch": state.epoch}
         row.update({key: _number(logs.get(key)) for key in STEP_KEYS})
         self.add(row)
+        progress.note(step_line(row, state.max_steps))
+
+
+def step_line(row: dict[str, Any], total: int) -> str:
+    """``step 12/40 loss 1.234 lr 2e-05 grad 3.1`` (absent values left out)."""
+    parts = [f"step {row['step']}/{total}"]
+    for label, key in (("loss", "loss"), ("lr", "learning_rate"), ("grad", "grad_norm")):
+        if row.get(key) is not None:
+            parts.append(f"{label} {row[key]:.4g}")
+    return " ".join(parts)
 
 
 class EpochEvaluator(TrainerCallback):

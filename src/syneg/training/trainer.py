@@ -87,6 +87,7 @@ def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str |
     """
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer
+    from transformers import PrinterCallback
 
     instances = list(instances)[: config.max_instances] if config.max_instances else list(instances)
     columns, info = st_columns(instances, config.num_negatives)
@@ -104,6 +105,7 @@ def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str |
                 model=model, args=training_arguments(config, scratch, seed, bf16, warmup),
                 train_dataset=Dataset.from_dict(columns), loss=make_loss(model, config),
                 callbacks=[logger, *([evaluator] if evaluator else [])])
+            trainer.remove_callback(PrinterCallback)  # it prints each log dict on stdout; StepLogger shows them
             started = time.perf_counter()
             result = trainer.train()
             wall = time.perf_counter() - started
