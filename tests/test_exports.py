@@ -123,7 +123,7 @@ def _push(tmp_path, records, env):
                                  {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9", "HF_TOKEN": "hf_x"}])
 def test_push_to_hub_without_network_is_one_clear_line(records, tmp_path, env):
     result = _push(tmp_path, records, env)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.returncode == 3 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]  # above it: datasets' parquet progress bar
     assert last.startswith("error: --push-to-hub me/negatives: upload failed") and "upload" not in result.stderr[:-len(last) - 1]
     assert (tmp_path / "hf" / "README.md").is_file()  # the local folder is complete

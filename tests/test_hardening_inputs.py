@@ -101,10 +101,13 @@ def test_mix_refuses_bad_option(tmp_path, args, message):
 
 def test_synthesize_limit_defaults(tmp_path):
     assert SynthesizeConfig().limit is None
-    assert RunConfig().synthesize.limit == 60
-    assert load_config(None, ["synthesize.mode=free"]).synthesize.limit == 60
+    assert RunConfig().synthesize.limit is None
+    assert load_config(None, ["synthesize.mode=free"]).synthesize.limit == 60  # `syneg run`: the demo
+    assert load_config(None, ["synthesize.limit=null"]).synthesize.limit is None
     path = tmp_path / "run.yaml"
     path.write_text("synthesize: {per_query: 2}\n")
+    assert load_config(path).synthesize.limit is None
+    path.write_text("mine: {num_negatives: 4}\n")  # a user's config file never gets the demo budget
     assert load_config(path).synthesize.limit is None
     for name in ("scifact", "nfcorpus"):
         shipped = Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml"

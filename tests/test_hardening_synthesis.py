@@ -232,3 +232,37 @@ def test_credentials_in_base_url_are_not_written(tmp_path):
     assert result.returncode == 3 and "hunter22" not in result.stderr
     for path in run_dir.rglob("*"):
         assert not path.is_file() or b"hunter22" not in path.read_bytes(), path
+
+
+def test_failed_batch_lines_are_transient_not_cached(dataset, tmp_path):
+    from syneg.synthesis import batch, plan
+
+    config = SynthesizeConfig(backend="openai", model="fake", mode="free", limit=2, guard=False,
+                              cache=str(tmp_path / "c.sqlite"))
+    items, _ = plan(dataset, config)
+    with ResultCache(tmp_path / "c.sqlite") as cache:
+        batch.export_batch(items, cache, tmp_path / "requests.jsonl", "fake")
+    server = FakeOpenAI()
+    lines = []
+    for index, request in enumerate(json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines()):
+        status, _, body = server.respond(request["body"])
+        response = {"status_code": 500 if index == 0 else status, "body": body}
+        lines.append({"id": f"b{index}", "custom_id": request["custom_id"], "error": None, "response": response})
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    stats = synthesize(dataset, config, tmp_path / "out.jsonl", import_from=tmp_path / "results.jsonl", progress=False)
+    assert stats["kept"] == 1 and stats["failures"]["transient"] == 1
+    assert stats["failures"]["by_reason"]["batch_error"]["transient"] is True
+    with ResultCache(tmp_path / "c.sqlite") as cache:  # not sticky: the next export asks for it again
+        assert cache.failure(items[0].key) is None
+        assert batch.export_batch(items, cache, tmp_path / "again.jsonl", "fake") == 1
+
+
+def test_redaction_of_query_secrets_and_long_messages():
+    from syneg.redact import redact_url, register_secret
+    from syneg.synthesis.backends.openai_backend import _message
+
+    assert redact_url("http://u:p@h:8/v1?api_key=SECRET123&x=1") == "http://***@h:8/v1?api_key=***&x=1"
+    secret = "tok_" + "A" * 40
+    register_secret(secret)
+    text = "x" * 290 + secret  # the key straddles the 300-character cut
+    assert "tok_" not in _message(RuntimeError(text)) and "AAAA" not in _message(RuntimeError(text))

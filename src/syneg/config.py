@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError
 
 from syneg.errors import DataError, SynegError
+from syneg.evaluation.metrics import DEFAULT_METRICS
 from syneg.mixing.registry import STRATEGIES
 from syneg.synthesis.backends import BACKENDS
 
@@ -99,7 +100,7 @@ class TrainConfig(Section):
 
 
 class EvaluateConfig(Section):
-    metrics: list[str] = ["nDCG@10", "R@10", "R@100", "RR@10"]
+    metrics: list[str] = list(DEFAULT_METRICS)
 
 
 class RunConfig(Section):
@@ -109,7 +110,7 @@ class RunConfig(Section):
     seed: int = 0
     data: DataConfig = DataConfig()
     mine: MineConfig = MineConfig()
-    synthesize: SynthesizeConfig = SynthesizeConfig(limit=60)  # the embedded demo's budget; a YAML section without limit = all
+    synthesize: SynthesizeConfig = SynthesizeConfig()
     mix: MixConfig = MixConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
@@ -145,15 +146,19 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 C = TypeVar("C", bound=BaseModel)
 
 
+DEMO_BUDGET = {"synthesize": {"limit": 60}}  # `syneg run` without a config file: the embedded demo's budget
+
+
 def load_config(
     path: str | Path | None = None, overrides: list[str] | None = None, model: type[C] = RunConfig
 ) -> C:
     """Load a YAML config (or the defaults), apply overrides, and validate as ``model``.
 
-    Without a file the overrides apply to the model's defaults (so ``--set synthesize.mode=free``
-    keeps the default run's ``synthesize.limit``); a file's sections start from the section defaults.
+    Without a file, a run config is the embedded demo: the defaults plus ``DEMO_BUDGET`` (60 pairs
+    synthesized), which ``--set synthesize.limit=null`` lifts. A config file gets the plain defaults
+    for whatever it leaves out, so a user's data is never silently cut to the demo's budget.
     """
-    raw: dict[str, Any] = read_yaml(Path(path)) if path is not None else model().model_dump(mode="json")
+    raw: dict[str, Any] = read_yaml(Path(path)) if path is not None else _demo(model)
     raw = apply_overrides(raw, overrides or [])
     try:
         return model.model_validate(raw)
@@ -161,6 +166,10 @@ def load_config(
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise DataError(path or "<config>", f"{where}: {first['msg']}") from None
+
+
+def _demo(model: type[BaseModel]) -> dict[str, Any]:
+    return {section: dict(keys) for section, keys in DEMO_BUDGET.items()} if issubclass(model, RunConfig) else {}
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

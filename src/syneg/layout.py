@@ -48,6 +48,7 @@ GRAD_STATS = "grad_stats.json"
 TRAINING_PLOT = "training.png"
 SUMMARY = "summary.json"
 TRAINING_FILES = (TRAIN_LOG, GRAD_STATS, TRAINING_PLOT)  # kept beside a model an experiment removes
+CARD = "README.md"  # the Hugging Face card of a model folder or an exported dataset folder
 
 # side files of an output ``X``: ``X<suffix>``
 STATS_SUFFIX = ".stats.json"

@@ -14,7 +14,7 @@ _PATTERNS = (
     re.compile(r"(://)[^/\s@:]+(?::[^/\s@]*)?(?=@)"),  # userinfo in any URL
     re.compile(r"(?i)(bearer )[A-Za-z0-9._~+/=-]{6,}"),
     re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:basic |bearer |token )?+)[^\s\"',}]{6,}"),
-    re.compile(r"(?i)(api[_-]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',}&]{6,}"),
+    re.compile(r"(?i)((?:api[_-]?key|access[_-]?token|token|secret|password)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}&]{6,}"),
     re.compile(r"()\bsk-[A-Za-z0-9_-]{8,}"),
 )
 
@@ -40,12 +40,11 @@ def redact(text: str | None) -> str | None:
 
 
 def redact_url(url: str | None) -> str | None:
-    """``url`` without its ``user:password@`` part."""
+    """``url`` without its ``user:password@`` part, and with key-like query values masked."""
     if not url:
         return url
     parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{MASK}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    if parts.username is not None or parts.password is not None:
+        host = parts.hostname or ""
+        parts = parts._replace(netloc=f"{MASK}@{host}" + (f":{parts.port}" if parts.port else ""))
+    return redact(urlunsplit(parts))

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from syneg.cli import output
+from syneg import layout
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.options import OutOpt, build_section, choices, field_option, nullable_float
@@ -23,7 +24,7 @@ _opt = functools.partial(field_option, MineConfig)
 @data_options()
 def mine(
     *,
-    out: OutOpt = Path("mined.jsonl"),
+    out: OutOpt = Path(layout.MINED),
     selection: DataSelection,
     retriever: Annotated[Optional[Retriever], _opt("retriever", help="Candidate retriever.")] = None,
     model: Annotated[Optional[str], _opt("model", help="Dense model path; default: packaged MiniLM.")] = None,

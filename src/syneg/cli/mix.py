@@ -52,7 +52,7 @@ def mix_command(
     from syneg.io import read_records
     from syneg.layout import read_stats, stats_path, write_stats
     from syneg.mixing import ExportOptions, export, get_strategy, mix
-    from syneg.mixing.export import CORPUS_FORMATS, FOLDER_FORMATS, check_format_options
+    from syneg.mixing.exporter import CORPUS_FORMATS, FOLDER_FORMATS, check_format_options
     from syneg.mixing.exports.card import DataTerms
     from syneg.mixing.exports.hub import push_folder
     from syneg.mixing.exports.provenance import attribute_summary
@@ -78,8 +78,8 @@ def mix_command(
                             corpus=corpus.corpus if corpus is not None else None, query_prompt=query_prompt,
                             group_positives=group_positives)
     written = export(instances, out, fmt, options)
-    inputs = {"mined": str(mined), "synthetic": str(synthetic)}
-    write_stats(out, {**stats, "export": written, "inputs": inputs})
+    inputs = {"mined": str(mined.resolve()), "synthetic": str(synthetic.resolve()) if synthetic else None}
+    write_stats(out, {**stats, "export": written, "inputs": inputs, "attributes": provenance["attributes"]})
     output.info(f"wrote {written['rows']} instances ({fmt}) to {out}: {stats['by_source']}, "
                 f"filled {stats['filled']}, short {stats['short']}")
     hub = push_folder(out, push_to_hub) if push_to_hub is not None else None

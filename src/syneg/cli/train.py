@@ -58,6 +58,7 @@ def train_command(
         raise typer.Exit(relaunch(nproc, strip_option(sys.argv[1:], "--nproc")))
 
     from syneg.io import read_records
+    from syneg.layout import write_stats
     from syneg.records import TrainingInstance
 
     instances = read_records(train_file, TrainingInstance)
@@ -70,6 +71,7 @@ def train_command(
 
     summary = train(instances, config, out, eval_dataset, seed, provenance=read_provenance(train_file))
     if summary["world_size"] == 1 or process_rank() == 0:
+        stats = write_stats(out, summary)
         shown = {k: summary[k] for k in ("steps", "train_loss", "examples_per_s", "metrics_before", "metrics")}
-        output.info(f"saved model to {out}")
-        output.summary("train", out=out, **shown)
+        output.info(f"saved model to {out} and statistics to {stats}")
+        output.summary("train", out=out, stats=stats, **shown)

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from syneg import progress
 from syneg.errors import SynegError
-from syneg.evaluation.metrics import DEFAULT_METRICS, MetricSpec, parse_metrics
+from syneg.evaluation.metrics import DEFAULT_METRICS, PER_QUERY_METRIC, MetricSpec, parse_metrics
 
 Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]
@@ -100,7 +100,7 @@ class Evaluator:
         result["queries"] = len(self.qrels)
         return result
 
-    def per_query(self, run: Run, metric: str = "nDCG@10") -> dict[str, float]:
+    def per_query(self, run: Run, metric: str = PER_QUERY_METRIC) -> dict[str, float]:
         """``{query_id: value}`` of one metric for every qrels query (missing from the run = 0)."""
         spec = next((s for s in self.specs if s.name == metric), None)
         if spec is None:

@@ -7,7 +7,8 @@ from typing import Any
 
 from syneg.errors import SynegError
 
-DEFAULT_METRICS = ["nDCG@10", "R@10", "R@100", "RR@10"]
+PER_QUERY_METRIC = "nDCG@10"  # the metric kept per query (per_query.json, paired tests, win/loss tables)
+DEFAULT_METRICS = [PER_QUERY_METRIC, "R@10", "R@100", "RR@10"]
 EXAMPLES = "nDCG@10, R@100, RR@10, P@5, MAP"
 
 

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from syneg import layout
+from syneg.evaluation import evaluate_model
+from syneg.evaluation.metrics import PER_QUERY_METRIC
 from syneg.experiment.grid import Cell, ExperimentConfig, cell_config, expand
 from syneg.experiment.results import CellResult
 from syneg.experiment.summary import write_results
 from syneg.pipeline import Pipeline
-from syneg.evaluation import evaluate_model
 from syneg.redact import redact
 
 def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -> CellResult:
@@ -52,7 +53,7 @@ def zero_shot(config: ExperimentConfig) -> CellResult:
     data = config.data
     dataset = load_dataset(data.path, data.eval_split, data.dev_fraction, config.seed)
     metrics, per_query = evaluate_model(config.train.model, dataset, config.evaluate.metrics,
-                                        max_seq_length=config.train.max_seq_length, per_query="nDCG@10")
+                                        max_seq_length=config.train.max_seq_length, per_query=PER_QUERY_METRIC)
     return CellResult("zero-shot", config.seed, {k: v for k, v in metrics.items() if k != "queries"}, per_query)
 
 

@@ -1,10 +1,20 @@
-"""Negative mixing: registered strategies (hybrid, direct, synthetic, retrieved, random) and exports."""
+"""Negative mixing: registered strategies (hybrid, direct, synthetic, retrieved, random) and exports.
 
-from syneg.mixing.base import Strategy, split_counts
-from syneg.mixing.export import FORMATS, ExportOptions, export
-from syneg.mixing.exports.columns import fixed_negatives, st_columns
-from syneg.mixing.mixer import mix
-from syneg.mixing.registry import REGISTRY, STRATEGIES, get_strategy
+Names load on first use, so that the config can read the strategy registry without the exports.
+"""
 
-__all__ = ["FORMATS", "REGISTRY", "STRATEGIES", "ExportOptions", "Strategy", "export", "fixed_negatives",
-           "get_strategy", "mix", "split_counts", "st_columns"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {"Strategy": "base", "split_counts": "base", "FORMATS": "exporter", "ExportOptions": "exporter",
+            "export": "exporter", "fixed_negatives": "exports.columns", "st_columns": "exports.columns",
+            "mix": "mixer", "REGISTRY": "registry", "STRATEGIES": "registry", "get_strategy": "registry"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'syneg.mixing' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"syneg.mixing.{_EXPORTS[name]}"), name)

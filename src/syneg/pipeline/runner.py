@@ -63,8 +63,7 @@ class Pipeline:
         stages = self.active_stages()
         if any((self.run_dir.marker(s.name) or {}).get("key") != self.stage_key(s) for s in stages):
             return False
-        last = stages[-1]
-        return self.run_dir.is_done(last.name, self.run_dir.file(last.output), self.stage_key(last))
+        return self.is_complete(stages[-1])
 
     def dataset(self, kind: str) -> BeirDataset:
         """The ``train`` or ``eval`` split of the run's data, loaded once."""
@@ -102,9 +101,7 @@ class Pipeline:
         return chosen
 
     def until(self, name: str) -> list[str]:
-        """The names of the active stages up to and including ``name``."""
-        if name not in STAGE_NAMES:
-            raise SynegError(f"unknown stage {name!r} (choose from {', '.join(STAGE_NAMES)})")
+        """The names of the active stages up to and including ``name`` (one of ``STAGE_NAMES``)."""
         order = STAGE_NAMES[: STAGE_NAMES.index(name) + 1]
         return [stage.name for stage in self.active_stages() if stage.name in order]
 
@@ -125,7 +122,7 @@ class Pipeline:
 
     def _run_stage(self, stage: Stage, dataset: BeirDataset) -> None:
         key, output = self.stage_key(stage), self.run_dir.file(stage.output)
-        if self.run_dir.is_done(stage.name, output, key):
+        if self.is_complete(stage):
             self.log(f"[{stage.name}] complete, skipped")
             return
         logger = self.run_dir.logger()
@@ -139,8 +136,3 @@ class Pipeline:
         self.run_dir.mark_done(stage.name, output, key, {"seconds": round(self.timings[stage.name], 2)})
         logger.info("stage %s finished in %.1fs", stage.name, self.timings[stage.name])
         self.log(f"[{stage.name}] done in {self.timings[stage.name]:.1f}s")
-
-
-def run_pipeline(config: RunConfig, progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run ``config`` end to end in ``config.run_dir`` and return the evaluation result."""
-    return Pipeline(config, progress=progress, log=log).run()

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from syneg import layout
 from syneg.config import RunConfig
 from syneg.data import BeirDataset
+from syneg.evaluation.metrics import PER_QUERY_METRIC
 from syneg.io import read_records, write_json, write_jsonl
 from syneg.records import MinedInstance, SyntheticNegative, TrainingInstance
 from syneg.rundir import RunDir
@@ -146,7 +147,7 @@ def train_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progre
     if out.exists():
         shutil.rmtree(out)
     summary = train_model(instances, settings.train, out, seed=settings.seed,
-                          provenance=read_provenance(run.file(layout.TRAIN)))
+                          provenance=read_provenance(run.file(layout.TRAIN)), show_progress=progress)
     layout.write_stats(out, summary)
     return summary
 
@@ -161,10 +162,10 @@ def evaluate_stage(settings: StageSettings, run: RunDir, eval_ds: BeirDataset, p
 
     metrics = settings.evaluate.metrics
     length = settings.train.max_seq_length
-    zero, zero_q = evaluate_model(settings.train.model, eval_ds, metrics, max_seq_length=length, per_query="nDCG@10",
-                                  show_progress=progress)
+    zero, zero_q = evaluate_model(settings.train.model, eval_ds, metrics, max_seq_length=length,
+                                  per_query=PER_QUERY_METRIC, show_progress=progress)
     trained, trained_q = evaluate_model(run.file(layout.MODEL), eval_ds, metrics, max_seq_length=length,
-                                        use_cache=False, per_query="nDCG@10", show_progress=progress)
+                                        use_cache=False, per_query=PER_QUERY_METRIC, show_progress=progress)
     result = {"split": eval_ds.split, "queries": len(eval_ds.queries), "zero_shot": zero, "trained": trained,
               "delta": {m: trained[m] - zero[m] for m in zero if m in trained and m != "queries"}}
     write_json(run.file(layout.PER_QUERY), {"zero_shot": zero_q, "trained": trained_q})

@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from syneg import layout
+from syneg.evaluation.metrics import PER_QUERY_METRIC
 from syneg.report.markup import esc, inline_png, note, num, table
 from syneg.report.runfiles import iter_jsonl, read_json
 from syneg.report.svg import line_chart, range_chart
 
-EVAL_METRIC = "nDCG@10"
+EVAL_METRIC = PER_QUERY_METRIC
 
 
 def train_log(run: Path) -> list[dict[str, Any]]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from syneg.evaluation.bootstrap import PairedInterval, paired_bootstrap
+from syneg.evaluation.metrics import PER_QUERY_METRIC
 from syneg.report.markup import esc, note, num, table
 
-PER_QUERY_METRIC = "nDCG@10"  # the metric per_query.json holds
 
 
 def interval(per_query: dict[str, Any] | None) -> PairedInterval | None:

@@ -23,7 +23,7 @@ from syneg.synthesis.finalize import Outcome, apply_guard, collect
 from syneg.synthesis.guard import Band, HardnessGuard
 from syneg.synthesis.planning import SynthesisItem, domain_pool, pairs_from_dataset, pairs_from_mined, plan_items
 from syneg.synthesis.prompt import PROMPT_VERSION
-from syneg.synthesis.runner import RunCounters, run_items
+from syneg.synthesis.runner import RunCounters, pending, run_items
 
 
 def side_paths(out: str | Path) -> dict[str, Path]:
@@ -63,13 +63,13 @@ def synthesize(
     """Generate (or import), check and guard synthetic negatives; write ``out``, stats and failures.
 
     A ``backend`` passed in is closed at the end (its connections belong to this call's event loop).
-    Failed calls are in ``stats["failures"]``; :func:`check_failures` turns them into the run's verdict.
+    Failed calls are in ``stats["failures"]``; :func:`failure_report` turns them into the run's verdict.
     """
     started = time.perf_counter()
     items, model_id = plan(dataset, config, mined, seed)
     with open_cache(config, out) as cache:
-        imported = dict(batch.import_batch(items, cache, import_from)) if import_from else None
         counters = RunCounters()
+        imported = dict(batch.import_batch(items, cache, import_from, counters.transient)) if import_from else None
         if import_from is None:
             counters = asyncio.run(_run(items, config, cache, backend, retry_failed, progress))
         outcome = collect(items, cache, model_id, counters.transient)
@@ -84,9 +84,7 @@ def synthesize(
 
 
 async def _run(items, config, cache, backend, retry_failed, progress) -> RunCounters:
-    done = cache.keys()
-    owned = backend is None and any(i.key not in done and (retry_failed or cache.failure(i.key) is None)
-                                    for i in items)
+    owned = backend is None and bool(pending(items, cache, retry_failed))
     if owned:
         backend = make_backend(config)
     try:
@@ -129,7 +127,7 @@ def failure_report(stats: dict[str, Any], out: str | Path) -> tuple[list[str], R
 def estimate(items: Sequence[SynthesisItem], cache: ResultCache, max_tokens: int, retry_failed: bool = False) -> dict:
     """What a run would need: calls to make, and a rough count of prompt and completion tokens."""
     done = cache.keys()
-    todo = [i for i in items if i.key not in done and (retry_failed or cache.failure(i.key) is None)]
+    todo = pending(items, cache, retry_failed)
     prompt_chars = sum(len(m["content"]) for i in todo for m in i.messages)
     return {"items": len(items), "cached": sum(i.key in done for i in items), "calls": len(todo),
             "prompt_tokens_est": prompt_chars // 4, "completion_tokens_max": len(todo) * max_tokens}

@@ -50,8 +50,13 @@ def _reply(obj: dict, path: Path, number: int) -> tuple[str | None, str | None, 
     return (choice.get("message") or {}).get("content"), choice.get("finish_reason"), counts, None
 
 
-def import_batch(items: Sequence[SynthesisItem], cache: ResultCache, path: str | Path) -> Counter:
-    """Read batch results into the cache: parsed replies as results, the rest as failures."""
+def import_batch(items: Sequence[SynthesisItem], cache: ResultCache, path: str | Path,
+                 transient: dict[str, tuple[str, str]]) -> Counter:
+    """Read batch results into the cache: parsed replies as results, bad replies as (sticky) failures.
+
+    A line the batch API itself failed (an error, a non-200 status) is a transient failure: it goes
+    into ``transient`` (item key -> (reason, detail)), not the cache, so a later import or run retries it.
+    """
     path = Path(path)
     keys = {item.key for item in items}
     counts: Counter[str] = Counter()
@@ -63,7 +68,11 @@ def import_batch(items: Sequence[SynthesisItem], cache: ResultCache, path: str |
             counts["unknown_custom_id"] += 1
             continue
         text, finish, usage, error = _reply(obj, path, number)
-        if error is None and finish == "length":
+        if error is not None:
+            transient[key] = ("batch_error", redact(error) or "batch_error")
+            counts["failed"] += 1
+            continue
+        if finish == "length":
             error = "truncated: finish_reason=length"
         if error is None:
             parsed = parse_output(text)

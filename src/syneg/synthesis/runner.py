@@ -13,8 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from tqdm.auto import tqdm
-
+from syneg.progress import bar as progress_bar
 from syneg.redact import redact
 from syneg.synthesis.backends.base import BackendError, ChatBackend, Sampling
 from syneg.synthesis.cache import CachedResult, ResultCache, call_key
@@ -94,6 +93,12 @@ def _widen(sampling: Sampling) -> Sampling:
     return replace(sampling, max_tokens=sampling.max_tokens * 2)
 
 
+def pending(items: Sequence[SynthesisItem], cache: ResultCache, retry_failed: bool = False) -> list[SynthesisItem]:
+    """The items that need a call: not cached, and not failed before (unless ``retry_failed``)."""
+    done = cache.keys()
+    return [i for i in items if i.key not in done and (retry_failed or cache.failure(i.key) is None)]
+
+
 async def run_items(
     items: Sequence[SynthesisItem],
     backend: ChatBackend | None,
@@ -108,19 +113,13 @@ async def run_items(
     ``deadline`` (seconds) bounds the whole run: calls still pending then fail as ``deadline``.
     """
     counters = RunCounters()
-    done = cache.keys()
-    todo = []
-    for item in items:
-        if item.key in done:
-            counters.cached += 1
-        elif not retry_failed and cache.failure(item.key) is not None:
-            counters.skipped_failed += 1
-        else:
-            todo.append(item)
+    todo = pending(items, cache, retry_failed)
+    counters.cached = len(cache.keys() & {item.key for item in items})
+    counters.skipped_failed = len(items) - len(todo) - counters.cached
     if todo and backend is None:
         raise ValueError("items need calls but no backend was given")
-    bar = tqdm(total=len(items), initial=counters.cached + counters.skipped_failed, disable=not progress,
-               desc="synthesize", unit="call")
+    bar = progress_bar(total=len(items), initial=counters.cached + counters.skipped_failed, show=progress,
+                       desc="synthesize", unit="call")
     semaphore = asyncio.Semaphore(max(1, concurrency))
     ends = None if deadline is None else time.monotonic() + deadline
 

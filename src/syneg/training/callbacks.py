@@ -22,8 +22,8 @@ class StepLogger(TrainerCallback):
     shows a bar over the steps and one line per logged step (see :mod:`syneg.progress`).
     """
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
+    def __init__(self, path: Path | None, show: bool = True) -> None:
+        self.path, self.show = path, show
         self.rows: list[dict[str, Any]] = []
         self._start = time.perf_counter()
         self._bar = None
@@ -37,7 +37,7 @@ class StepLogger(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs) -> None:
         if state.is_world_process_zero:
-            self._bar = progress.bar(total=state.max_steps, desc="train", unit="step")
+            self._bar = progress.bar(total=state.max_steps, show=self.show, desc="train", unit="step")
 
     def on_step_end(self, args, state, control, **kwargs) -> None:
         if self._bar is not None:
@@ -54,7 +54,8 @@ class StepLogger(TrainerCallback):
         row = {"event": "step", "step": state.global_step, "epoch": state.epoch}
         row.update({key: _number(logs.get(key)) for key in STEP_KEYS})
         self.add(row)
-        progress.note(step_line(row, state.max_steps))
+        if progress.enabled(self.show):
+            progress.note(step_line(row, state.max_steps))
 
 
 def step_line(row: dict[str, Any], total: int) -> str:

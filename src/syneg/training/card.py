@@ -17,7 +17,6 @@ from syneg.io import read_records
 from syneg.mixing.exports.provenance import attribute_summary, provenance_lines
 from syneg.records import SyntheticNegative
 
-CARD_FILE = "README.md"
 SECTION_TITLE = "## Training negatives (syneg)"
 
 
@@ -28,13 +27,14 @@ def read_provenance(train_file: str | Path) -> dict[str, Any]:
         return {}
     folder = Path(train_file).parent
     inputs = mix.get("inputs") or {"mined": folder / layout.MINED, "synthetic": folder / layout.SYNTHETIC}
-    synthetic = Path(str(inputs.get("synthetic")))
+    synthetic = inputs.get("synthetic")
+    attributes = mix["attributes"] if "attributes" in mix else _attributes(synthetic)
     return {"mix": mix, "mine": layout.read_stats(inputs.get("mined")), "synthesize": layout.read_stats(synthetic),
-            "attributes": _attributes(synthetic)}
+            "attributes": attributes}
 
 
-def _attributes(synthetic: Path) -> dict[str, Any] | None:
-    if not synthetic.is_file():
+def _attributes(synthetic: str | Path | None) -> dict[str, Any] | None:
+    if synthetic is None or not Path(synthetic).is_file():
         return None
     try:
         return attribute_summary(read_records(synthetic, SyntheticNegative))
@@ -68,6 +68,6 @@ def _number(value: Any) -> str:
 
 def append_card_section(model_dir: Path, section: str) -> None:
     """Add ``section`` to the model's README.md (created if sentence-transformers wrote none)."""
-    card = model_dir / CARD_FILE
+    card = model_dir / layout.CARD
     text = card.read_text(encoding="utf-8") if card.is_file() else ""
     card.write_text(text.rstrip("\n") + ("\n\n" if text else "") + section, encoding="utf-8")

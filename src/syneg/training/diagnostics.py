@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from syneg.evaluation.metrics import PER_QUERY_METRIC
+
 HISTOGRAM_BINS = 20
 
 
@@ -40,7 +42,7 @@ def grad_stats(norms: list[float], bins: int = HISTOGRAM_BINS) -> dict[str, Any]
     }
 
 
-def plot_training(log: list[dict[str, Any]], path: str | Path, metric: str = "nDCG@10") -> Path:
+def plot_training(log: list[dict[str, Any]], path: str | Path, metric: str = PER_QUERY_METRIC) -> Path:
     """One PNG with loss, gradient norm, learning rate and the eval metric over training."""
     import matplotlib
 

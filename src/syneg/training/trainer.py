@@ -77,7 +77,8 @@ def load_model(config: TrainConfig):
 
 
 def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str | Path,
-          eval_dataset=None, seed: int = 0, provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
+          eval_dataset=None, seed: int = 0, provenance: Mapping[str, Any] | None = None,
+          show_progress: bool = True) -> dict[str, Any]:
     """Fine-tune ``config.model`` on ``instances``; the model folder appears at ``out_dir`` only when complete.
 
     ``out_dir`` then holds a sentence-transformers model (with model card) plus
@@ -98,7 +99,7 @@ def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str |
         model = load_model(config)
         bf16 = config.bf16 and cpu_has_bf16()
         warmup = warmup_steps(config, info["rows"], world_size())
-        logger = StepLogger(work / layout.TRAIN_LOG if work else None)
+        logger = StepLogger(work / layout.TRAIN_LOG if work else None, show_progress)
         evaluator = EpochEvaluator(eval_dataset, logger, config.eval_before) if eval_dataset is not None else None
         with tempfile.TemporaryDirectory(prefix="syneg-trainer-") as scratch:
             trainer = SentenceTransformerTrainer(

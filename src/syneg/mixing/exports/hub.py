@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from syneg.errors import SynegError
+from syneg import layout
+from syneg.errors import RunFailed
 from syneg.mixing.exports.card import DataTerms, dataset_card, dataset_info
 from syneg.mixing.exports.columns import Columns
 from syneg.mixing.exports.folders import staged_dir
 
 DATA_FILE = "data/train-00000-of-00001.parquet"
-CARD_FILE = "README.md"
 
 
 def write_hub_folder(columns: Columns, info: Mapping[str, Any], provenance: Mapping[str, Any],
@@ -26,14 +26,14 @@ def write_hub_folder(columns: Columns, info: Mapping[str, Any], provenance: Mapp
         data.parent.mkdir()
         dataset.to_parquet(str(data))
         sizes = dataset_info(list(columns), dataset.num_rows, dataset.data.nbytes, data.stat().st_size)
-        dataset_card(info, provenance, terms, sizes).save(folder / CARD_FILE)
+        dataset_card(info, provenance, terms, sizes).save(folder / layout.CARD)
 
 
 def push_folder(folder: Path, repo: str) -> str:
     """Create dataset repo ``repo`` (if needed) and upload ``folder``; returns the commit URL.
 
-    Any failure (offline, unreachable endpoint, no token, bad repo id) becomes one SynegError line:
-    the exception types differ between huggingface_hub's HTTP backends.
+    Any failure (offline, unreachable endpoint, no token, bad repo id) becomes one RunFailed line (exit 3:
+    the local folder is complete); the exception types differ between huggingface_hub's HTTP backends.
     """
     from huggingface_hub import HfApi
 
@@ -44,5 +44,5 @@ def push_folder(folder: Path, repo: str) -> str:
                                    commit_message="Upload syneg training set")
     except Exception as error:  # noqa: BLE001 - reported as one line, never a traceback
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise SynegError(f"--push-to-hub {repo}: upload failed ({type(error).__name__}: {first})") from None
+        raise RunFailed(f"--push-to-hub {repo}: upload failed ({type(error).__name__}: {first})") from None
     return str(commit.commit_url)

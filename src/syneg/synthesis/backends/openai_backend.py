@@ -193,7 +193,7 @@ def _message(exc: Exception) -> str:
         text = str(inner.get("message", inner) if isinstance(inner, dict) else inner)
     else:
         text = str(exc)
-    return redact(text[:300]) or ""
+    return (redact(text) or "")[:300]
 
 
 def _describe(exc: Exception) -> str:

@@ -11,6 +11,7 @@ generation failed (rebuild llama-cpp-python), 2: no probe could be run (e.g. no 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -100,10 +101,11 @@ def ensure_llama_cpp_works(model_path: str | Path, command: Sequence[str] | None
     if marker.is_file():
         return False
     run_probe(command if command is not None else probe_command(model_path), timeout)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"model": str(model_path), "python": sys.executable, "time": time.time()}))
-    os.replace(tmp, marker)
+    with contextlib.suppress(OSError):  # an unwritable cache only means probing again next time
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"model": str(model_path), "python": sys.executable, "time": time.time()}))
+        os.replace(tmp, marker)
     return True
 
 
