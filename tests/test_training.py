@@ -173,7 +173,7 @@ def test_two_process_torchrun(instances, tmp_path):
     assert summary["world_size"] == 2 and summary["steps"] == 2 and summary["epochs"] == 1.0
     assert len((out / "train_log.jsonl").read_text().splitlines()) == 2  # rank 0 only
     SentenceTransformer(str(out), device="cpu")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "train.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model.stats.json", "train.jsonl"]  # rank 0 only wrote
 
 
 @pytest.mark.slow
