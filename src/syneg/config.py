@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError
@@ -12,6 +12,9 @@ from syneg.errors import DataError, SynegError
 from syneg.evaluation.metrics import DEFAULT_METRICS
 from syneg.mixing.registry import STRATEGIES
 from syneg.synthesis.backends import BACKENDS
+
+if TYPE_CHECKING:
+    from syneg.data import BeirDataset
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -114,6 +117,14 @@ class RunConfig(Section):
     mix: MixConfig = MixConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+
+    def load_split(self, kind: Literal["train", "eval"]) -> BeirDataset:
+        """The run's ``train`` or ``eval`` split (``data.train_split`` / ``data.eval_split``, carved when set)."""
+        from syneg.data import load_dataset
+
+        data = self.data
+        split = data.eval_split if kind == "eval" else data.train_split
+        return load_dataset(data.path, split, data.dev_fraction, self.seed)
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

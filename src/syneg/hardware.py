@@ -1,8 +1,10 @@
-"""What the machine offers: native bf16 on the CPU."""
+"""What the machine offers: native bf16 on the CPU; the encoding precisions that choose it."""
 
 from __future__ import annotations
 
 import functools
+
+PRECISIONS = ("auto", "bf16", "fp32")  # auto: bf16 autocast where the hardware has it
 
 
 @functools.lru_cache(maxsize=1)

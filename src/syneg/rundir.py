@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from syneg import layout
-from syneg.io import write_json, write_text
+from syneg.io import file_digest, write_json, write_text
 
 
 class RunDir:
@@ -79,7 +79,5 @@ def fingerprint(path: Path) -> str:
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for item in files:
         digest.update(str(item.relative_to(path) if item != path else item.name).encode())
-        with item.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+        digest.update(file_digest(item).encode())
     return digest.hexdigest()

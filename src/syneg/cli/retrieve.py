@@ -10,10 +10,12 @@ import typer
 from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
-from syneg.cli.options import OutOpt, choices, model_default
+from syneg.cli.options import OutOpt, choice_enum, choices, model_default
 from syneg.config import MineConfig
+from syneg.hardware import PRECISIONS
 
 Retriever = choices(MineConfig, "retriever")
+Precision = choice_enum("Precision", PRECISIONS)
 
 
 @app.command()
@@ -31,8 +33,8 @@ def retrieve(
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Dense: encoding batch size.")] = 64,
     precision: Annotated[
-        str, typer.Option("--precision", help="Dense: auto (bf16 where the CPU has it), bf16 or fp32.")
-    ] = "auto",
+        Precision, typer.Option("--precision", help="Dense: auto = bf16 autocast where the hardware has it.")
+    ] = PRECISIONS[0],
     cache_dir: Annotated[
         Optional[Path],
         typer.Option(
@@ -63,7 +65,7 @@ def retrieve(
         cache_dir=cache_dir,
         batch_size=batch_size,
         max_seq_length=max_seq_length,
-        precision=precision,
+        precision=precision.value,
         use_cache=not no_cache,
         use_faiss=use_faiss,
         show_progress=True,

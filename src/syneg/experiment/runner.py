@@ -48,10 +48,7 @@ def read_cell(cell: Cell, path: Path) -> CellResult:
 
 def zero_shot(config: ExperimentConfig) -> CellResult:
     """The untrained starting model on the evaluation split."""
-    from syneg.data import load_dataset
-
-    data = config.data
-    dataset = load_dataset(data.path, data.eval_split, data.dev_fraction, config.seed)
+    dataset = config.load_split("eval")
     metrics, per_query = evaluate_model(config.train.model, dataset, config.evaluate.metrics,
                                         max_seq_length=config.train.max_seq_length, per_query=PER_QUERY_METRIC)
     return CellResult("zero-shot", config.seed, {k: v for k, v in metrics.items() if k != "queries"}, per_query)

@@ -16,7 +16,7 @@ from typing import Any
 
 from syneg import layout
 from syneg.config import RunConfig, dump_config
-from syneg.data import BeirDataset, load_dataset
+from syneg.data import BeirDataset
 from syneg.errors import SynegError
 from syneg.pipeline.stages import STAGE_NAMES, STAGES, Stage, StageSettings
 from syneg.rng import stable_hash
@@ -68,9 +68,7 @@ class Pipeline:
     def dataset(self, kind: str) -> BeirDataset:
         """The ``train`` or ``eval`` split of the run's data, loaded once."""
         if kind not in self._datasets:
-            data = self.config.data
-            split = data.eval_split if kind == "eval" else data.train_split
-            self._datasets[kind] = load_dataset(data.path, split, data.dev_fraction, self.config.seed)
+            self._datasets[kind] = self.config.load_split(kind)
         return self._datasets[kind]
 
     def is_complete(self, stage: Stage) -> bool:

@@ -14,13 +14,10 @@ TOP = 10
 def eval_queries(run: Path) -> tuple[dict[str, str] | None, str]:
     """The run's evaluation queries ``{id: text}`` (from its config's data), or None and why not."""
     from syneg.config import load_config
-    from syneg.data import load_dataset
     from syneg.errors import SynegError
 
     try:
-        config = load_config(run / layout.CONFIG)
-        data = config.data
-        dataset = load_dataset(data.path, data.eval_split, data.dev_fraction, config.seed)
+        dataset = load_config(run / layout.CONFIG).load_split("eval")
     except (SynegError, OSError, ValueError) as exc:  # the report still renders, with ids
         return None, str(exc)
     return dict(dataset.queries), ""

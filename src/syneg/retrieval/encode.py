@@ -11,9 +11,8 @@ import numpy as np
 
 from syneg import progress
 from syneg.errors import SynegError
-from syneg.hardware import cpu_has_bf16
+from syneg.hardware import PRECISIONS, cpu_has_bf16
 
-PRECISIONS = ("auto", "bf16", "fp32")
 
 
 def resolve_precision(precision: str, device_type: str) -> str:

@@ -9,8 +9,8 @@ text never appears twice in one batch (a duplicate would be a false in-batch neg
 
 from __future__ import annotations
 
+import contextlib
 import math
-import shutil
 import tempfile
 import time
 from collections.abc import Mapping
@@ -20,9 +20,8 @@ from typing import Any
 from syneg import layout
 from syneg.config import TrainConfig
 from syneg.hardware import cpu_has_bf16
-from syneg.io import write_json
+from syneg.io import staged_dir, write_json
 from syneg.mixing.exports.columns import st_columns
-from syneg.mixing.exports.folders import replace_dir
 from syneg.records import TrainingInstance
 from syneg.training.callbacks import EpochEvaluator, StepLogger
 from syneg.training.card import append_card_section, card_section
@@ -94,8 +93,7 @@ def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str |
     columns, info = st_columns(instances, config.num_negatives)
     out_dir = Path(out_dir)
     main = process_rank() == 0
-    work = _work_dir(out_dir) if main else None
-    try:
+    with staged_dir(out_dir) if main else contextlib.nullcontext() as work:  # appears only when complete
         model = load_model(config)
         bf16 = config.bf16 and cpu_has_bf16()
         warmup = warmup_steps(config, info["rows"], world_size())
@@ -112,25 +110,12 @@ def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str |
             wall = time.perf_counter() - started
         summary = _summary(config, info, trainer, result, wall, logger, evaluator, bf16, seed)
         if work is not None:
-            _finish(model, work, out_dir, logger, summary, provenance or {})
-        return summary
-    except BaseException:
-        if work is not None:
-            shutil.rmtree(work, ignore_errors=True)
-        raise
+            _finish(model, work, logger, summary, provenance or {})
+    return summary
 
 
-def _work_dir(out_dir: Path) -> Path:
-    """A hidden folder beside ``out_dir`` that is renamed to it once everything is written."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
-    work.chmod(0o755)
-    return work
-
-
-def _finish(model, work: Path, out_dir: Path, logger: StepLogger, summary: dict[str, Any],
-            provenance: Mapping[str, Any]) -> None:
-    """Save model (its card with the negatives' provenance), diagnostics and summary into ``work``, then rename."""
+def _finish(model, work: Path, logger: StepLogger, summary: dict[str, Any], provenance: Mapping[str, Any]) -> None:
+    """Save model (its card with the negatives' provenance), diagnostics and summary into ``work``."""
     model.save_pretrained(str(work))
     append_card_section(work, card_section(provenance, summary))
     stats = grad_stats([r.get("grad_norm") for r in logger.rows if r["event"] == "step"])
@@ -138,7 +123,6 @@ def _finish(model, work: Path, out_dir: Path, logger: StepLogger, summary: dict[
     plot_training(logger.rows, work / layout.TRAINING_PLOT)
     summary["grad_stats"] = {k: v for k, v in stats.items() if k not in ("per_step", "histogram")}
     write_json(work / layout.SUMMARY, summary)
-    replace_dir(work, out_dir)
 
 
 def _summary(config, info, trainer, result, wall, logger, evaluator, bf16, seed) -> dict[str, Any]:

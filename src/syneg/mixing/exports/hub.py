@@ -8,9 +8,9 @@ from typing import Any
 
 from syneg import layout
 from syneg.errors import RunFailed
+from syneg.io import staged_dir
 from syneg.mixing.exports.card import DataTerms, dataset_card, dataset_info
 from syneg.mixing.exports.columns import Columns
-from syneg.mixing.exports.folders import staged_dir
 
 DATA_FILE = "data/train-00000-of-00001.parquet"
 

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from syneg.data import Document
-from syneg.io import write_jsonl
-from syneg.mixing.exports.folders import staged_dir
+from syneg.io import staged_dir, write_jsonl
 from syneg.mixing.exports.groups import Group, Passage
 
 TRAIN_FILE = "train.jsonl"
