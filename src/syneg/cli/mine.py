@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from syneg.cli import output
 from syneg import layout
+from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.options import OutOpt, build_section, choices, field_option, nullable_float
