@@ -1,11 +1,13 @@
 """Synthesis throughput: syneg's runner vs a plain asyncio openai-SDK loop sending the same requests at the
 same concurrency to the same local server, plus the embedded llama.cpp backend's negatives per second.
 
-    python bench/bench_synthesis.py [--fake-calls 400] [--concurrency 16] [--llama-calls 6] [--embedded-calls 6]
+    python bench/bench_synthesis.py [--fake-calls 400] [--concurrency 16] [--llama-calls 6] [--embedded-calls 24]
 
 Peers: (1) a fault-free fake OpenAI server (stdlib, loopback) answering canned JSON instantly, so the
 runner's own overhead (planning, sqlite commits, parsing, checks, output) is visible; (2) a real
-``python -m llama_cpp.server`` with the packaged SmolLM2 (1 thread).
+``python -m llama_cpp.server`` with the packaged SmolLM2 (1 thread); (3) for the embedded backend, its
+sequential path (``batch_size=1``, 1 thread: the default before batching) on the same planned calls,
+beside llama.cpp's raw decode rate of the same GGUF on the same cores (the headroom).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from synth_fake_server import FakeOpenAI  # noqa: E402
 
 from syneg.config import SynthesizeConfig  # noqa: E402
 from syneg.data import load_dataset  # noqa: E402
+from syneg.hardware import available_cores  # noqa: E402
 from syneg.synthesis import plan, synthesize  # noqa: E402
 from syneg.synthesis.backends.openai_backend import OpenAIBackend, response_format  # noqa: E402
 from syneg.synthesis.prompt import OUTPUT_SCHEMA  # noqa: E402
@@ -89,15 +92,64 @@ def llama_server(port: int) -> subprocess.Popen:
     raise RuntimeError("llama_cpp.server did not start")
 
 
-def embedded(dataset, calls: int, workdir: Path) -> None:
-    config = SynthesizeConfig(mode="free", limit=calls, guard=True)
+def embedded_path(dataset, label: str, calls: int, workdir: Path, **settings) -> dict:
+    """One embedded run on the first ``calls`` pairs (free mode, guard on), in a fresh cache."""
+    config = SynthesizeConfig(mode="free", limit=calls, guard=True, **settings)
     started = time.perf_counter()
-    stats = synthesize(dataset, config, workdir / "embedded.jsonl", progress=False)
+    stats = synthesize(dataset, config, workdir / f"embedded-{label}.jsonl", progress=False)
     elapsed = time.perf_counter() - started
-    print(f"[embedded llamacpp, SmolLM2-135M Q4_1, 1 thread] {calls} calls in {elapsed:.1f} s: "
-          f"{calls / elapsed:.3f} calls/s, {stats['kept']} kept -> {stats['kept'] / elapsed:.3f} negatives/s "
-          f"({stats['tokens'].get('completion_tokens', 0) / elapsed:.1f} completion tokens/s; guard drops "
-          f"{stats['drops']['guard']}, check drops {stats['drops']['validate']})")
+    completion = stats["tokens"].get("completion_tokens", 0)
+    checked = stats["kept"] + sum(stats["drops"]["guard"].values())  # passed the checks, before the guard
+    print(f"  {label:<34}: {elapsed:7.1f} s  {calls / elapsed:6.3f} calls/s  {completion / elapsed:6.1f} completion tok/s  "
+          f"keep rate: checks {checked / calls:.0%}, checks+guard {stats['kept'] / calls:.0%} "
+          f"({stats['run']['reasks']} re-asks, {stats['run']['widened']} widened)")
+    return {"elapsed": elapsed, "stats": stats}
+
+
+def raw_decode(slots: int, threads: int, prompt: int = 480, steps: int = 64) -> float:
+    """llama.cpp's own decode rate (tokens/s) on the packaged GGUF: ``slots`` sequences of ``prompt``
+    tokens each, then ``steps`` one-token steps per sequence; no sampling, no grammar, no Python per token."""
+    import llama_cpp
+
+    from syneg.models import default_llm_path
+
+    llm = llama_cpp.Llama(str(default_llm_path()), n_ctx=512, verbose=False)
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx = params.n_batch = (prompt + steps + 64) * slots
+    params.n_seq_max, params.kv_unified, params.n_threads, params.n_threads_batch = slots, False, threads, threads
+    ctx = llama_cpp.llama_init_from_model(llm.model, params)
+    batch = llama_cpp.llama_batch_init(params.n_ctx, 0, 1)
+
+    def decode(entries) -> None:
+        for i, (seq, token, pos, logits) in enumerate(entries):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token, pos, 1, logits
+            batch.seq_id[i][0] = seq
+        batch.n_tokens = len(entries)
+        assert llama_cpp.llama_decode(ctx, batch) == 0
+
+    decode([(s, 100 + i % 50, i, i == prompt - 1) for s in range(slots) for i in range(prompt)])
+    started = time.perf_counter()
+    for k in range(steps):
+        decode([(s, 200 + k, prompt + k, True) for s in range(slots)])
+    rate = slots * steps / (time.perf_counter() - started)
+    llama_cpp.llama_batch_free(batch)
+    llama_cpp.llama_free(ctx)
+    llm.close()
+    return rate
+
+
+def embedded(dataset, calls: int, workdir: Path) -> None:
+    """Today's sequential path (batch_size 1, 1 thread) vs the batched default, on the same planned calls."""
+    cores = available_cores()
+    default = SynthesizeConfig()
+    print(f"[embedded llamacpp, SmolLM2-135M Q4_1, {calls} free-mode calls, guard on, {cores} cores]")
+    sequential = embedded_path(dataset, "sequential (batch_size 1, 1 thread)", calls, workdir, batch_size=1, threads=1)
+    batched = embedded_path(dataset, f"batched default (batch_size {default.batch_size}, {cores} threads)", calls,
+                            workdir)
+    print(f"  ratio batched / sequential: {sequential['elapsed'] / batched['elapsed']:.2f}x calls/s")
+    print("  llama.cpp raw decode, no grammar, no sampling (480-token prompts):")
+    for slots, threads in ((1, 1), (1, cores), (default.batch_size, cores)):
+        print(f"    batch {slots:>2}, {threads} thread(s): {raw_decode(slots, threads):6.1f} tok/s")
 
 
 def main() -> None:
@@ -105,7 +157,7 @@ def main() -> None:
     parser.add_argument("--fake-calls", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--llama-calls", type=int, default=6)
-    parser.add_argument("--embedded-calls", type=int, default=6)
+    parser.add_argument("--embedded-calls", type=int, default=24)
     args = parser.parse_args()
     dataset = load_dataset(None, "train")
     with tempfile.TemporaryDirectory() as tmp:

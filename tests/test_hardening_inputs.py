@@ -97,12 +97,12 @@ def test_mix_refuses_bad_option(tmp_path, args, message):
     _assert_cli_error(result, message)
 
 
-# --- 2. synthesize.limit: all pairs standalone, 60 in the default run ---------------------------
+# --- 2. synthesize.limit: all pairs standalone, 180 in the default run ---------------------------
 
 def test_synthesize_limit_defaults(tmp_path):
     assert SynthesizeConfig().limit is None
     assert RunConfig().synthesize.limit is None
-    assert load_config(None, ["synthesize.mode=free"]).synthesize.limit == 60  # `syneg run`: the demo
+    assert load_config(None, ["synthesize.mode=free"]).synthesize.limit == 180  # `syneg run`: the demo
     assert load_config(None, ["synthesize.limit=null"]).synthesize.limit is None
     path = tmp_path / "run.yaml"
     path.write_text("synthesize: {per_query: 2}\n")
@@ -113,7 +113,7 @@ def test_synthesize_limit_defaults(tmp_path):
         shipped = Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml"
         assert load_experiment(shipped).synthesize.limit is None
     shown = run_cli("config", "show")
-    assert shown.returncode == 0 and "limit: 60" in shown.stdout
+    assert shown.returncode == 0 and "limit: 180" in shown.stdout
 
 
 def test_standalone_synthesize_plans_every_pair(tmp_path):

@@ -56,3 +56,16 @@ def test_transformers_backend_generates_seeded_and_fails_cleanly(tiny_model, tmp
     assert stats["run"]["calls"] >= 2 and stats["run"]["tokens"]["completion_tokens"] > 0
     assert failed[0]["stage"] == "call" and failed[0]["reason"] in {"truncated", "unparseable"}
     assert runs[1][1][0]["raw"] == failed[0]["raw"]  # same seed, same sample
+
+
+def test_transformers_batches_give_the_greedy_replies_of_one_at_a_time(tiny_model, tmp_path):
+    dataset = load_dataset(None, "train")
+    raws = {}
+    for batch_size in (1, 4):
+        config = SynthesizeConfig(backend="transformers", model=str(tiny_model), mode="free", limit=4, max_tokens=12,
+                                  guard=False, temperature=0.0, batch_size=batch_size)
+        stats = synthesize(dataset, config, tmp_path / f"{batch_size}.jsonl", progress=False)
+        assert stats["run"]["backend"] == {"batch_size": batch_size}
+        failed = (tmp_path / f"{batch_size}.jsonl.failed.jsonl").read_text().splitlines()
+        raws[batch_size] = {row["key"]: row.get("raw") for row in map(json.loads, failed)}
+    assert len(raws[1]) == 4 and raws[4] == raws[1]  # left padding changes nothing in a reply

@@ -61,8 +61,8 @@ class SynthesizeConfig(Section):
     mode: Literal["free", "grounded"] = "grounded"
     show_positive: bool = False
     per_query: PositiveInt = 1
-    concurrency: PositiveInt = 4
-    limit: PositiveInt | None = None  # first N (query, positive) pairs only; None = all (RunConfig's default: 60)
+    concurrency: PositiveInt | None = None  # calls in flight; None = the backend's (batch_size for llamacpp, 4 otherwise)
+    limit: PositiveInt | None = None  # first N (query, positive) pairs only; None = all (RunConfig's default: 180)
     seed: int | None = None  # attribute sampling seed; None = the run's seed
     temperature: NonNegative = 0.7  # 0 = greedy
     max_tokens: Annotated[int, Field(ge=16)] = 384
@@ -71,7 +71,8 @@ class SynthesizeConfig(Section):
     guard_margin: Finite = 0.0  # drop when score >= positive score - margin (likely false negative)
     guard_floor: Finite = 0.5  # drop when score < floor x positive score (off-topic filler)
     repeat_penalty: Positive | None = None  # None = backend default (1.15 for llamacpp, unset for openai)
-    threads: PositiveInt = 1  # llama.cpp / torch threads (1 is far faster than 2 on a busy 2-core machine)
+    threads: PositiveInt | None = None  # llama.cpp / torch threads; None = every core this process may use
+    batch_size: Annotated[int, Field(ge=1, le=64)] = 16  # llamacpp/transformers: calls decoded together (1 = one at a time)
     guard: bool = True  # False = keep every parsed, valid negative (no teacher scoring)
     api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the API key (openai backend)
     request_timeout: Positive = 120.0  # seconds per HTTP request (openai backend)
@@ -157,7 +158,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 C = TypeVar("C", bound=BaseModel)
 
 
-DEMO_BUDGET = {"synthesize": {"limit": 60}}  # `syneg run` without a config file: the embedded demo's budget
+DEMO_BUDGET = {"synthesize": {"limit": 180}}  # `syneg run` without a config file: the embedded demo's budget
 
 
 def load_config(
@@ -165,7 +166,7 @@ def load_config(
 ) -> C:
     """Load a YAML config (or the defaults), apply overrides, and validate as ``model``.
 
-    Without a file, a run config is the embedded demo: the defaults plus ``DEMO_BUDGET`` (60 pairs
+    Without a file, a run config is the embedded demo: the defaults plus ``DEMO_BUDGET`` (180 pairs
     synthesized), which ``--set synthesize.limit=null`` lifts. A config file gets the plain defaults
     for whatever it leaves out, so a user's data is never silently cut to the demo's budget.
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 PRECISIONS = ("auto", "bf16", "fp32")  # auto: bf16 autocast where the hardware has it
 
@@ -18,3 +19,11 @@ def cpu_has_bf16() -> bool:
 
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, as ``taskset``/cgroups set it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

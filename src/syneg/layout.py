@@ -20,11 +20,16 @@
 Inside ``model/`` the trainer adds ``train_log.jsonl``, ``grad_stats.json``, ``training.png`` and
 ``summary.json``. Standalone commands follow the same side-file rule: ``syneg mine --out X`` writes
 ``X.stats.json`` beside ``X``.
+
+Outside run directories, per-user files live in :func:`user_cache_dir` (``$SYNEG_CACHE_DIR`` or
+``~/.cache/syneg``): ``llamacpp-probe/`` (builds that passed the probe) and ``rates.json``
+(measured synthesis rates, for ``--dry-run`` estimates).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +106,9 @@ def read_stats(output: str | Path | None) -> dict[str, Any] | None:
 
 def marker_path(run_dir: str | Path, stage: str) -> Path:
     return Path(run_dir) / STAGES_DIR / f"{stage}.done.json"
+
+
+def user_cache_dir() -> Path:
+    """Per-user files outside run directories: ``$SYNEG_CACHE_DIR``, else ``~/.cache/syneg``."""
+    root = os.environ.get("SYNEG_CACHE_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "syneg"

@@ -55,7 +55,9 @@ def synthesize(
     base_url: Annotated[Optional[str], _opt("base_url", "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")] = None,
     api_key_env: Annotated[Optional[str], _opt("api_key_env", "--api-key-env", help="Environment variable with the API key.")] = None,
     per_query: Annotated[Optional[int], _opt("per_query", "--per-query", help="Negatives per (query, positive).")] = None,
-    concurrency: Annotated[Optional[int], _opt("concurrency", "--concurrency", help="Calls in flight.")] = None,
+    concurrency: Annotated[Optional[int], _opt("concurrency", "--concurrency", help="Calls in flight (default: the backend's batch size, 4 for openai).")] = None,
+    batch_size: Annotated[Optional[int], _opt("batch_size", "--batch-size", help="llamacpp/transformers: calls decoded together (1 = one at a time).")] = None,
+    threads: Annotated[Optional[int], _opt("threads", "--threads", help="llamacpp/transformers CPU threads (default: every core).")] = None,
     limit: Annotated[Optional[int], _opt("limit", "--limit", help="Use only the first N (query, positive) pairs.")] = None,
     mode: ModeOpt = None,
     mined: MinedOpt = None,
@@ -81,17 +83,18 @@ def synthesize(
     from syneg.synthesis.backends import get_backend
 
     config = _section(mode, mined, backend=backend, model=model, base_url=base_url, api_key_env=api_key_env,
-                      per_query=per_query, concurrency=concurrency, limit=limit, show_positive=show_positive,
+                      per_query=per_query, concurrency=concurrency, batch_size=batch_size, threads=threads, limit=limit, show_positive=show_positive,
                       max_tokens=max_tokens, temperature=temperature, guard=guard, guard_margin=guard_margin,
                       guard_floor=guard_floor, cache=cache, request_timeout=request_timeout,
                       max_attempts=max_attempts, deadline=deadline)
     dataset, mined_rows = _load(selection, mined)
     seed = selection.seed
     if dry_run or export_batch is not None:
-        items, _ = synthesis.plan(dataset, config, mined_rows, seed)
+        items, model_id = synthesis.plan(dataset, config, mined_rows, seed)
         with open_cache(config, out) as store:
             if dry_run:
-                estimate = synthesis.estimate(items, store, config.max_tokens, retry_failed)
+                estimate = synthesis.estimate(items, store, config, model_id, retry_failed)
+                output.info(_wall_time(estimate))
                 output.summary("synthesize", dry_run=True, **estimate)
                 return
             served = config.model or get_backend(config.backend).model_id_for(None).split(":", 1)[1]
@@ -138,3 +141,14 @@ def prompt(
     typer.echo("attributes: " + json.dumps(item.attributes))
     for message in item.messages:
         typer.echo(f"--- {message['role']} ---\n{message['content']}")
+
+
+def _wall_time(estimate: dict) -> str:
+    """The dry run's human line: calls to make and, when a rate was measured here before, the wall time."""
+    head = f"{estimate['calls']} calls to make ({estimate['cached']} of {estimate['items']} items cached)"
+    if not estimate["calls"]:
+        return head
+    if estimate["wall_s_est"] is None:
+        return f"{head}; wall time unknown: no run with these settings measured on this machine yet"
+    return (f"{head}; about {estimate['wall_s_est'] / 60:.1f} min at {estimate['measured_calls_per_s']:.3f} calls/s "
+            "(measured here with the same model and settings)")

@@ -15,7 +15,7 @@ from syneg.errors import RunFailed
 from syneg.io import write_jsonl
 from syneg.records import MinedInstance
 from syneg.redact import redact_url
-from syneg.synthesis import batch
+from syneg.synthesis import batch, rates
 from syneg.synthesis.backends import ChatBackend, get_backend, make_backend
 from syneg.synthesis.cache import ResultCache
 from syneg.synthesis.failures import report_lines, summarize, verdict
@@ -88,8 +88,12 @@ async def _run(items, config, cache, backend, retry_failed, progress) -> RunCoun
     if owned:
         backend = make_backend(config)
     try:
-        counters = await run_items(items, backend, cache, config.concurrency, retry_failed, progress,
+        concurrency = config.concurrency or (backend.default_concurrency if backend is not None else 1)
+        started = time.perf_counter()
+        counters = await run_items(items, backend, cache, concurrency, retry_failed, progress,
                                    config.deadline)
+        if backend is not None and not counters.failed:
+            rates.record(rates.rate_key(config, backend.model_id), counters.calls, time.perf_counter() - started)
         counters.backend = backend.stats() if backend is not None else {}
         return counters
     finally:
@@ -124,10 +128,14 @@ def failure_report(stats: dict[str, Any], out: str | Path) -> tuple[list[str], R
     return report_lines(stats["failures"], failed_path), verdict(stats["failures"], failed_path)
 
 
-def estimate(items: Sequence[SynthesisItem], cache: ResultCache, max_tokens: int, retry_failed: bool = False) -> dict:
-    """What a run would need: calls to make, and a rough count of prompt and completion tokens."""
+def estimate(items: Sequence[SynthesisItem], cache: ResultCache, config: SynthesizeConfig, model_id: str,
+             retry_failed: bool = False) -> dict:
+    """What a run would need: calls to make, a rough count of tokens, and the wall time at the rate last
+    measured on this machine with the same model and settings (None when none was measured yet)."""
     done = cache.keys()
     todo = pending(items, cache, retry_failed)
     prompt_chars = sum(len(m["content"]) for i in todo for m in i.messages)
+    rate = rates.lookup(rates.rate_key(config, model_id))
     return {"items": len(items), "cached": sum(i.key in done for i in items), "calls": len(todo),
-            "prompt_tokens_est": prompt_chars // 4, "completion_tokens_max": len(todo) * max_tokens}
+            "prompt_tokens_est": prompt_chars // 4, "completion_tokens_max": len(todo) * config.max_tokens,
+            "measured_calls_per_s": rate, "wall_s_est": round(len(todo) / rate, 1) if rate else None}

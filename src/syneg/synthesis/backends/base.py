@@ -62,6 +62,7 @@ class ChatBackend(abc.ABC):
 
     name: ClassVar[str]
     default_repeat_penalty: ClassVar[float | None] = None  # used when the config leaves it unset
+    default_concurrency: int = 4  # calls in flight when the config leaves it unset
     model_id: str
 
     @classmethod

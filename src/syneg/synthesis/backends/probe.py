@@ -70,8 +70,9 @@ def _crash_message(signum: int) -> str:
 
 def marker_dir() -> Path:
     """Where successful probes are remembered: ``$SYNEG_CACHE_DIR/llamacpp-probe`` or ``~/.cache/syneg/...``."""
-    root = os.environ.get("SYNEG_CACHE_DIR")
-    return (Path(root) if root else Path.home() / ".cache" / "syneg") / "llamacpp-probe"
+    from syneg.layout import user_cache_dir
+
+    return user_cache_dir() / "llamacpp-probe"
 
 
 def build_key(model_path: Path) -> str:

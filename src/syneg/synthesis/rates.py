@@ -1,0 +1,45 @@
+"""Measured synthesis rates, remembered per backend, model and settings, to estimate a run's wall time."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from syneg.hardware import available_cores
+from syneg.io import write_json
+from syneg.layout import user_cache_dir
+
+if TYPE_CHECKING:
+    from syneg.config import SynthesizeConfig
+
+MIN_CALLS = 4  # runs with fewer calls say too little about the rate
+
+
+def rate_key(config: SynthesizeConfig, model_id: str) -> str:
+    """What the rate depends on: the model, how many calls run together, and the threads."""
+    return f"{model_id}|batch={config.batch_size}|concurrency={config.concurrency}|threads={config.threads or available_cores()}"
+
+
+def _load() -> dict[str, dict[str, float]]:
+    try:
+        return json.loads((user_cache_dir() / "rates.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def record(key: str, calls: int, seconds: float) -> None:
+    """Remember ``calls`` answered in ``seconds`` (best effort: an unwritable cache is not an error)."""
+    if calls < MIN_CALLS or seconds <= 0:
+        return
+    rates = _load()
+    rates[key] = {"calls_per_s": round(calls / seconds, 4), "calls": calls}
+    try:
+        write_json(user_cache_dir() / "rates.json", rates)
+    except OSError:
+        pass
+
+
+def lookup(key: str) -> float | None:
+    """Calls per second measured last time with these settings on this machine, if any."""
+    entry = _load().get(key)
+    return float(entry["calls_per_s"]) if entry else None
