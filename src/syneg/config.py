@@ -36,6 +36,14 @@ class DataConfig(Section):
     train_split: Name = "train"
     eval_split: Name = "dev"
     dev_fraction: Fraction | None = 0.3  # carve dev from train; None = use qrels/<eval_split>.tsv
+    split_seed: int | None = None  # seed of the dev carve; None = the run's seed (fix it to compare seeds)
+
+    def load_split(self, kind: Literal["train", "eval"], seed: int) -> BeirDataset:
+        """The ``train`` or ``eval`` split, carved with ``split_seed`` (else ``seed``) when ``dev_fraction`` is set."""
+        from syneg.data import load_dataset
+
+        split = self.eval_split if kind == "eval" else self.train_split
+        return load_dataset(self.path, split, self.dev_fraction, seed if self.split_seed is None else self.split_seed)
 
 
 class TeacherConfig(Section):
@@ -143,11 +151,7 @@ class RunConfig(Section):
 
     def load_split(self, kind: Literal["train", "eval"]) -> BeirDataset:
         """The run's ``train`` or ``eval`` split (``data.train_split`` / ``data.eval_split``, carved when set)."""
-        from syneg.data import load_dataset
-
-        data = self.data
-        split = data.eval_split if kind == "eval" else data.train_split
-        return load_dataset(data.path, split, data.dev_fraction, self.seed)
+        return self.data.load_split(kind, self.seed)
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

@@ -140,7 +140,6 @@ def train_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progre
     | reads    | config ``train``, ``teacher`` (scores for distillation), ``data`` (eval split); ``train.jsonl`` |
     | writes   | ``model/`` (with its training logs), ``model.stats.json``                 |
     """
-    from syneg.data import load_dataset
     from syneg.training import train as train_model
     from syneg.training.card import read_provenance
     from syneg.training.losses import needs_teacher_scores
@@ -149,9 +148,7 @@ def train_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progre
     instances = read_records(run.file(layout.TRAIN), TrainingInstance)
     if needs_teacher_scores(settings.train.loss):
         instances = fill_teacher_scores(instances, settings.teacher)
-    data = settings.data
-    eval_ds = None if settings.train.eval_steps is None else load_dataset(
-        data.path, data.eval_split, data.dev_fraction, settings.seed)
+    eval_ds = None if settings.train.eval_steps is None else settings.data.load_split("eval", settings.seed)
     out = run.file(layout.MODEL)
     if out.exists():
         shutil.rmtree(out)
