@@ -42,6 +42,9 @@ def read_cell(cell: Cell, path: Path) -> CellResult:
     if grad.is_file():
         stats = json.loads(grad.read_text(encoding="utf-8"))
         extra = {"grad-norm var": stats.get("variance"), "grad-norm mean": stats.get("mean")}
+    kept = (layout.read_stats(path / layout.MODEL) or {}).get("kept")
+    if kept:
+        extra["kept step"] = kept["step"]
     return CellResult(cell.group, cell.seed, {k: v for k, v in metrics["trained"].items() if k != "queries"},
                       per_query, {k: v for k, v in extra.items() if v is not None})
 
