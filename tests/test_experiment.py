@@ -85,7 +85,11 @@ experiment:
 """)
     result = run_cli("experiment", config)
     assert result.returncode == 0, result.stderr[-3000:]
+    # mining (with teacher rescoring) runs once per seed: the second cell of each seed reuses it
+    assert result.stderr.count("[mine] running") == 2 and result.stderr.count("[mine] reused from bm25") == 2
     exp = tmp_path / "exp"
+    assert (exp / "cells" / "bm25-marginmse" / "seed-0" / "mined.jsonl").read_bytes() == \
+        (exp / "cells" / "bm25" / "seed-0" / "mined.jsonl").read_bytes()
     mined_stats = json.loads((exp / "cells" / "bm25" / "seed-0" / "mined.jsonl.stats.json").read_text())
     assert mined_stats["score_source"] == "teacher" and "false_negative" in mined_stats["candidates"]["removed"]
     rows = [json.loads(line) for line in (exp / "cells" / "bm25-marginmse" / "seed-1" / "train.jsonl").read_text().splitlines()]
