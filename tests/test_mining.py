@@ -215,7 +215,7 @@ def test_mine_excludes_all_positives_uses_the_lowest_positive_and_reports_shortf
     assert [n.doc_id for n in instances[2].negatives] == ["n3", "n4"]
     assert instances[0].negatives[0].model_dump(exclude={"text"}) == {
         "source": "dense", "doc_id": "n3", "score": 0.5, "rank": 6, "teacher_score": None}
-    assert stats["candidates"]["removed"] == {"positive_id": 3, "positive_duplicate": 1, "no_match": 0, "rank_range": 6,
+    assert stats["candidates"]["removed"] == {"positive_id": 3, "positive_duplicate": 1, "no_match": 0, "rank_range": 6, "false_negative": 0,
                                               "absolute_margin": 0, "relative_margin": 4, "max_score": 0}
     assert stats["shortfall"] == {"instances": 0, "missing_negatives": 0, "queries": 0, "query_ids": []}
 

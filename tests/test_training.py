@@ -82,7 +82,7 @@ def test_columns_pad_by_cycling_and_trim(instances):
     columns, info = st_columns([one, three, empty], k=2)
     assert columns["negative_1"][0] == columns["negative_2"][0] == one.negatives[0].text
     assert [columns[f"negative_{j}"][1] for j in (1, 2)] == [n.text for n in three.negatives[:2]]
-    assert info == {"k": 2, "rows": 2, "skipped_empty": 1, "padded": 1, "trimmed": 1}
+    assert info == {"k": 2, "rows": 2, "skipped_empty": 1, "padded": 1, "trimmed": 1, "extra_positive_rows": 0}
 
 
 def test_grad_stats_summary():
@@ -101,7 +101,7 @@ def test_tiny_run_writes_model_logs_and_diagnostics(instances, small_eval, tmp_p
     from sentence_transformers import SentenceTransformer
 
     out = tmp_path / "model"
-    summary = train(instances, TrainConfig(**TINY), out, eval_dataset=small_eval, seed=0)
+    summary = train(instances, TrainConfig(**TINY, keep_best=False), out, eval_dataset=small_eval, seed=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no partial folder left behind
     rows = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     steps = [r for r in rows if r["event"] == "step"]
@@ -192,3 +192,22 @@ def test_short_training_improves_dev_ndcg(tmp_path):
     summary = train(instances, config, tmp_path / "model", eval_dataset=dev, seed=0)
     before, after = summary["metrics_before"]["nDCG@10"], summary["metrics"]["nDCG@10"]
     assert after >= before + 0.01, (before, after)
+
+
+@pytest.mark.parametrize("loss", ["margin_mse", "kl"])
+def test_distillation_with_checkpoint_evaluation_saves_the_best_checkpoint(instances, small_eval, tmp_path, loss):
+    from syneg.evaluation import evaluate_model
+
+    scored = [i.model_copy(update={"positive_teacher_score": 0.8, "negatives": [
+        n.model_copy(update={"teacher_score": 0.3 + 0.1 * j}) for j, n in enumerate(i.negatives)]}) for i in instances]
+    config = TrainConfig(**{**TINY, "max_steps": 3}, lr=1e-3, loss=loss, infonce_weight=0.5, eval_steps=1)
+    summary = train(scored, config, tmp_path / "model", eval_dataset=small_eval, seed=0)
+    rows = [json.loads(line) for line in (tmp_path / "model" / "train_log.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r["event"] == "eval"]
+    assert [r["step"] for r in evals] == [0, 1, 2, 3] and all(r["loss"] > 0 for r in rows if r["event"] == "step")
+    best = max(evals, key=lambda r: r["metrics"]["nDCG@10"])
+    assert summary["kept"] == {"step": best["step"], "untrained": best["step"] == 0, "metrics": best["metrics"]}
+    saved = evaluate_model(str(tmp_path / "model"), small_eval, use_cache=False)
+    assert saved["nDCG@10"] == pytest.approx(best["metrics"]["nDCG@10"], abs=1e-6)
+    with pytest.raises(SynegError, match="teacher scores"):
+        train(instances, config, tmp_path / "unscored", seed=0)

@@ -12,6 +12,7 @@ from syneg.errors import DataError, SynegError
 from syneg.evaluation.metrics import DEFAULT_METRICS
 from syneg.mixing.registry import STRATEGIES
 from syneg.synthesis.backends import BACKENDS
+from syneg.training.losses import LOSSES
 
 if TYPE_CHECKING:
     from syneg.data import BeirDataset
@@ -20,6 +21,7 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]  # strictly between 0 and 1
+Share = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]  # in (0, 1]
 Name = Annotated[str, Field(min_length=1)]
 
 
@@ -34,6 +36,26 @@ class DataConfig(Section):
     train_split: Name = "train"
     eval_split: Name = "dev"
     dev_fraction: Fraction | None = 0.3  # carve dev from train; None = use qrels/<eval_split>.tsv
+    split_seed: int | None = None  # seed of the dev carve; None = the run's seed (fix it to compare seeds)
+
+    def load_split(self, kind: Literal["train", "eval"], seed: int) -> BeirDataset:
+        """The ``train`` or ``eval`` split, carved with ``split_seed`` (else ``seed``) when ``dev_fraction`` is set."""
+        from syneg.data import load_dataset
+
+        split = self.eval_split if kind == "eval" else self.train_split
+        return load_dataset(self.path, split, self.dev_fraction, seed if self.split_seed is None else self.split_seed)
+
+
+class TeacherConfig(Section):
+    """The scorer independent of the student: rescoring mined candidates, guarding synthetic ones,
+    flagging false negatives and giving the scores that distillation losses learn from."""
+
+    model: str | None = None  # None = no teacher; else mpnet, embeddinggemma or a bi-/cross-encoder path
+    max_seq_length: PositiveInt | None = 256
+    batch_size: PositiveInt = 32
+    perc: Share = 0.95  # false negative: score >= perc x positive's
+    false_negatives: Literal["drop", "relabel"] = "drop"  # relabel = keep as an extra positive of the pair
+    max_extra_positives: NonNegativeInt = 2  # relabelled passages kept per pair
 
 
 class MineConfig(Section):
@@ -50,7 +72,8 @@ class MineConfig(Section):
     max_score: Finite | None = None
     rescore_model: str | None = None
     max_queries: PositiveInt | None = None  # seeded subset of the split's queries
-    one_positive: bool = False  # one (seeded) positive per query instead of every pair
+    one_positive: bool = False  # one positive per query instead of every pair
+    positive_choice: Literal["random", "graded"] = "random"  # one_positive: seeded, or top grade then teacher score
     max_seq_length: PositiveInt | None = None  # encoder truncation for dense retrieval and rescoring
 
 
@@ -60,14 +83,17 @@ class SynthesizeConfig(Section):
     base_url: str | None = None
     mode: Literal["free", "grounded"] = "grounded"
     show_positive: bool = False
-    per_query: PositiveInt = 1
+    per_query: PositiveInt = 1  # calls per (query, positive) pair (unless target_kept plans them)
+    target_kept: Positive | None = None  # kept negatives wanted per pair; calls = ceil(target / keep rate)
+    keep_rate: Share | None = None  # expected share of calls kept; None = the last run's pass rate, else 1
+    max_per_query: PositiveInt = 8  # cap on planned calls per pair
     concurrency: PositiveInt | None = None  # calls in flight; None = the backend's (batch_size for llamacpp, 4 otherwise)
     limit: PositiveInt | None = None  # first N (query, positive) pairs only; None = all (RunConfig's default: 180)
     seed: int | None = None  # attribute sampling seed; None = the run's seed
     temperature: NonNegative = 0.7  # 0 = greedy
     max_tokens: Annotated[int, Field(ge=16)] = 384
     domains: list[str] | None = None  # None = derived from the corpus
-    guard_model: str | None = None  # teacher for the hardness guard; None = packaged MiniLM
+    guard_model: str | None = None  # scorer of the hardness guard; None = teacher.model, else the packaged MiniLM
     guard_margin: Finite = 0.0  # drop when score >= positive score - margin (likely false negative)
     guard_floor: Finite = 0.5  # drop when score < floor x positive score (off-topic filler)
     repeat_penalty: Positive | None = None  # None = backend default (1.15 for llamacpp, unset for openai)
@@ -101,6 +127,10 @@ class TrainConfig(Section):
     num_negatives: PositiveInt | None = None  # negative columns K; None = the largest count in the data
     mini_batch_size: PositiveInt | None = None  # set = CachedMultipleNegativesRankingLoss with this mini-batch
     eval_before: bool = True  # evaluate the untrained model too (needs an eval dataset)
+    loss: Literal[LOSSES] = "infonce"  # type: ignore[valid-type]  # the loss registry (training/losses)
+    infonce_weight: NonNegative = 1.0  # distillation losses: + this x InfoNCE (0 = distillation alone)
+    eval_steps: PositiveInt | None = None  # evaluate on the eval split every N steps too (a learning curve)
+    keep_best: bool = True  # with checkpoint evaluations: save the best by nDCG@10, the untrained model included
 
 
 class EvaluateConfig(Section):
@@ -113,6 +143,7 @@ class RunConfig(Section):
     run_dir: str = "runs/default"
     seed: int = 0
     data: DataConfig = DataConfig()
+    teacher: TeacherConfig = TeacherConfig()
     mine: MineConfig = MineConfig()
     synthesize: SynthesizeConfig = SynthesizeConfig()
     mix: MixConfig = MixConfig()
@@ -121,11 +152,7 @@ class RunConfig(Section):
 
     def load_split(self, kind: Literal["train", "eval"]) -> BeirDataset:
         """The run's ``train`` or ``eval`` split (``data.train_split`` / ``data.eval_split``, carved when set)."""
-        from syneg.data import load_dataset
-
-        data = self.data
-        split = data.eval_split if kind == "eval" else data.train_split
-        return load_dataset(data.path, split, data.dev_fraction, self.seed)
+        return self.data.load_split(kind, self.seed)
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

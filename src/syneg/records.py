@@ -36,6 +36,7 @@ class MinedInstance(Record):
     positive_score: float | None = None
     positive_teacher_score: float | None = None
     negatives: list[Negative]
+    extra_positives: list[Negative] = Field(default=[], description="candidates relabelled as positives (teacher)")
     shortfall: int = Field(default=0, description="negatives asked for but not found")
 
 
@@ -54,6 +55,8 @@ class SyntheticNegative(Record):
     key: str = Field(description="cache key of the call that produced it")
     teacher_score: float | None = None
     positive_teacher_score: float | None = None
+    label: Literal["negative", "positive"] = Field(
+        default="negative", description="positive: the teacher scored it as relevant and it was relabelled")
 
 
 class TrainingInstance(Record):
@@ -65,4 +68,5 @@ class TrainingInstance(Record):
     positive: str
     positive_teacher_score: float | None = Field(default=None, description="rescoring model's score of the positive")
     negatives: list[Negative]
+    extra_positives: list[Negative] = Field(default=[], description="passages relabelled as positives (teacher)")
     filled: int = Field(default=0, description="negatives taken from the other pool for a shortfall")

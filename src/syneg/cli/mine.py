@@ -13,11 +13,13 @@ from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.options import OutOpt, build_section, choices, field_option, nullable_float
-from syneg.config import MineConfig
+from syneg.config import MineConfig, TeacherConfig
 
 Retriever, Sampling = choices(MineConfig, "retriever"), choices(MineConfig, "sampling")
 MarginReference = choices(MineConfig, "margin_reference")
 _opt = functools.partial(field_option, MineConfig)
+_teacher = functools.partial(field_option, TeacherConfig)
+FalseNegatives, PositiveChoice = choices(TeacherConfig, "false_negatives"), choices(MineConfig, "positive_choice")
 
 
 @app.command()
@@ -52,6 +54,15 @@ def mine(
         "one_positive", "--one-positive", help="One seeded positive per query instead of all.")] = None,
     max_seq_length: Annotated[Optional[int], _opt(
         "max_seq_length", help="Truncate texts for dense encoding / rescoring.")] = None,
+    positive_choice: Annotated[Optional[PositiveChoice], _opt(
+        "positive_choice", help="With --one-positive: random (seeded) or graded (top grade, then teacher score).")] = None,
+    teacher: Annotated[Optional[str], _teacher(
+        "model", "--teacher", help="Teacher (mpnet, embeddinggemma or a model path): rescores unless "
+        "--rescore-model, and flags false negatives.")] = None,
+    perc: Annotated[Optional[float], _teacher(
+        "perc", "--perc", help="False negative: teacher score >= perc x the positive's.")] = None,
+    false_negatives: Annotated[Optional[FalseNegatives], _teacher(
+        "false_negatives", "--false-negatives", help="drop them, or relabel them as extra positives.")] = None,
     batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
     cache_dir: Annotated[Optional[Path], typer.Option(
         help="Dense corpus-embedding cache (default: $SYNEG_CACHE_DIR or ~/.cache/syneg/embeddings).")] = None,
@@ -63,11 +74,12 @@ def mine(
         MineConfig, retriever=retriever, model=model, num_negatives=num_negatives, top_k=top_k, range_min=range_min,
         range_max=range_max, sampling=sampling, absolute_margin=absolute_margin, relative_margin=relative_margin,
         margin_reference=margin_reference, max_score=max_score, rescore_model=rescore_model, max_queries=max_queries,
-        one_positive=one_positive, max_seq_length=max_seq_length,
+        one_positive=one_positive, max_seq_length=max_seq_length, positive_choice=positive_choice,
     )
+    teacher_config = build_section(TeacherConfig, model=teacher, perc=perc, false_negatives=false_negatives)
     dataset = selection.load()
     instances, stats = run_mine(dataset, config, selection.seed, cache_dir=cache_dir, batch_size=batch_size,
-                                show_progress=True)
+                                show_progress=True, teacher=teacher_config)
     stats_path = write_mined(instances, stats, out)
     output.info(format_stats(stats))
     output.info(f"wrote {len(instances):,} instances to {out} and statistics to {stats_path}")

@@ -12,11 +12,12 @@ import typer
 from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, SeedOpt
-from syneg.cli.options import build_section, field_option, model_default
-from syneg.config import DataConfig, TrainConfig
+from syneg.cli.options import build_section, choices, field_option, model_default
+from syneg.config import DataConfig, TeacherConfig, TrainConfig
 
 Opt = typer.Option
 _opt = functools.partial(field_option, TrainConfig)
+Loss = choices(TrainConfig, "loss")
 
 
 @app.command("train")
@@ -38,6 +39,16 @@ def train_command(
     num_negatives: Annotated[Optional[int], _opt("num_negatives", "--num-negatives",
                                                  help="Negative columns K (pad/trim); default: the largest count.")] = None,
     warmup_ratio: Annotated[Optional[float], _opt("warmup_ratio", "--warmup-ratio")] = None,
+    loss: Annotated[Optional[Loss], _opt("loss", "--loss", help="infonce, or distillation from teacher scores "
+                                         "(margin_mse, kl).")] = None,
+    infonce_weight: Annotated[Optional[float], _opt("infonce_weight", "--infonce-weight",
+                                                    help="Distillation losses: + this x InfoNCE.")] = None,
+    eval_steps: Annotated[Optional[int], _opt("eval_steps", "--eval-steps",
+                                              help="Also evaluate every N steps (needs an eval split).")] = None,
+    keep_best: Annotated[Optional[bool], _opt("keep_best", "--keep-best/--keep-last",
+                                              help="Save the best evaluated checkpoint (untrained included).")] = None,
+    teacher: Annotated[Optional[str], field_option(TeacherConfig, "model", "--teacher",
+                                                   help="Scores passages that lack a teacher score (distillation).")] = None,
     seed: SeedOpt = DataSelection.seed,
     eval_data: Annotated[Optional[Path], Opt("--eval-data",
                                              help="BEIR folder to evaluate on each epoch; default: embedded slice.")] = None,
@@ -47,13 +58,15 @@ def train_command(
                                                       help="Carve the eval split from train with this fraction.")] = None,
     nproc: Annotated[int, Opt("--nproc", help="Data-parallel processes (launches torchrun, gloo).")] = 1,
 ) -> None:
-    """Fine-tune with InfoNCE over in-batch and hard negatives; logs, grad stats and plots go in OUT."""
+    """Fine-tune with InfoNCE over in-batch and hard negatives (or distil teacher scores); logs, grad stats
+    and plots go in OUT."""
     from syneg.training.launch import process_rank, relaunch, strip_option, under_torchrun
 
     config = build_section(TrainConfig, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
                            temperature=temperature, max_seq_length=max_seq_length, bf16=bf16,
                            warmup_ratio=warmup_ratio, max_instances=max_instances, max_steps=max_steps,
-                           num_negatives=num_negatives, mini_batch_size=mini_batch_size)
+                           num_negatives=num_negatives, mini_batch_size=mini_batch_size, loss=loss,
+                           infonce_weight=infonce_weight, eval_steps=eval_steps, keep_best=keep_best)
     if nproc > 1 and not under_torchrun():
         raise typer.Exit(relaunch(nproc, strip_option(sys.argv[1:], "--nproc")))
 
@@ -62,6 +75,11 @@ def train_command(
     from syneg.records import TrainingInstance
 
     instances = read_records(train_file, TrainingInstance)
+    from syneg.training.losses import needs_teacher_scores
+    from syneg.training.scores import fill_teacher_scores
+
+    if needs_teacher_scores(config.loss):
+        instances = fill_teacher_scores(instances, build_section(TeacherConfig, model=teacher))
     eval_dataset = None
     if eval_split is not None or eval_data is not None:
         split = eval_split or model_default(DataConfig, "eval_split")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -33,6 +34,7 @@ class GridConfig(Section):
     baselines: list[Baseline] = list(BASELINES)
     ratios: list[NonNegative] = []  # extra hybrid cells: synthetic:retrieved ratios besides mix.ratio
     temperatures: list[Positive] = []  # extra hybrid cells: InfoNCE temperatures besides train.temperature
+    cells: dict[str, dict[str, Any]] = {}  # extra cells: label -> overrides of the base config (e.g. train.loss)
     keep_models: bool = False  # keep each cell's trained model folder (about 90 MB for MiniLM)
 
 
@@ -71,7 +73,14 @@ def expand(config: ExperimentConfig) -> list[Cell]:
         specs.append((f"hybrid (R={ratio:g})", f"hybrid-r{ratio:g}", {**hybrid, "mix.ratio": ratio}))
     for tau in grid.temperatures:
         specs.append((f"hybrid (tau={tau:g})", f"hybrid-tau{tau:g}", {**hybrid, "train.temperature": tau}))
+    for label, overrides in grid.cells.items():
+        specs.append((label, slugify(label), {"mine.retriever": retriever, **overrides}))
     return [Cell(group, slug, seed, overrides) for seed in grid.seeds for group, slug, overrides in specs]
+
+
+def slugify(label: str) -> str:
+    """A folder name for a cell label: lower case, runs of other characters as one ``-``."""
+    return re.sub(r"[^a-z0-9.]+", "-", label.lower()).strip("-") or "cell"
 
 
 def cell_dir(config: ExperimentConfig, cell: Cell) -> Path:

@@ -1,4 +1,4 @@
-"""Experiment plots: metric vs R, gradient-norm histograms (direct vs hybrid), loss curves."""
+"""Experiment plots: metric vs R, gradient-norm histograms (direct vs hybrid), loss and learning curves."""
 
 from __future__ import annotations
 
@@ -11,12 +11,22 @@ from syneg.experiment.grid import Cell, ExperimentConfig, cell_dir
 from syneg.experiment.results import CellResult
 
 
-def _steps(cell_dir: Path) -> list[dict]:
+def _log(cell_dir: Path, event: str = "step") -> list[dict]:
     path = cell_dir / layout.TRAIN_LOG
     if not path.is_file():
         return []
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r for r in rows if r.get("event") == "step"]
+    return [r for r in rows if r.get("event") == event]
+
+
+def learning_curves(config: ExperimentConfig, cells: list[Cell], metric: str) -> dict[str, list[tuple[int, float]]]:
+    """Per group: ``(step, metric)`` of the checkpoint evaluations, averaged over the seeds that have them."""
+    points: dict[str, dict[int, list[float]]] = {}
+    for cell in cells:
+        for row in _log(cell_dir(config, cell), "eval"):
+            if metric in row.get("metrics", {}):
+                points.setdefault(cell.group, {}).setdefault(row["step"], []).append(row["metrics"][metric])
+    return {group: sorted((step, statistics.fmean(v)) for step, v in steps.items()) for group, steps in points.items()}
 
 
 def _ratio_points(config: ExperimentConfig, results: list[CellResult], metric: str) -> list[tuple[float, float]]:
@@ -45,7 +55,7 @@ def plot_experiment(out: Path, config: ExperimentConfig, cells: list[Cell], resu
         ax.set(xlabel="R (synthetic : retrieved)", ylabel=metric, title=f"hybrid: {metric} vs R")
         written.append(_save(fig, folder / "metric_vs_ratio.png", plt))
     first_seed = config.experiment.seeds[0]
-    logs = {c.group: _steps(cell_dir(config, c)) for c in cells if c.seed == first_seed}
+    logs = {c.group: _log(cell_dir(config, c)) for c in cells if c.seed == first_seed}
     norms = {g: [s["grad_norm"] for s in steps if s.get("grad_norm") is not None]
              for g, steps in logs.items() if "(R=" in g}  # the strategies that mix at a ratio
     if any(norms.values()):
@@ -62,6 +72,14 @@ def plot_experiment(out: Path, config: ExperimentConfig, cells: list[Cell], resu
         ax.set(xlabel="step", ylabel="InfoNCE loss", title=f"training loss (seed {first_seed})")
         ax.legend(fontsize=7)
         written.append(_save(fig, folder / "loss_curves.png", plt))
+    curves = learning_curves(config, cells, metric)
+    if any(len(points) > 1 for points in curves.values()):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for group, points in curves.items():
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker=".", label=group)
+        ax.set(xlabel="step (0 = untrained)", ylabel=f"dev {metric}", title="learning curves (mean over seeds)")
+        ax.legend(fontsize=7)
+        written.append(_save(fig, folder / "learning_curves.png", plt))
     return written
 
 

@@ -6,6 +6,8 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from syneg.errors import SynegError
+
 
 @dataclass
 class CellResult:
@@ -40,6 +42,9 @@ def mean_per_query(cells: list[CellResult], group: str) -> dict[str, float]:
     runs = [c.per_query for c in cells if c.group == group and c.per_query]
     if not runs:
         return {}
+    if any(run.keys() != runs[0].keys() for run in runs):
+        raise SynegError(f"the seeds of {group!r} were evaluated on different queries (a dev split carved per "
+                         "seed?): set data.split_seed so that every seed evaluates the same split")
     return {qid: statistics.fmean(run.get(qid, 0.0) for run in runs) for qid in runs[0]}
 
 

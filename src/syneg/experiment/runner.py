@@ -17,6 +17,7 @@ from syneg.experiment.results import CellResult
 from syneg.experiment.summary import write_results
 from syneg.pipeline import Pipeline
 from syneg.redact import redact
+from syneg.rundir import RunDir
 
 def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -> CellResult:
     """Train and evaluate one cell, or read it back if it finished from the same stage keys."""
@@ -24,6 +25,7 @@ def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -
     pipeline = Pipeline(cfg, progress=False, log=lambda line: log(f"{cell.slug}/seed-{cell.seed} {line}"))
     run = pipeline.run_dir
     if not pipeline.is_current():
+        reuse_shared_stages(pipeline, Path(config.run_dir) / "cells", cell.seed, log)
         pipeline.run()
         model = run.file(layout.MODEL)
         for name in layout.TRAINING_FILES:
@@ -34,6 +36,31 @@ def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -
     return read_cell(cell, run.path)
 
 
+SHARED_STAGES = ("mine", "synthesize")  # outputs that cells of one seed differing only downstream share
+
+
+def reuse_shared_stages(pipeline: Pipeline, cells: Path, seed: int, log: Callable[[str], None]) -> None:
+    """Copy each shared stage's output, side files and done marker from another cell of the same seed
+    that finished it from the same key (same settings and inputs), so that mining (teacher rescoring
+    included) and the synthesis guard run once per seed, not once per cell."""
+    for stage in pipeline.active_stages():
+        if stage.name not in SHARED_STAGES or pipeline.is_complete(stage):
+            continue
+        key = pipeline.stage_key(stage)
+        for other in sorted(cells.glob(f"*/seed-{seed}")):
+            source = RunDir(other)
+            if other == pipeline.run_dir.path or not source.is_done(stage.name, source.file(stage.output), key):
+                continue
+            for item in other.glob(f"{stage.output}*"):
+                if item.is_file():
+                    shutil.copy2(item, pipeline.run_dir.file(item.name))
+            marker = layout.marker_path(other, stage.name)
+            layout.marker_path(pipeline.run_dir.path, stage.name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(marker, layout.marker_path(pipeline.run_dir.path, stage.name))
+            log(f"{pipeline.run_dir.path.parent.name}/seed-{seed} [{stage.name}] reused from {other.parent.name}")
+            break
+
+
 def read_cell(cell: Cell, path: Path) -> CellResult:
     metrics = json.loads((path / layout.METRICS).read_text(encoding="utf-8"))
     per_query = json.loads((path / layout.PER_QUERY).read_text(encoding="utf-8"))["trained"]
@@ -42,6 +69,9 @@ def read_cell(cell: Cell, path: Path) -> CellResult:
     if grad.is_file():
         stats = json.loads(grad.read_text(encoding="utf-8"))
         extra = {"grad-norm var": stats.get("variance"), "grad-norm mean": stats.get("mean")}
+    kept = (layout.read_stats(path / layout.MODEL) or {}).get("kept")
+    if kept:
+        extra["kept step"] = kept["step"]
     return CellResult(cell.group, cell.seed, {k: v for k, v in metrics["trained"].items() if k != "queries"},
                       per_query, {k: v for k, v in extra.items() if v is not None})
 

@@ -23,7 +23,10 @@ The steps, per query, in order (each removed candidate is counted under the firs
      fixed exactly that; its current behaviour is what we implement).
    - ``max_score``: drop when ``score > max_score``.
 
-   A candidate exactly at a threshold is kept ("at most").
+   A candidate exactly at a threshold is kept ("at most"). Before them, with a teacher,
+   ``false_negative`` (NV-Retriever's TopK-PercPos) flags a candidate whose teacher score is *at or
+   above* ``perc`` x the reference (``reference - |reference| x (1 - perc)`` for a negative one):
+   it is dropped, or handed back to the caller to relabel as an extra positive.
 5. Survivors are ordered by filter score (descending, ties by retriever rank); ``top`` takes the
    first ``n``, ``random`` samples ``n`` of them with the instance's own RNG and re-sorts them.
 """
@@ -37,7 +40,8 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 FILTERS = (
-    "positive_id", "positive_duplicate", "no_match", "rank_range", "absolute_margin", "relative_margin", "max_score",
+    "positive_id", "positive_duplicate", "no_match", "rank_range", "false_negative", "absolute_margin",
+    "relative_margin", "max_score",
 )
 
 
@@ -102,6 +106,11 @@ def relative_threshold(reference: float, margin: float) -> float:
     return reference - abs(reference) * margin
 
 
+def false_negative_threshold(reference: float, perc: float) -> float:
+    """Lowest teacher score of a likely false negative: ``perc`` x a positive reference (TopK-PercPos)."""
+    return relative_threshold(reference, 1.0 - perc)
+
+
 def score_filters(
     candidates: list[Candidate],
     reference: float,
@@ -109,13 +118,22 @@ def score_filters(
     absolute_margin: float | None = None,
     relative_margin: float | None = None,
     max_score: float | None = None,
+    false_negative: float | None = None,
+    flagged: list[Candidate] | None = None,
     removed: Counter,
 ) -> list[Candidate]:
-    """Apply the margin and max-score filters, in that order, against the positives' ``reference`` score."""
+    """Apply the false-negative (teacher-scored candidates, ``false_negative`` = perc), margin and
+    max-score filters, in that order, against the positives' ``reference`` score; false negatives
+    are appended to ``flagged`` (best first) when it is given."""
     rel = None if relative_margin is None else relative_threshold(reference, relative_margin)
+    fn = None if false_negative is None else false_negative_threshold(reference, false_negative)
     kept = []
     for cand in candidates:
-        if absolute_margin is not None and cand.key + absolute_margin > reference:
+        if fn is not None and cand.teacher is not None and cand.teacher >= fn:
+            removed["false_negative"] += 1
+            if flagged is not None:
+                flagged.append(cand)
+        elif absolute_margin is not None and cand.key + absolute_margin > reference:
             removed["absolute_margin"] += 1
         elif rel is not None and cand.key > rel:
             removed["relative_margin"] += 1
@@ -123,6 +141,8 @@ def score_filters(
             removed["max_score"] += 1
         else:
             kept.append(cand)
+    if flagged is not None:
+        flagged.sort(key=_order)
     return sorted(kept, key=_order)
 
 

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from syneg.config import MineConfig
+from syneg.config import MineConfig, TeacherConfig
 from syneg.data import BeirDataset
 from syneg.errors import SynegError
 from syneg.io import write_jsonl
@@ -56,10 +56,17 @@ def select_queries(dataset: BeirDataset, max_queries: int | None, seed: int) -> 
     return [qid for qid in qids if qid in keep]
 
 
-def instance_positives(dataset: BeirDataset, qid: str, one_positive: bool, seed: int) -> list[str]:
-    """The positives that get an instance: all of them, or one seeded pick."""
+def instance_positives(dataset: BeirDataset, qid: str, config: MineConfig, seed: int,
+                       scores: list[float] | None = None) -> list[str]:
+    """The positives that get an instance: all of them, or one: a seeded pick (``positive_choice:
+    random``) or the best (``graded``: highest relevance grade, then highest ``scores``, then qrels order)."""
     positives = dataset.positives(qid)
-    return [instance_rng(seed, qid, "one-positive").choice(positives)] if one_positive else positives
+    if not config.one_positive:
+        return positives
+    if config.positive_choice == "random":
+        return [instance_rng(seed, qid, "one-positive").choice(positives)]
+    grades, keys = dataset.qrels[qid], scores or [0.0] * len(positives)
+    return [positives[max(range(len(positives)), key=lambda i: (grades[positives[i]], keys[i], -i))]]
 
 
 def make_retriever_for(
@@ -102,12 +109,14 @@ def mine(
     cache_dir: Path | None = None,
     batch_size: int = 64,
     show_progress: bool = False,
+    teacher: TeacherConfig | None = None,
 ) -> tuple[list[MinedInstance], dict[str, Any]]:
     """Mine negatives for each (query, positive) pair; returns the instances and the statistics.
 
     ``retriever``, when given, must already be indexed over ``dataset.corpus`` (else one is built
     from ``config``; dense corpus embeddings are cached in ``cache_dir``, default the retrieval
-    cache). Retrieval, positive scoring and rescoring run once per query, batched.
+    cache). Retrieval, positive scoring and rescoring run once per query, batched. ``teacher``
+    rescores when ``config.rescore_model`` is unset and decides false negatives (drop or relabel).
     """
     config = config or MineConfig()
     check_settings(config)
@@ -123,13 +132,15 @@ def mine(
     removed: Counter = Counter()
     windows = candidate_windows(dataset, config, retriever.name, positives, ids, scores, removed)
     teacher_scores: list[list[float] | None] = [None] * len(qids)
-    if config.rescore_model is not None:
-        windows, teacher_scores = _rescore(dataset, config, texts, windows, positives, batch_size)
+    scorer = rescorer_settings(config, teacher)
+    if scorer is not None:
+        windows, teacher_scores = _rescore(dataset, texts, windows, positives, scorer)
     instances = []
     for row, qid in enumerate(qids):
         instances += _query_instances(dataset, config, seed, qid, (positive_scores[row], teacher_scores[row]),
-                                      windows[row], removed, retriever.name)
-    settings = {"data": str(dataset.path), "split": dataset.split, "seed": seed, **config.model_dump(mode="json")}
+                                      windows[row], removed, retriever.name, teacher)
+    settings = {"data": str(dataset.path), "split": dataset.split, "seed": seed, **config.model_dump(mode="json"),
+                "rescore_model": scorer and scorer[0], "teacher": teacher and teacher.model_dump(mode="json")}
     stats = build_stats(instances, settings=settings, retrieved=sum(map(len, ids)), removed=removed,
                         num_queries=len(qids))
     return instances, stats
@@ -164,6 +175,7 @@ def _query_instances(
     window: list[Candidate],
     removed: Counter,
     source: str,
+    teacher: TeacherConfig | None = None,
 ) -> list[MinedInstance]:
     """Score-filter one query's window, then choose negatives for each of its instances.
 
@@ -173,34 +185,46 @@ def _query_instances(
     retriever_pos, teacher_pos = pos_scores
     reference_scores = retriever_pos if teacher_pos is None else teacher_pos
 
-    def survivors_for(reference: float) -> list[Candidate]:
-        return score_filters(window, reference, absolute_margin=config.absolute_margin,
-                             relative_margin=config.relative_margin, max_score=config.max_score, removed=removed)
+    def survivors_for(reference: float) -> tuple[list[Candidate], list[Candidate]]:
+        flagged: list[Candidate] = []
+        kept = score_filters(window, reference, absolute_margin=config.absolute_margin,
+                             relative_margin=config.relative_margin, max_score=config.max_score,
+                             false_negative=teacher and teacher.perc, flagged=flagged, removed=removed)
+        return kept, flagged
 
     shared = survivors_for(min(reference_scores)) if config.margin_reference == "query_min" else None
     positives = dataset.positives(qid)
     instances = []
-    for pid in instance_positives(dataset, qid, config.one_positive, seed):
+    for pid in instance_positives(dataset, qid, config, seed, teacher_pos or retriever_pos):
         at = positives.index(pid)
-        survivors = shared if shared is not None else survivors_for(reference_scores[at])
+        survivors, flagged = shared if shared is not None else survivors_for(reference_scores[at])
         chosen = choose(survivors, config.num_negatives, config.sampling, instance_rng(seed, qid, pid))
         pair_scores = (retriever_pos[at], None if teacher_pos is None else teacher_pos[at])
-        instances.append(_instance(dataset, qid, pid, pair_scores, chosen, config, source))
+        extra = flagged[: teacher.max_extra_positives] if teacher and teacher.false_negatives == "relabel" else []
+        instances.append(_instance(dataset, qid, pid, pair_scores, (chosen, extra), config, source))
     return instances
+
+
+def rescorer_settings(config: MineConfig, teacher: TeacherConfig | None) -> tuple[str, int, int | None] | None:
+    """``(model, batch size, max_seq_length)`` of the rescoring model: ``rescore_model``, else the teacher's."""
+    if config.rescore_model is not None:
+        return config.rescore_model, 64, config.max_seq_length
+    if teacher is not None and teacher.model is not None:
+        return teacher.model, teacher.batch_size, teacher.max_seq_length
+    return None
 
 
 def _rescore(
     dataset: BeirDataset,
-    config: MineConfig,
     texts: list[str],
     windows: list[list[Candidate]],
     positives: list[list[str]],
-    batch_size: int,
+    scorer: tuple[str, int, int | None],
 ) -> tuple[list[list[Candidate]], list[list[float] | None]]:
     """Teacher scores for the in-window candidates and for every positive, in one batched call."""
     from syneg.mining.rescore import load_rescorer
 
-    rescorer = load_rescorer(config.rescore_model, batch_size, config.max_seq_length)
+    rescorer = load_rescorer(*scorer)
     docs = [[dataset.doc_text(c.doc_id) for c in win] + [dataset.doc_text(p) for p in pos]
             for win, pos in zip(windows, positives)]
     scored = rescorer.score(texts, docs)
@@ -213,20 +237,21 @@ def _instance(
     qid: str,
     pid: str,
     pos_scores: tuple[float, float | None],
-    chosen: list[Candidate],
+    picked: tuple[list[Candidate], list[Candidate]],
     config: MineConfig,
     source: str,
 ) -> MinedInstance:
-    """One output record; scores are rounded to 6 decimals so files are stable and compact."""
-    negatives = [
-        Negative(text=dataset.doc_text(c.doc_id), source=source, doc_id=c.doc_id, score=_round(c.score),
-                 rank=c.rank, teacher_score=_round(c.teacher))
-        for c in chosen
-    ]
+    """One output record (``picked``: negatives, relabelled extra positives); scores rounded to 6 decimals."""
+    def passage(c: Candidate) -> Negative:
+        return Negative(text=dataset.doc_text(c.doc_id), source=source, doc_id=c.doc_id, score=_round(c.score),
+                        rank=c.rank, teacher_score=_round(c.teacher))
+
+    negatives = [passage(c) for c in picked[0]]
     return MinedInstance(
         query_id=qid, query=dataset.queries[qid], positive_id=pid, positive=dataset.doc_text(pid),
         positive_score=_round(pos_scores[0]), positive_teacher_score=_round(pos_scores[1]),
-        negatives=negatives, shortfall=config.num_negatives - len(negatives),
+        negatives=negatives, extra_positives=[passage(c) for c in picked[1]],
+        shortfall=config.num_negatives - len(negatives),
     )
 
 

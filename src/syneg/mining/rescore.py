@@ -68,8 +68,9 @@ def is_cross_encoder(path: str) -> bool:
     return any(str(arch).endswith("ForSequenceClassification") for arch in architectures)
 
 
-def load_rescorer(model: str, batch_size: int = 64, max_seq_length: int | None = None) -> Rescorer:
-    """A cross-encoder when ``model`` is one (see :func:`is_cross_encoder`), else a bi-encoder."""
+def load_rescorer(model: str | None, batch_size: int = 64, max_seq_length: int | None = None) -> Rescorer:
+    """A cross-encoder when ``model`` is one (see :func:`is_cross_encoder`), else a bi-encoder
+    (None: the packaged MiniLM; a named teacher: its assembled folder)."""
     from syneg.models import resolve_encoder
 
     path = resolve_encoder(model)

@@ -70,12 +70,19 @@ def export(instances: list[TrainingInstance], out: str | Path, fmt: str = "syneg
         return {"format": fmt, "rows": write_jsonl(out, instances)}
     if fmt in GROUPED_FORMATS:
         return {"format": fmt, "grouped": options.group_positives, **_write_grouped(instances, out, fmt, options)}
-    columns, info = st_columns(instances)
+    columns, info = st_columns(instances, scores=fully_scored(instances))
     if fmt == "hf-dataset":
         write_hub_folder(columns, info, options.provenance, options.terms, out)
     else:
         write_columns(columns, out)
     return {"format": fmt, **info}
+
+
+def fully_scored(instances: list[TrainingInstance]) -> bool:
+    """True when the teacher scored every positive and negative (the column formats then carry ``label``)."""
+    return all(i.positive_teacher_score is not None and all(p.teacher_score is not None
+                                                           for p in (*i.negatives, *i.extra_positives))
+               for i in instances if i.negatives)
 
 
 def _write_grouped(instances: list[TrainingInstance], out: Path, fmt: str, options: ExportOptions) -> dict[str, Any]:

@@ -49,9 +49,10 @@ def mix(
         if not negatives:
             empty.append(f"{m.query_id}/{m.positive_id}")
             continue
+        extra = [*m.extra_positives, *index.positives.get((m.query_id, m.positive_id), [])]
         instances.append(TrainingInstance(query_id=m.query_id, query=m.query, positive_id=m.positive_id,
                                           positive=m.positive, positive_teacher_score=m.positive_teacher_score,
-                                          negatives=negatives, filled=fill))
+                                          negatives=negatives, extra_positives=extra, filled=fill))
     stats = _stats(instances, len(mined), empty, index, chosen, ratio, num_negatives, seed, epoch)
     return instances, stats
 
@@ -75,6 +76,8 @@ def _stats(instances, total, empty, index, strategy: Strategy, ratio, k, seed, e
         "negatives": sum(sources.values()), "by_source": dict(sorted(sources.items())),
         "negatives_per_instance": {str(n): c for n, c in sorted(counts.items())},
         "filled": sum(i.filled for i in instances),
+        "extra_positives": sum(len(i.extra_positives) for i in instances),
+        "synthetic_per_instance": round(sources.get("synthetic", 0) / len(instances), 4) if instances else 0.0,
         "instances_filled": sum(1 for i in instances if i.filled),
         "short": sum(1 for i in instances if len(i.negatives) < k),
         "synthetic_instances": sum(1 for i in instances if i.negatives and i.negatives[0].source == "synthetic"

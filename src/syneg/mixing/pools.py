@@ -21,6 +21,7 @@ class SyntheticIndex:
     by_pair: dict[tuple[str, str], list[Negative]] = field(default_factory=dict)
     by_query: dict[str, list[Negative]] = field(default_factory=dict)
     unmatched: int = 0  # synthetic negatives whose query has no mined instance
+    positives: dict[tuple[str, str], list[Negative]] = field(default_factory=dict)  # relabelled (label=positive)
 
     def pool(self, query_id: str, positive_id: str) -> list[Negative]:
         """The synthetic negatives available to one instance (exact pair first, then per-query)."""
@@ -33,16 +34,19 @@ def index_synthetic(synthetic: Iterable[SyntheticNegative], mined: list[MinedIns
     queries = {m.query_id for m in mined}
     by_pair: dict[tuple[str, str], list[Negative]] = defaultdict(list)
     by_query: dict[str, list[Negative]] = defaultdict(list)
+    positives: dict[tuple[str, str], list[Negative]] = defaultdict(list)
     unmatched = 0
     for syn in synthetic:
         negative = Negative(text=syn.text, source="synthetic", score=syn.teacher_score, teacher_score=syn.teacher_score)
-        if (syn.query_id, syn.positive_id) in pairs:
+        if syn.label == "positive":
+            positives[(syn.query_id, syn.positive_id)].append(negative)
+        elif (syn.query_id, syn.positive_id) in pairs:
             by_pair[(syn.query_id, syn.positive_id)].append(negative)
         elif syn.query_id in queries:
             by_query[syn.query_id].append(negative)
         else:
             unmatched += 1
-    return SyntheticIndex(dict(by_pair), dict(by_query), unmatched)
+    return SyntheticIndex(dict(by_pair), dict(by_query), unmatched, dict(positives))
 
 
 def retrieved_pool(instance: MinedInstance) -> list[Negative]:

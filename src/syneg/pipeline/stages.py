@@ -68,12 +68,12 @@ class Stage:
 def mine_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
     """Mine hard negatives for every (query, positive) pair of the train split.
 
-    | reads    | config ``mine``; the train split                                          |
+    | reads    | config ``mine``, ``teacher`` (rescoring, false negatives); the train split |
     | writes   | ``mined.jsonl`` (MinedInstance), ``mined.jsonl.stats.json``               |
     """
     from syneg.mining import mine, write_mined
 
-    instances, stats = mine(train, settings.mine, settings.seed, show_progress=progress)
+    instances, stats = mine(train, settings.mine, settings.seed, show_progress=progress, teacher=settings.teacher)
     write_mined(instances, stats, run.file(layout.MINED))
     return stats
 
@@ -81,7 +81,7 @@ def mine_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progres
 def synthesize_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
     """LLM-written negatives for the mined pairs; fails the run (exit 3) when calls failed.
 
-    | reads    | config ``synthesize``; ``mined.jsonl``; the train split                   |
+    | reads    | config ``synthesize``, ``teacher`` (the guard); ``mined.jsonl``; the train split |
     | writes   | ``synthetic.jsonl`` (SyntheticNegative), ``.stats.json``, ``.failed.jsonl``, the cache |
     """
     from syneg.synthesis import failure_report, synthesize
@@ -90,7 +90,7 @@ def synthesize_stage(settings: StageSettings, run: RunDir, train: BeirDataset, p
     out = run.file(layout.SYNTHETIC)
     mined = read_records(run.file(layout.MINED), MinedInstance)
     seed = settings.seed if config.seed is None else config.seed
-    stats = synthesize(train, config, out, mined=mined, seed=seed, progress=progress)
+    stats = synthesize(train, config, out, mined=mined, seed=seed, progress=progress, teacher=settings.teacher)
     _, failed = failure_report(stats, out)
     if failed is not None:  # not marked done: a rerun retries the transient failures
         raise failed
@@ -134,19 +134,25 @@ def diagnose_stage(settings: StageSettings, run: RunDir, train: BeirDataset, pro
 
 
 def train_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
-    """Fine-tune the student with InfoNCE.
+    """Fine-tune the student with the configured loss; with ``train.eval_steps``, evaluate on the
+    eval split during training (a learning curve) and keep the best checkpoint (``keep_best``).
 
-    | reads    | config ``train``; ``train.jsonl``                                         |
+    | reads    | config ``train``, ``teacher`` (scores for distillation), ``data`` (eval split); ``train.jsonl`` |
     | writes   | ``model/`` (with its training logs), ``model.stats.json``                 |
     """
     from syneg.training import train as train_model
     from syneg.training.card import read_provenance
+    from syneg.training.losses import needs_teacher_scores
+    from syneg.training.scores import fill_teacher_scores
 
     instances = read_records(run.file(layout.TRAIN), TrainingInstance)
+    if needs_teacher_scores(settings.train.loss):
+        instances = fill_teacher_scores(instances, settings.teacher)
+    eval_ds = None if settings.train.eval_steps is None else settings.data.load_split("eval", settings.seed)
     out = run.file(layout.MODEL)
     if out.exists():
         shutil.rmtree(out)
-    summary = train_model(instances, settings.train, out, seed=settings.seed,
+    summary = train_model(instances, settings.train, out, eval_dataset=eval_ds, seed=settings.seed,
                           provenance=read_provenance(run.file(layout.TRAIN)), show_progress=progress)
     layout.write_stats(out, summary)
     return summary
@@ -174,12 +180,12 @@ def evaluate_stage(settings: StageSettings, run: RunDir, eval_ds: BeirDataset, p
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("mine", mine_stage, layout.MINED, ("data", "mine")),
-    Stage("synthesize", synthesize_stage, layout.SYNTHETIC, ("data", "synthesize"), ("mine",),
+    Stage("mine", mine_stage, layout.MINED, ("data", "teacher", "mine")),
+    Stage("synthesize", synthesize_stage, layout.SYNTHETIC, ("data", "teacher", "synthesize"), ("mine",),
           active=_uses_synthetic),
     Stage("mix", mix_stage, layout.TRAIN, ("data", "mix"), ("mine", "synthesize")),
     Stage("diagnose", diagnose_stage, layout.DIAGNOSTICS, ("train",), ("mix",)),
-    Stage("train", train_stage, layout.MODEL, ("train",), ("mix",)),
+    Stage("train", train_stage, layout.MODEL, ("data", "teacher", "train"), ("mix",)),
     Stage("evaluate", evaluate_stage, layout.METRICS, ("data", "evaluate", "train"), ("train",), dataset="eval"),
 )
 STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from syneg.config import SynthesizeConfig
+from syneg.config import SynthesizeConfig, TeacherConfig
 from syneg.data import BeirDataset
 from syneg import layout
 from syneg.errors import RunFailed
@@ -21,7 +21,7 @@ from syneg.synthesis.cache import ResultCache
 from syneg.synthesis.failures import report_lines, summarize, verdict
 from syneg.synthesis.finalize import Outcome, apply_guard, collect
 from syneg.synthesis.guard import Band, HardnessGuard
-from syneg.synthesis.planning import SynthesisItem, domain_pool, pairs_from_dataset, pairs_from_mined, plan_items
+from syneg.synthesis.planning import SynthesisItem, calls_per_pair, domain_pool, pairs_from_dataset, pairs_from_mined, plan_items
 from syneg.synthesis.prompt import PROMPT_VERSION
 from syneg.synthesis.runner import RunCounters, pending, run_items
 
@@ -59,13 +59,18 @@ def synthesize(
     retry_failed: bool = False,
     import_from: str | Path | None = None,
     progress: bool = True,
+    teacher: TeacherConfig | None = None,
 ) -> dict[str, Any]:
     """Generate (or import), check and guard synthetic negatives; write ``out``, stats and failures.
+
+    The guard scores with ``config.guard_model``, else ``teacher.model``, else the packaged MiniLM;
+    ``teacher`` also sets its false-negative rule (``perc``) and whether those are relabelled.
 
     A ``backend`` passed in is closed at the end (its connections belong to this call's event loop).
     Failed calls are in ``stats["failures"]``; :func:`failure_report` turns them into the run's verdict.
     """
     started = time.perf_counter()
+    config = with_planned_calls(config, out)
     items, model_id = plan(dataset, config, mined, seed)
     with open_cache(config, out) as cache:
         counters = RunCounters()
@@ -74,13 +79,31 @@ def synthesize(
             counters = asyncio.run(_run(items, config, cache, backend, retry_failed, progress))
         outcome = collect(items, cache, model_id, counters.transient)
     if config.guard and outcome.negatives:
-        apply_guard(outcome, items, HardnessGuard(config.guard_model, Band(config.guard_margin, config.guard_floor)))
+        apply_guard(outcome, items, make_guard(config, teacher))
     write_jsonl(out, outcome.negatives)
     paths = side_paths(out)
     write_jsonl(paths["failed"], outcome.rejected)
     stats = _stats(items, counters, outcome, config, model_id, time.perf_counter() - started, imported)
     layout.write_stats(out, stats)
     return stats
+
+
+def make_guard(config: SynthesizeConfig, teacher: TeacherConfig | None) -> HardnessGuard:
+    """The hardness guard of ``config``, scoring with the teacher unless ``guard_model`` is set."""
+    teacher = teacher or TeacherConfig()
+    band = Band(config.guard_margin, config.guard_floor, teacher.perc if teacher.model else 1.0)
+    model = config.guard_model or teacher.model
+    return HardnessGuard(model, band, teacher.batch_size, teacher.max_seq_length,
+                         relabel=teacher.false_negatives == "relabel")
+
+
+def with_planned_calls(config: SynthesizeConfig, out: str | Path) -> SynthesizeConfig:
+    """``config`` with ``per_query`` planned from ``target_kept`` and the keep rate (see
+    :func:`syneg.synthesis.planning.calls_per_pair`); the measured rate is read from ``out``'s stats."""
+    if config.target_kept is None:
+        return config
+    measured = (layout.read_stats(out) or {}).get("pass_rate") if config.keep_rate is None else None
+    return config.model_copy(update={"per_query": calls_per_pair(config, measured)})
 
 
 async def _run(items, config, cache, backend, retry_failed, progress) -> RunCounters:
@@ -103,10 +126,13 @@ async def _run(items, config, cache, backend, retry_failed, progress) -> RunCoun
 
 def _stats(items, counters: RunCounters, outcome: Outcome, config, model_id, elapsed, imported) -> dict[str, Any]:
     total = len(items)
-    kept = len(outcome.negatives)
+    kept = sum(1 for n in outcome.negatives if n.label == "negative")
+    pairs = len({(i.pair.query_id, i.pair.positive_id) for i in items})
     return {
         "model": model_id, "prompt_version": PROMPT_VERSION, "mode": config.mode, "items": total,
         "kept": kept, "pass_rate": round(kept / total, 4) if total else 0.0,
+        "pairs": pairs, "per_query": config.per_query,
+        "kept_per_pair": round(kept / pairs, 4) if pairs else 0.0, "relabelled": outcome.relabelled,
         "fail_rate": round(sum(outcome.drops["call"].values()) / total, 4) if total else 0.0,
         "run": {"cached": counters.cached, "succeeded": counters.succeeded, "failed": counters.failed,
                 "skipped_failed": counters.skipped_failed, "calls": counters.calls, "requests": counters.requests,
@@ -116,7 +142,8 @@ def _stats(items, counters: RunCounters, outcome: Outcome, config, model_id, ela
         "tokens": dict(outcome.tokens), "missing": outcome.missing,
         "drops": {stage: dict(c) for stage, c in outcome.drops.items()},
         "parse_stages": dict(outcome.parse_stages),
-        "guard": {"enabled": config.guard, "margin": config.guard_margin, "floor": config.guard_floor},
+        "guard": {"enabled": config.guard, "margin": config.guard_margin, "floor": config.guard_floor,
+                  "model": config.guard_model},
         "imported": imported, "elapsed_s": round(elapsed, 3),
         "negatives_per_s": round(kept / elapsed, 4) if elapsed else 0.0,
     }

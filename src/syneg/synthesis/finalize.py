@@ -10,7 +10,7 @@ from typing import Any
 
 from syneg.records import SyntheticNegative
 from syneg.synthesis.cache import ResultCache
-from syneg.synthesis.guard import HardnessGuard
+from syneg.synthesis.guard import FALSE_NEGATIVE, HardnessGuard
 from syneg.synthesis.parse import parse_output
 from syneg.synthesis.planning import SynthesisItem
 from syneg.synthesis.prompt import DEMO_REPLY, PROMPT_VERSION
@@ -30,6 +30,7 @@ class Outcome:
     parse_stages: Counter = field(default_factory=Counter)
     tokens: Counter = field(default_factory=Counter)
     missing: int = 0
+    relabelled: int = 0  # likely false negatives kept as extra positives (guard with relabel)
 
 
 def _reject(outcome: Outcome, item: SynthesisItem, stage: str, reason: str, raw: str | None, **extra: Any) -> None:
@@ -87,7 +88,8 @@ def _reject_unanswered(outcome: Outcome, item: SynthesisItem, cache: ResultCache
 
 
 def apply_guard(outcome: Outcome, items: Sequence[SynthesisItem], guard: HardnessGuard) -> None:
-    """Score negatives and positives against their query; drop those outside the band."""
+    """Score negatives and positives against their query; drop those outside the band (or, with
+    ``guard.relabel``, keep a likely false negative as ``label="positive"``, counted as relabelled)."""
     by_key = {item.key: item for item in items}
     kept_items = [by_key[n.key] for n in outcome.negatives]
     pairs = [(i.pair.query, n.text) for i, n in zip(kept_items, outcome.negatives)]
@@ -99,7 +101,11 @@ def apply_guard(outcome: Outcome, items: Sequence[SynthesisItem], guard: Hardnes
         score, positive_score = scores[index], scores[half + index]
         negative.teacher_score, negative.positive_teacher_score = round(score, 5), round(positive_score, 5)
         reason = guard.band.verdict(score, positive_score)
-        if reason is None:
+        if reason == FALSE_NEGATIVE and guard.relabel:
+            negative.label = "positive"
+            outcome.relabelled += 1
+            kept.append(negative)
+        elif reason is None:
             kept.append(negative)
         else:
             _reject(outcome, item, "guard", reason, negative.text, teacher_score=score,

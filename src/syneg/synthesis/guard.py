@@ -5,20 +5,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from syneg.mining.filters import false_negative_threshold
+
 FALSE_NEGATIVE = "likely_false_negative"
 OFF_TOPIC = "off_topic"
 
 
 @dataclass(frozen=True)
 class Band:
-    """Keep scores in ``[floor * positive, positive - margin)``."""
+    """Keep scores in ``[floor * positive, min(positive - margin, perc x positive))``.
+
+    ``perc`` is the positive-aware false-negative rule of mining (TopK-PercPos, see
+    :func:`syneg.mining.filters.false_negative_threshold`); 1.0 leaves only ``margin``.
+    """
 
     margin: float = 0.0
     floor: float = 0.5
+    perc: float = 1.0
 
     def verdict(self, score: float, positive_score: float) -> str | None:
         """The drop reason for ``score``, or None to keep it."""
-        if score >= positive_score - self.margin:
+        if score >= positive_score - self.margin or score >= false_negative_threshold(positive_score, self.perc):
             return FALSE_NEGATIVE
         if positive_score > 0 and score < self.floor * positive_score:
             return OFF_TOPIC
@@ -26,17 +33,20 @@ class Band:
 
 
 class HardnessGuard:
-    """Cosine scores of a bi-encoder teacher (default: the packaged MiniLM) and a keep band."""
+    """Scores of a teacher (bi-encoder cosine or cross-encoder; default the packaged MiniLM) and a keep band.
 
-    def __init__(self, model: str | None = None, band: Band | None = None, batch_size: int = 32) -> None:
-        from syneg.models import load_encoder
+    ``relabel``: a likely false negative is kept as an extra positive of its pair instead of dropped.
+    """
 
-        self.encoder = load_encoder(model, max_seq_length=256)
+    def __init__(self, model: str | None = None, band: Band | None = None, batch_size: int = 32,
+                 max_seq_length: int | None = 256, relabel: bool = False) -> None:
+        from syneg.mining.rescore import load_rescorer
+
+        self.scorer = load_rescorer(model, batch_size, max_seq_length)
         self.band = band or Band()
-        self.batch_size = batch_size
+        self.relabel = relabel
 
     def scores(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        """Cosine similarity of each ``(query, passage)`` pair."""
-        from syneg.retrieval.pairs import pair_cosines
-
-        return pair_cosines(self.encoder, pairs, batch_size=self.batch_size).astype(float).tolist()
+        """The teacher's score of each ``(query, passage)`` pair."""
+        rows = self.scorer.score([query for query, _ in pairs], [[passage] for _, passage in pairs])
+        return [float(row[0]) for row in rows]

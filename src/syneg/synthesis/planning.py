@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,6 +62,16 @@ def pairs_from_mined(mined: Sequence[MinedInstance], dataset: BeirDataset | None
              tuple((n.doc_id, n.text) for n in m.negatives if n.source != "synthetic"))
         for m in rows
     ]
+
+
+def calls_per_pair(config: SynthesizeConfig, measured_rate: float | None = None) -> int:
+    """Calls per pair so that about ``target_kept`` negatives per pair survive: ``ceil(target / rate)``,
+    at most ``max_per_query``. The rate is ``keep_rate`` when set, else ``measured_rate`` (a previous
+    run's pass rate), else 1. Without ``target_kept``, ``per_query``."""
+    if config.target_kept is None:
+        return config.per_query
+    rate = config.keep_rate or measured_rate or 1.0
+    return max(1, min(config.max_per_query, math.ceil(config.target_kept / max(rate, 1e-3) - 1e-9)))
 
 
 def plan_items(

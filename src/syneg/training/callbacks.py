@@ -68,24 +68,32 @@ def step_line(row: dict[str, Any], total: int) -> str:
 
 
 class EpochEvaluator(TrainerCallback):
-    """Evaluate retrieval on ``dataset`` at the end of each epoch (and before training).
+    """Evaluate retrieval on ``dataset`` before training, every ``every`` steps (when set), at the end
+    of each epoch and at the end of training: a learning curve in ``history``.
 
-    Runs on the main process only (the others wait at their next collective call).
+    With ``keep_best`` it keeps a copy of the weights that scored best on ``metric`` (the untrained
+    ones included, when evaluated); :meth:`restore_best` loads them back. Runs on the main process
+    only (the others wait at their next collective call).
     """
 
-    def __init__(self, dataset, logger: StepLogger, before: bool = True, batch_size: int = 64) -> None:
+    def __init__(self, dataset, logger: StepLogger, before: bool = True, batch_size: int = 64,
+                 every: int | None = None, keep_best: bool = False, metric: str = "nDCG@10") -> None:
         from syneg.evaluation import Evaluator
 
         self.dataset = dataset
         self.evaluator = Evaluator(dataset.qrels)
         self.logger = logger
-        self.before = before
+        self.before, self.every, self.keep_best, self.metric = before, every, keep_best, metric
         self.batch_size = batch_size
         self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] | None = None  # the best history row
+        self._best_state: dict[str, Any] | None = None
 
     def _evaluate(self, state, model, epoch: float) -> None:
         from syneg.evaluation import evaluate_model
 
+        if self.history and self.history[-1]["step"] == state.global_step and state.global_step > 0:
+            return  # already evaluated at this step (step and epoch ends coincide)
         started = time.perf_counter()
         metrics = evaluate_model(model, self.dataset, batch_size=self.batch_size, evaluator=self.evaluator)
         model.train()
@@ -93,12 +101,30 @@ class EpochEvaluator(TrainerCallback):
                "eval_s": round(time.perf_counter() - started, 2)}
         self.history.append(row)
         self.logger.add(row)
+        if self.best is None or metrics.get(self.metric, 0.0) > self.best["metrics"].get(self.metric, 0.0):
+            self.best = row
+            if self.keep_best:
+                self._best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def restore_best(self, model) -> dict[str, Any] | None:
+        """Load the best weights into ``model`` (when kept); returns the best row."""
+        if self._best_state is not None:
+            model.load_state_dict(self._best_state)
+        return self.best
 
     def on_train_begin(self, args, state, control, model=None, **kwargs) -> None:
         if self.before and state.is_world_process_zero:
             self._evaluate(state, model, 0.0)
 
+    def on_step_end(self, args, state, control, model=None, **kwargs) -> None:
+        if self.every and state.global_step % self.every == 0 and state.is_world_process_zero:
+            self._evaluate(state, model, state.epoch)
+
     def on_epoch_end(self, args, state, control, model=None, **kwargs) -> None:
+        if state.is_world_process_zero:
+            self._evaluate(state, model, state.epoch)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs) -> None:
         if state.is_world_process_zero:
             self._evaluate(state, model, state.epoch)
 

@@ -1,6 +1,7 @@
 """Contrastive fine-tuning (InfoNCE over in-batch and hard negatives) with sentence-transformers.
 
-The loss is sentence-transformers' MultipleNegativesRankingLoss with ``scale = 1 / tau``:
+The loss is ``train.loss`` from the registry :mod:`syneg.training.losses`; the default, ``infonce``,
+is sentence-transformers' MultipleNegativesRankingLoss with ``scale = 1 / tau``:
 for query q, its positive p and the batch's documents D (every positive and hard negative),
 ``-log softmax_d(cos(q, d) / tau)[p]``. ``mini_batch_size`` switches to the cached (GradCache)
 variant, same loss for larger batches. Batches come from the no-duplicates sampler so a
@@ -30,13 +31,10 @@ from syneg.training.launch import process_rank, world_size
 
 
 def make_loss(model, config: TrainConfig):
-    """MNRL (or its cached variant) with ``scale = 1 / temperature``."""
-    from sentence_transformers.sentence_transformer import losses
+    """The configured loss (``infonce``: MNRL, or its cached variant, with ``scale = 1 / temperature``)."""
+    from syneg.training import losses
 
-    scale = 1.0 / config.temperature
-    if config.mini_batch_size:
-        return losses.CachedMultipleNegativesRankingLoss(model, scale=scale, mini_batch_size=config.mini_batch_size)
-    return losses.MultipleNegativesRankingLoss(model, scale=scale)
+    return losses.make_loss(model, config)
 
 
 def warmup_steps(config: TrainConfig, examples: int, processes: int = 1) -> int:
@@ -83,14 +81,17 @@ def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str |
     ``out_dir`` then holds a sentence-transformers model (with model card) plus
     ``train_log.jsonl``, ``grad_stats.json``, ``training.png`` and ``summary.json``.
     The card gets a section on the negatives' ``provenance`` (see :func:`syneg.training.card.read_provenance`).
-    Under torchrun every process trains and only rank 0 writes.
+    Under torchrun every process trains and only rank 0 writes. With ``eval_dataset`` the model is
+    evaluated before, every ``eval_steps`` and at the end; ``keep_best`` saves the best of those.
     """
+    from syneg.training.losses import needs_teacher_scores
+
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer
     from transformers import PrinterCallback
 
     instances = list(instances)[: config.max_instances] if config.max_instances else list(instances)
-    columns, info = st_columns(instances, config.num_negatives)
+    columns, info = st_columns(instances, config.num_negatives, scores=needs_teacher_scores(config.loss))
     out_dir = Path(out_dir)
     main = process_rank() == 0
     with staged_dir(out_dir) if main else contextlib.nullcontext() as work:  # appears only when complete
@@ -98,7 +99,8 @@ def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str |
         bf16 = config.bf16 and cpu_has_bf16()
         warmup = warmup_steps(config, info["rows"], world_size())
         logger = StepLogger(work / layout.TRAIN_LOG if work else None, show_progress)
-        evaluator = EpochEvaluator(eval_dataset, logger, config.eval_before) if eval_dataset is not None else None
+        evaluator = None if eval_dataset is None else EpochEvaluator(
+            eval_dataset, logger, config.eval_before, every=config.eval_steps, keep_best=config.keep_best)
         with tempfile.TemporaryDirectory(prefix="syneg-trainer-") as scratch:
             trainer = SentenceTransformerTrainer(
                 model=model, args=training_arguments(config, scratch, seed, bf16, warmup),
@@ -108,7 +110,10 @@ def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str |
             started = time.perf_counter()
             result = trainer.train()
             wall = time.perf_counter() - started
+        best = evaluator.restore_best(model) if evaluator is not None and config.keep_best else None
         summary = _summary(config, info, trainer, result, wall, logger, evaluator, bf16, seed)
+        summary["kept"] = None if best is None else {"step": best["step"], "untrained": best["step"] == 0,
+                                                     "metrics": best["metrics"]}
         if work is not None:
             _finish(model, work, logger, summary, provenance or {})
     return summary

@@ -50,9 +50,14 @@ def dataset_info(columns: list[str], rows: int, nbytes: int, file_size: int) -> 
     ``configs``, ``load_dataset`` hashes the card's metadata (not the files), so without sizes a new
     export in a folder of the same name would load the previous one's cached rows.
     """
-    return {"features": [{"name": name, "dtype": "string"} for name in columns], "config_name": "default",
+    return {"features": [_feature(name) for name in columns], "config_name": "default",
             "splits": [{"name": "train", "num_bytes": nbytes, "num_examples": rows}],
             "download_size": file_size, "dataset_size": nbytes}
+
+
+def _feature(name: str) -> dict[str, Any]:
+    """A text column, or the ``label`` list of teacher scores."""
+    return {"name": name, "sequence": "float64"} if name == "label" else {"name": name, "dtype": "string"}
 
 
 def dataset_card(info: Mapping[str, Any], provenance: Mapping[str, Any], terms: DataTerms,

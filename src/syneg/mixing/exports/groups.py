@@ -39,23 +39,25 @@ def passage_id(negative: Negative) -> str:
     return negative.doc_id or f"{negative.source}-{stable_hash(negative.text):016x}"
 
 
-def _negative(negative: Negative) -> Passage:
+def _passage(negative: Negative) -> Passage:
     return Passage(passage_id(negative), negative.text, negative.teacher_score, negative.doc_id is not None)
 
 
-def _positive(instance: TrainingInstance) -> Passage:
-    return Passage(instance.positive_id, instance.positive, instance.positive_teacher_score)
+def _positives(instance: TrainingInstance) -> list[Passage]:
+    """The instance's positive, then its relabelled extra positives."""
+    return [Passage(instance.positive_id, instance.positive, instance.positive_teacher_score),
+            *(_passage(p) for p in instance.extra_positives)]
 
 
 def groups(instances: Iterable[TrainingInstance], by_query: bool = False) -> list[Group]:
     """One group per instance, or (``by_query``) one per query in first-seen order."""
     if not by_query:
-        return [Group(i.query_id, i.query, [_positive(i)], [_negative(n) for n in i.negatives]) for i in instances]
+        return [Group(i.query_id, i.query, _positives(i), [_passage(n) for n in i.negatives]) for i in instances]
     merged: dict[str, Group] = {}
     for instance in instances:
         group = merged.setdefault(instance.query_id, Group(instance.query_id, instance.query))
-        group.positives.append(_positive(instance))
-        group.negatives += [_negative(n) for n in instance.negatives]
+        group.positives += _positives(instance)
+        group.negatives += [_passage(n) for n in instance.negatives]
     return [_dedup(group) for group in merged.values()]
 
 

