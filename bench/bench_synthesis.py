@@ -162,10 +162,11 @@ def main() -> None:
     dataset = load_dataset(None, "train")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        with FakeOpenAI() as server:
-            config = SynthesizeConfig(backend="openai", model="bench", mode="free", guard=False,
-                                      per_query=2, limit=args.fake_calls // 2, concurrency=args.concurrency)
-            compare("fake server, instant canned JSON", dataset, config, server.base_url, "json_schema", workdir)
+        if args.fake_calls:
+            with FakeOpenAI() as server:
+                config = SynthesizeConfig(backend="openai", model="bench", mode="free", guard=False,
+                                          per_query=2, limit=args.fake_calls // 2, concurrency=args.concurrency)
+                compare("fake server, instant canned JSON", dataset, config, server.base_url, "json_schema", workdir)
         if args.llama_calls:
             proc = llama_server(18000 + int(time.time()) % 1000)
             try:
