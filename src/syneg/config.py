@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, 
 
 from syneg.errors import DataError, SynegError
 from syneg.evaluation.metrics import DEFAULT_METRICS
+from syneg.hardware import DEVICE_PATTERN
 from syneg.mixing.registry import STRATEGIES
 from syneg.synthesis.backends import BACKENDS
 
@@ -21,6 +22,7 @@ NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]  # strictly between 0 and 1
 Name = Annotated[str, Field(min_length=1)]
+Device = Annotated[str, Field(pattern=DEVICE_PATTERN)]  # auto|cpu|cuda|cuda:N|mps (syneg.hardware.resolve_device)
 
 
 class Section(BaseModel):
@@ -111,6 +113,7 @@ class RunConfig(Section):
 
     run_dir: str = "runs/default"
     seed: int = 0
+    device: Device = "auto"  # where every model runs; not part of the stages' keys (where, not what)
     data: DataConfig = DataConfig()
     mine: MineConfig = MineConfig()
     synthesize: SynthesizeConfig = SynthesizeConfig()

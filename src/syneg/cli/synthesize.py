@@ -13,7 +13,7 @@ import typer
 from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
-from syneg.cli.options import OutOpt, build_section, choices, field_option
+from syneg.cli.options import DeviceOpt, OutOpt, ShardOpt, build_section, choices, field_option
 from syneg.config import SynthesizeConfig
 
 if TYPE_CHECKING:
@@ -73,11 +73,15 @@ def synthesize(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the calls and tokens a run would need.")] = False,
     export_batch: Annotated[Optional[Path], typer.Option("--export-batch", help="Write OpenAI batch requests instead of calling.")] = None,
     import_batch: Annotated[Optional[Path], typer.Option("--import-batch", help="Read OpenAI/vLLM batch results instead of calling.")] = None,
+    device: DeviceOpt = "auto",
+    shard: ShardOpt = None,
 ) -> None:
     """Write LLM-synthesized hard negatives (SyntheticNegative lines), cached and resumable."""
     from syneg import progress, synthesis
     from syneg.synthesis import batch
-    from syneg.synthesis.api import open_cache
+    from syneg.synthesis.api import open_cache, shard_items
+    from syneg.hardware import resolve_device
+    from syneg.sharding import Shard
     from syneg.synthesis.backends import get_backend
 
     config = _section(mode, mined, backend=backend, model=model, base_url=base_url, api_key_env=api_key_env,
@@ -85,10 +89,13 @@ def synthesize(
                       max_tokens=max_tokens, temperature=temperature, guard=guard, guard_margin=guard_margin,
                       guard_floor=guard_floor, cache=cache, request_timeout=request_timeout,
                       max_attempts=max_attempts, deadline=deadline)
+    resolve_device(device)  # a missing GPU fails before any call
+    part = Shard.parse(shard) if shard else None
     dataset, mined_rows = _load(selection, mined)
     seed = selection.seed
     if dry_run or export_batch is not None:
-        items, _ = synthesis.plan(dataset, config, mined_rows, seed)
+        items, model_id = synthesis.plan(dataset, config, mined_rows, seed)
+        items, _ = shard_items(items, part, model_id)
         with open_cache(config, out) as store:
             if dry_run:
                 estimate = synthesis.estimate(items, store, config.max_tokens, retry_failed)
@@ -100,7 +107,7 @@ def synthesize(
         output.summary("synthesize", export_batch=export_batch, requests=count)
         return
     stats = synthesis.synthesize(dataset, config, out, mined_rows, seed, retry_failed=retry_failed,
-                                 import_from=import_batch, progress=progress.enabled())
+                                 import_from=import_batch, progress=progress.enabled(), device=device, shard=part)
     shown = {k: stats[k] for k in ("items", "kept", "pass_rate", "fail_rate", "drops")}
     output.summary("synthesize", out=out, **shown)
     lines, failed = synthesis.failure_report(stats, out)

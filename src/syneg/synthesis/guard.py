@@ -28,10 +28,11 @@ class Band:
 class HardnessGuard:
     """Cosine scores of a bi-encoder teacher (default: the packaged MiniLM) and a keep band."""
 
-    def __init__(self, model: str | None = None, band: Band | None = None, batch_size: int = 32) -> None:
+    def __init__(self, model: str | None = None, band: Band | None = None, batch_size: int = 32,
+                 device: str | None = None) -> None:
         from syneg.models import load_encoder
 
-        self.encoder = load_encoder(model, max_seq_length=256)
+        self.encoder = load_encoder(model, 256, device)
         self.band = band or Band()
         self.batch_size = batch_size
 
