@@ -171,6 +171,7 @@ def test_two_process_torchrun(instances, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 2 and summary["epochs"] == 1.0
+    assert summary["device"] == "cpu" and summary["precision"] in ("bf16", "fp32")  # gloo; negatives gathered
     assert len((out / "train_log.jsonl").read_text().splitlines()) == 2  # rank 0 only
     SentenceTransformer(str(out), device="cpu")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model.stats.json", "train.jsonl"]  # rank 0 only wrote

@@ -13,6 +13,7 @@ from syneg.evaluation.metrics import DEFAULT_METRICS
 from syneg.hardware import DEVICE_PATTERN
 from syneg.mixing.registry import STRATEGIES
 from syneg.synthesis.backends import BACKENDS
+from syneg.synthesis.backends.wire import SERVERS
 
 if TYPE_CHECKING:
     from syneg.data import BeirDataset
@@ -60,6 +61,7 @@ class SynthesizeConfig(Section):
     backend: Literal[BACKENDS] = "llamacpp"  # type: ignore[valid-type]  # the backend registry
     model: str | None = None  # None = packaged SmolLM2-135M-Instruct GGUF
     base_url: str | None = None
+    server: Literal[SERVERS] = "auto"  # type: ignore[valid-type]  # request field names (synthesis.backends.wire)
     mode: Literal["free", "grounded"] = "grounded"
     show_positive: bool = False
     per_query: PositiveInt = 1

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from syneg.data import BeirDataset
     from syneg.records import MinedInstance
 
-Backend, Mode = choices(SynthesizeConfig, "backend"), choices(SynthesizeConfig, "mode")
+Backend, Mode, Server = (choices(SynthesizeConfig, name) for name in ("backend", "mode", "server"))
 _opt = functools.partial(field_option, SynthesizeConfig)
 
 ModelOpt = Annotated[Optional[str], _opt("model", "--model", help="GGUF path, served model name, or HF model folder.")]
@@ -53,6 +53,7 @@ def synthesize(
     backend: Annotated[Optional[Backend], _opt("backend", "--backend", help="Chat backend (llamacpp runs offline).")] = None,
     model: ModelOpt = None,
     base_url: Annotated[Optional[str], _opt("base_url", "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")] = None,
+    server: Annotated[Optional[Server], _opt("server", "--server", help="Request field names: openai (max_completion_tokens), vllm (repetition_penalty, structured_outputs), generic; auto = openai at api.openai.com.")] = None,
     api_key_env: Annotated[Optional[str], _opt("api_key_env", "--api-key-env", help="Environment variable with the API key.")] = None,
     per_query: Annotated[Optional[int], _opt("per_query", "--per-query", help="Negatives per (query, positive).")] = None,
     concurrency: Annotated[Optional[int], _opt("concurrency", "--concurrency", help="Calls in flight.")] = None,
@@ -71,8 +72,8 @@ def synthesize(
     cache: Annotated[Optional[Path], _opt("cache", "--cache", help="Cache file (default <out>.cache.sqlite).")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Call again for items that failed before.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the calls and tokens a run would need.")] = False,
-    export_batch: Annotated[Optional[Path], typer.Option("--export-batch", help="Write OpenAI batch requests instead of calling.")] = None,
-    import_batch: Annotated[Optional[Path], typer.Option("--import-batch", help="Read OpenAI/vLLM batch results instead of calling.")] = None,
+    export_batch: Annotated[Optional[Path], typer.Option("--export-batch", help="Write OpenAI batch requests instead of calling (split into FILE.1, FILE.2, ... past 50,000 requests or 200 MB).")] = None,
+    import_batch: Annotated[Optional[list[Path]], typer.Option("--import-batch", help="Read OpenAI/vLLM batch output and error files instead of calling (repeat for several).")] = None,
     device: DeviceOpt = "auto",
     shard: ShardOpt = None,
 ) -> None:
@@ -83,8 +84,9 @@ def synthesize(
     from syneg.hardware import resolve_device
     from syneg.sharding import Shard
     from syneg.synthesis.backends import get_backend
+    from syneg.synthesis.backends.wire import server_for
 
-    config = _section(mode, mined, backend=backend, model=model, base_url=base_url, api_key_env=api_key_env,
+    config = _section(mode, mined, backend=backend, model=model, base_url=base_url, server=server, api_key_env=api_key_env,
                       per_query=per_query, concurrency=concurrency, limit=limit, show_positive=show_positive,
                       max_tokens=max_tokens, temperature=temperature, guard=guard, guard_margin=guard_margin,
                       guard_floor=guard_floor, cache=cache, request_timeout=request_timeout,
@@ -102,9 +104,9 @@ def synthesize(
                 output.summary("synthesize", dry_run=True, **estimate)
                 return
             served = config.model or get_backend(config.backend).model_id_for(None).split(":", 1)[1]
-            count = batch.export_batch(items, store, export_batch, served)
-        output.info(f"wrote {count} requests to {export_batch}")
-        output.summary("synthesize", export_batch=export_batch, requests=count)
+            files = batch.export_batch(items, store, export_batch, served, server=server_for(config.server, config.base_url))
+        output.info(f"wrote {sum(files.values())} requests to {', '.join(map(str, files))}")
+        output.summary("synthesize", export_batch=list(files), requests=sum(files.values()))
         return
     stats = synthesis.synthesize(dataset, config, out, mined_rows, seed, retry_failed=retry_failed,
                                  import_from=import_batch, progress=progress.enabled(), device=device, shard=part)

@@ -68,7 +68,7 @@ def synthesize(
     *,
     backend: ChatBackend | None = None,
     retry_failed: bool = False,
-    import_from: str | Path | None = None,
+    import_from: str | Path | Sequence[str | Path] | None = None,
     progress: bool = True,
     device: str | None = None,
     shard: Shard | None = None,
@@ -84,7 +84,7 @@ def synthesize(
     items, block = shard_items(items, shard, model_id)
     with open_cache(config, out) as cache:
         counters = RunCounters()
-        imported = dict(batch.import_batch(items, cache, import_from, counters.transient)) if import_from else None
+        imported = dict(batch.import_batch(items, cache, import_from, counters.transient, model_id)) if import_from else None
         if import_from is None:
             counters = asyncio.run(_run(items, config, cache, backend, retry_failed, progress))
         outcome = collect(items, cache, model_id, counters.transient)
