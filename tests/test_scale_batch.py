@@ -17,7 +17,7 @@ from syneg.config import SynthesizeConfig
 from syneg.data import load_dataset
 from syneg.errors import SynegError
 from syneg.synthesis import batch, plan, synthesize
-from syneg.synthesis.backends import make_backend
+from syneg.synthesis.backends import BackendError, make_backend
 from syneg.synthesis.backends.wire import server_for
 from syneg.synthesis.cache import ResultCache
 from syneg.synthesis.prompt import OUTPUT_SCHEMA
@@ -134,3 +134,34 @@ def test_openai_and_generic_servers_get_their_field_names(dataset):
     assert hosted["response_format"] == generic["response_format"] and "structured_outputs" not in generic
     assert server_for("auto", None) == "openai" and server_for("auto", "https://api.openai.com/v1") == "openai"
     assert server_for("auto", "http://127.0.0.1:8000/v1") == "generic"
+
+
+# --- vLLM in process -----------------------------------------------------------------------------
+
+def test_vllm_batcher_runs_concurrent_calls_as_batches_in_order():
+    from syneg.synthesis.backends.base import Completion, Sampling
+    from syneg.synthesis.backends.vllm_backend import Batcher
+
+    def generate(requests):
+        return [Completion(messages[0]["content"], "stop") for messages, _, _ in requests]
+
+    def failing(requests):
+        raise RuntimeError("CUDA out of memory")
+
+    async def run(batcher, count):
+        calls = [batcher.submit(([{"role": "user", "content": str(i)}], Sampling(16, 0.0, i), {})) for i in range(count)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    batcher = Batcher(generate, max_batch=4)
+    replies = asyncio.run(run(batcher, 10))
+    assert [r.text for r in replies] == [str(i) for i in range(10)] and batcher.batches == [4, 4, 2]
+    errors = asyncio.run(run(Batcher(failing), 3))
+    assert all(isinstance(e, BackendError) and "CUDA out of memory" in str(e) and e.transient for e in errors)
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("vllm") is not None, reason="vllm is installed")
+def test_vllm_backend_without_vllm_is_a_clear_error(tmp_path):
+    proc = run_cli("synthesize", "--backend", "vllm", "--model", "Qwen/Qwen2.5-7B-Instruct", "--mode", "free",
+                   "--limit", "1", "--out", tmp_path / "neg.jsonl")
+    assert proc.returncode == 2 and "pip install 'syneg[vllm]'" in proc.stderr, proc.stderr
+    assert not (tmp_path / "neg.jsonl").exists()

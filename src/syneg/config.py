@@ -14,6 +14,7 @@ from syneg.hardware import DEVICE_PATTERN
 from syneg.mixing.registry import STRATEGIES
 from syneg.synthesis.backends import BACKENDS
 from syneg.synthesis.backends.wire import SERVERS
+from syneg.synthesis.engines import ENGINES
 
 if TYPE_CHECKING:
     from syneg.data import BeirDataset
@@ -62,6 +63,7 @@ class SynthesizeConfig(Section):
     model: str | None = None  # None = packaged SmolLM2-135M-Instruct GGUF
     base_url: str | None = None
     server: Literal[SERVERS] = "auto"  # type: ignore[valid-type]  # request field names (synthesis.backends.wire)
+    engine: Literal[ENGINES] = "local"  # type: ignore[valid-type]  # where calls run (synthesis.engines registry)
     mode: Literal["free", "grounded"] = "grounded"
     show_positive: bool = False
     per_query: PositiveInt = 1

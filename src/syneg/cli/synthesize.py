@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from syneg.data import BeirDataset
     from syneg.records import MinedInstance
 
-Backend, Mode, Server = (choices(SynthesizeConfig, name) for name in ("backend", "mode", "server"))
+Backend, Mode, Server, Engine = (choices(SynthesizeConfig, name) for name in ("backend", "mode", "server", "engine"))
 _opt = functools.partial(field_option, SynthesizeConfig)
 
 ModelOpt = Annotated[Optional[str], _opt("model", "--model", help="GGUF path, served model name, or HF model folder.")]
@@ -54,6 +54,7 @@ def synthesize(
     model: ModelOpt = None,
     base_url: Annotated[Optional[str], _opt("base_url", "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")] = None,
     server: Annotated[Optional[Server], _opt("server", "--server", help="Request field names: openai (max_completion_tokens), vllm (repetition_penalty, structured_outputs), generic; auto = openai at api.openai.com.")] = None,
+    engine: Annotated[Optional[Engine], _opt("engine", "--engine", help="Where calls run: local (this process) or ray (Ray actors; RAY_ADDRESS picks the cluster).")] = None,
     api_key_env: Annotated[Optional[str], _opt("api_key_env", "--api-key-env", help="Environment variable with the API key.")] = None,
     per_query: Annotated[Optional[int], _opt("per_query", "--per-query", help="Negatives per (query, positive).")] = None,
     concurrency: Annotated[Optional[int], _opt("concurrency", "--concurrency", help="Calls in flight.")] = None,
@@ -86,7 +87,7 @@ def synthesize(
     from syneg.synthesis.backends import get_backend
     from syneg.synthesis.backends.wire import server_for
 
-    config = _section(mode, mined, backend=backend, model=model, base_url=base_url, server=server, api_key_env=api_key_env,
+    config = _section(mode, mined, backend=backend, model=model, base_url=base_url, server=server, engine=engine, api_key_env=api_key_env,
                       per_query=per_query, concurrency=concurrency, limit=limit, show_positive=show_positive,
                       max_tokens=max_tokens, temperature=temperature, guard=guard, guard_margin=guard_margin,
                       guard_floor=guard_floor, cache=cache, request_timeout=request_timeout,

@@ -19,7 +19,8 @@ from syneg.records import MinedInstance
 from syneg.redact import redact_url
 from syneg.sharding import SHARD_KEY, Shard, select
 from syneg.synthesis import batch
-from syneg.synthesis.backends import ChatBackend, get_backend, make_backend
+from syneg.synthesis.backends import ChatBackend, get_backend
+from syneg.synthesis.engines import engine_backend
 from syneg.synthesis.cache import ResultCache
 from syneg.synthesis.failures import report_lines, summarize, verdict
 from syneg.synthesis.finalize import Outcome, apply_guard, collect
@@ -105,7 +106,7 @@ def synthesize(
 async def _run(items, config, cache, backend, retry_failed, progress) -> RunCounters:
     owned = backend is None and bool(pending(items, cache, retry_failed))
     if owned:
-        backend = make_backend(config)
+        backend = engine_backend(config)
     try:
         counters = await run_items(items, backend, cache, config.concurrency, retry_failed, progress,
                                    config.deadline)
