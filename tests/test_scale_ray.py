@@ -14,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from synth_fake_server import FakeOpenAI  # noqa: E402
+from test_synthesis import _committed_keys  # noqa: E402
 
 from syneg.config import SynthesizeConfig
 from syneg.data import load_dataset
@@ -45,18 +46,6 @@ def test_ray_engine_output_equals_the_local_engines(local_ray, tmp_path):
     assert remote["kept"] == local["kept"] == 24 and remote["run"]["requests"] == local["run"]["requests"] == 26
     assert remote["run"]["backend"]["engine"] == "ray" and remote["run"]["backend"]["actors"] == 2
     assert again["run"]["cached"] == 24 and again["run"]["requests"] == 0  # the same cache, nothing re-asked
-
-
-def _committed_keys(path: Path) -> set[str]:
-    import sqlite3
-
-    if not path.exists():
-        return set()
-    try:
-        with sqlite3.connect(path) as db:
-            return {row[0] for row in db.execute("SELECT item_key FROM results")}
-    except sqlite3.OperationalError:
-        return set()
 
 
 def test_killed_ray_driver_resumes_without_asking_for_a_success_twice(tmp_path):
