@@ -163,3 +163,17 @@ def test_cli_synthesis_in_three_shards_merges_into_the_unsharded_output(small_sl
     assert [s["shard"]["index"] for s in stats] == [1, 2, 3] and len({s["shard"]["plan"] for s in stats}) == 1
     assert len(server.log) == 2 * stats[0]["shard"]["of"]  # every call once unsharded, once across the shards
     assert all(s["guard"]["device"] == "cpu" for s in stats)
+
+
+def test_torchrun_gets_the_node_options_and_syneg_loses_them():
+    from syneg.training.launch import strip_options, torchrun_nodes
+
+    assert torchrun_nodes() == ["--standalone"]
+    assert torchrun_nodes(2, 1, "10.0.0.1:29500") == ["--nnodes=2", "--node-rank=1", "--rdzv-backend=c10d",
+                                                     "--rdzv-endpoint=10.0.0.1:29500"]
+    with pytest.raises(SynegError, match="--rdzv-endpoint"):
+        torchrun_nodes(2, 0, None)
+    with pytest.raises(SynegError, match="--node-rank 2"):
+        torchrun_nodes(2, 2, "h:1")
+    argv = ["train", "--nproc", "8", "--nnodes=2", "--node-rank", "1", "--rdzv-endpoint", "h:1", "--device", "cuda"]
+    assert strip_options(argv, ("--nproc", "--nnodes", "--node-rank", "--rdzv-endpoint")) == ["train", "--device", "cuda"]
