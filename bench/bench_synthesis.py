@@ -29,7 +29,8 @@ from syneg.config import SynthesizeConfig  # noqa: E402
 from syneg.data import load_dataset  # noqa: E402
 from syneg.hardware import available_cores  # noqa: E402
 from syneg.synthesis import plan, synthesize  # noqa: E402
-from syneg.synthesis.backends.openai_backend import OpenAIBackend, response_format  # noqa: E402
+from syneg.synthesis.backends.openai_backend import OpenAIBackend  # noqa: E402
+from syneg.synthesis.backends.wire import response_format  # noqa: E402
 from syneg.synthesis.prompt import OUTPUT_SCHEMA  # noqa: E402
 
 

@@ -254,7 +254,7 @@ def test_failed_batch_lines_are_transient_not_cached(dataset, tmp_path):
     assert stats["failures"]["by_reason"]["batch_error"]["transient"] is True
     with ResultCache(tmp_path / "c.sqlite") as cache:  # not sticky: the next export asks for it again
         assert cache.failure(items[0].key) is None
-        assert batch.export_batch(items, cache, tmp_path / "again.jsonl", "fake") == 1
+        assert sum(batch.export_batch(items, cache, tmp_path / "again.jsonl", "fake").values()) == 1
 
 
 def test_redaction_of_query_secrets_and_long_messages():

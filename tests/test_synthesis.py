@@ -217,7 +217,7 @@ def test_batch_export_import_roundtrip(dataset, tmp_path):
     config = SynthesizeConfig(backend="openai", model="fake", mode="free", limit=3, guard=False)
     items, _ = plan(dataset, config)
     with ResultCache(tmp_path / "c.sqlite") as cache:
-        assert batch.export_batch(items, cache, tmp_path / "requests.jsonl", "fake") == 3
+        assert batch.export_batch(items, cache, tmp_path / "requests.jsonl", "fake") == {tmp_path / "requests.jsonl": 3}
     requests = [json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines()]
     assert {r["method"] for r in requests} == {"POST"} and requests[0]["url"] == "/v1/chat/completions"
     assert requests[0]["body"]["response_format"]["type"] == "json_schema"
@@ -234,7 +234,7 @@ def test_batch_export_import_roundtrip(dataset, tmp_path):
                        tmp_path / "out.jsonl", import_from=tmp_path / "results.jsonl", progress=False)
     assert stats["imported"] == {"imported": 2, "failed": 1} and stats["kept"] == 2
     with ResultCache(tmp_path / "c.sqlite") as cache:
-        assert batch.export_batch(items, cache, tmp_path / "again.jsonl", "fake") == 1
+        assert sum(batch.export_batch(items, cache, tmp_path / "again.jsonl", "fake").values()) == 1
 
 
 # --- CLI ---------------------------------------------------------------------------------------

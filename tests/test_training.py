@@ -125,7 +125,7 @@ def test_warmup_is_a_whole_step_count_of_the_trainers_steps(tmp_path):
     assert warmup_steps(config, examples=10, processes=2) == 1  # 2 batches each x 2 epochs; ceil(1.0)
     assert warmup_steps(TrainConfig(max_steps=7, warmup_ratio=0.1), examples=10_000) == 1
     assert warmup_steps(TrainConfig(warmup_ratio=0.0), examples=10) == 0
-    args = training_arguments(config, str(tmp_path), 0, False, 2)
+    args = training_arguments(config, str(tmp_path), 0, "fp32", 2)
     assert args.warmup_steps == 2 and args.get_warmup_steps(6) == 2
 
 
@@ -171,6 +171,7 @@ def test_two_process_torchrun(instances, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 2 and summary["epochs"] == 1.0
+    assert summary["device"] == "cpu" and summary["precision"] in ("bf16", "fp32")  # gloo; negatives gathered
     assert len((out / "train_log.jsonl").read_text().splitlines()) == 2  # rank 0 only
     SentenceTransformer(str(out), device="cpu")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model.stats.json", "train.jsonl"]  # rank 0 only wrote

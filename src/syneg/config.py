@@ -10,9 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, 
 
 from syneg.errors import DataError, SynegError
 from syneg.evaluation.metrics import DEFAULT_METRICS
+from syneg.hardware import DEVICE_PATTERN
 from syneg.mixing.registry import STRATEGIES
 from syneg.synthesis.backends import BACKENDS
 from syneg.training.losses import LOSSES
+from syneg.synthesis.backends.wire import SERVERS
+from syneg.synthesis.engines import ENGINES
 
 if TYPE_CHECKING:
     from syneg.data import BeirDataset
@@ -23,6 +26,7 @@ Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]  # strictly between 0 and 1
 Share = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]  # in (0, 1]
 Name = Annotated[str, Field(min_length=1)]
+Device = Annotated[str, Field(pattern=DEVICE_PATTERN)]  # auto|cpu|cuda|cuda:N|mps (syneg.hardware.resolve_device)
 
 
 class Section(BaseModel):
@@ -81,6 +85,8 @@ class SynthesizeConfig(Section):
     backend: Literal[BACKENDS] = "llamacpp"  # type: ignore[valid-type]  # the backend registry
     model: str | None = None  # None = packaged SmolLM2-135M-Instruct GGUF
     base_url: str | None = None
+    server: Literal[SERVERS] = "auto"  # type: ignore[valid-type]  # request field names (synthesis.backends.wire)
+    engine: Literal[ENGINES] = "local"  # type: ignore[valid-type]  # where calls run (synthesis.engines registry)
     mode: Literal["free", "grounded"] = "grounded"
     show_positive: bool = False
     per_query: PositiveInt = 1  # calls per (query, positive) pair (unless target_kept plans them)
@@ -142,6 +148,7 @@ class RunConfig(Section):
 
     run_dir: str = "runs/default"
     seed: int = 0
+    device: Device = "auto"  # where every model runs; not part of the stages' keys (where, not what)
     data: DataConfig = DataConfig()
     teacher: TeacherConfig = TeacherConfig()
     mine: MineConfig = MineConfig()

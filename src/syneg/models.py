@@ -44,13 +44,16 @@ def resolve_encoder(name: str | None) -> str:
     return name
 
 
-def fresh_encoder(name: str | None = None, max_seq_length: int | None = None):
-    """A newly loaded SentenceTransformer on the CPU (not shared: safe to train)."""
+def fresh_encoder(name: str | None = None, max_seq_length: int | None = None, device: str | None = None):
+    """A newly loaded SentenceTransformer on ``device`` (None = auto; not shared: safe to train)."""
     from sentence_transformers import SentenceTransformer
 
+    from syneg.hardware import resolve_device
+
     path = resolve_encoder(name)
+    device = resolve_device(device)
     try:
-        model = SentenceTransformer(path, device="cpu")
+        model = SentenceTransformer(path, device=device)
     except (OSError, ValueError) as exc:
         raise SynegError(f"cannot load encoder {path!r}: {exc}") from None
     if max_seq_length is not None:
@@ -59,6 +62,6 @@ def fresh_encoder(name: str | None = None, max_seq_length: int | None = None):
 
 
 @functools.lru_cache(maxsize=4)
-def load_encoder(name: str | None = None, max_seq_length: int | None = None):
-    """A SentenceTransformer shared per process (for encoding only; never train it)."""
-    return fresh_encoder(name, max_seq_length)
+def load_encoder(name: str | None = None, max_seq_length: int | None = None, device: str | None = None):
+    """A SentenceTransformer shared per process and device (for encoding only; never train it)."""
+    return fresh_encoder(name, max_seq_length, device)

@@ -12,7 +12,7 @@ from syneg import layout
 from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
-from syneg.cli.options import OutOpt, build_section, choices, field_option, nullable_float
+from syneg.cli.options import DeviceOpt, OutOpt, ShardOpt, build_section, choices, field_option, nullable_float
 from syneg.config import MineConfig, TeacherConfig
 
 Retriever, Sampling = choices(MineConfig, "retriever"), choices(MineConfig, "sampling")
@@ -63,12 +63,17 @@ def mine(
         "perc", "--perc", help="False negative: teacher score >= perc x the positive's.")] = None,
     false_negatives: Annotated[Optional[FalseNegatives], _teacher(
         "false_negatives", "--false-negatives", help="drop them, or relabel them as extra positives.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Encoding batch size.")] = 64,
+    batch_size: Annotated[Optional[int], typer.Option(
+        min=1, help="Encoding batch size; default 64 on CPU, 256 on CUDA.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(
         help="Dense corpus-embedding cache (default: $SYNEG_CACHE_DIR or ~/.cache/syneg/embeddings).")] = None,
+    device: DeviceOpt = "auto",
+    shard: ShardOpt = None,
 ) -> None:
     """Mine hard negatives for every (query, positive) pair; writes OUT and OUT.stats.json beside it."""
+    from syneg.hardware import encode_batch_size, resolve_device
     from syneg.mining import format_stats, mine as run_mine, write_mined
+    from syneg.sharding import Shard
 
     config = build_section(
         MineConfig, retriever=retriever, model=model, num_negatives=num_negatives, top_k=top_k, range_min=range_min,
@@ -77,9 +82,11 @@ def mine(
         one_positive=one_positive, max_seq_length=max_seq_length, positive_choice=positive_choice,
     )
     teacher_config = build_section(TeacherConfig, model=teacher, perc=perc, false_negatives=false_negatives)
+    device, part = resolve_device(device), Shard.parse(shard) if shard else None
     dataset = selection.load()
-    instances, stats = run_mine(dataset, config, selection.seed, cache_dir=cache_dir, batch_size=batch_size,
-                                show_progress=True, teacher=teacher_config)
+    instances, stats = run_mine(dataset, config, selection.seed, cache_dir=cache_dir, device=device, shard=part,
+                                batch_size=batch_size or encode_batch_size(device), show_progress=True,
+                                teacher=teacher_config)
     stats_path = write_mined(instances, stats, out)
     output.info(format_stats(stats))
     output.info(f"wrote {len(instances):,} instances to {out} and statistics to {stats_path}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path, PurePath
-from typing import Annotated, Any, TypeVar, get_args
+from typing import Annotated, Any, Optional, TypeVar, get_args
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -109,3 +109,21 @@ def check_out(value: Path | None) -> Path | None:
 
 
 OutOpt = Annotated[Path, typer.Option("--out", callback=check_out, help="Output path (written atomically).")]
+
+
+def check_device(value: str | None) -> str | None:
+    """Refuse a ``--device`` that is not ``auto|cpu|cuda|cuda:N|mps`` (whether it is present is checked later)."""
+    import re
+
+    from syneg.hardware import DEVICE_CHOICES, DEVICE_PATTERN
+
+    if value is not None and not re.fullmatch(DEVICE_PATTERN, value):
+        raise typer.BadParameter(f"expected one of {DEVICE_CHOICES}, got {value!r}")
+    return value
+
+
+DeviceOpt = Annotated[Optional[str], typer.Option(
+    "--device", callback=check_device, metavar="auto|cpu|cuda|cuda:N|mps",
+    help="Where models run: auto = CUDA, then MPS, then CPU. Several GPUs: encoding uses all visible ones.")]
+ShardOpt = Annotated[Optional[str], typer.Option(
+    "--shard", metavar="I/N", help="Do only block I of N (1-based) of the work; `syneg merge` joins the N outputs.")]

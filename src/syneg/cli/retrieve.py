@@ -10,7 +10,7 @@ import typer
 from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
-from syneg.cli.options import OutOpt, choice_enum, choices, model_default
+from syneg.cli.options import DeviceOpt, OutOpt, choice_enum, choices, model_default
 from syneg.config import MineConfig
 from syneg.hardware import PRECISIONS
 
@@ -31,7 +31,8 @@ def retrieve(
     max_seq_length: Annotated[
         Optional[int], typer.Option("--max-seq-length", min=1, help="Dense: truncate texts to this many tokens.")
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Dense: encoding batch size.")] = 64,
+    batch_size: Annotated[Optional[int], typer.Option(
+        "--batch-size", min=1, help="Dense: encoding batch size; default 64 on CPU, 256 on CUDA.")] = None,
     precision: Annotated[
         Precision, typer.Option("--precision", help="Dense: auto = bf16 autocast where the hardware has it.")
     ] = PRECISIONS[0],
@@ -48,31 +49,36 @@ def retrieve(
         bool, typer.Option("--faiss", help="Dense: search with a faiss flat index (needs syneg\\[faiss]).")
     ] = False,
     tag: Annotated[str, typer.Option("--tag", help="Run tag (last column); default syneg-<retriever>.")] = "",
+    device: DeviceOpt = "auto",
 ) -> None:
     """Retrieve the top-k documents for each query of a split and write a TREC run file."""
     from syneg.errors import SynegError
     from syneg.evaluation.runfile import check_tag, write_run
+    from syneg.hardware import encode_batch_size, resolve_device
     from syneg.retrieval import make_retriever
 
     retriever = retriever.value
     if retriever != "dense" and (model or max_seq_length or use_faiss):
         raise SynegError("--model, --max-seq-length and --faiss apply to --retriever dense only")
     tag = check_tag(tag or f"syneg-{retriever}")
+    device = resolve_device(device)
     dataset = selection.load()
     searcher = make_retriever(
         retriever,
         model,
         cache_dir=cache_dir,
-        batch_size=batch_size,
+        batch_size=batch_size or encode_batch_size(device),
         max_seq_length=max_seq_length,
         precision=precision.value,
         use_cache=not no_cache,
         use_faiss=use_faiss,
         show_progress=True,
+        device=device,
     )
     searcher.index(dataset.corpus)
     query_ids = list(dataset.queries)
     result = searcher.search([dataset.queries[q] for q in query_ids], top_k)
     lines = write_run(out, query_ids, result, tag=tag)
     output.info(f"wrote {lines} lines ({len(query_ids)} queries, top {top_k}) to {out}")
-    output.summary("retrieve", out=out, retriever=retriever, queries=len(query_ids), top_k=top_k, lines=lines)
+    output.summary("retrieve", out=out, retriever=retriever, queries=len(query_ids), top_k=top_k, lines=lines,
+                   device=device if retriever == "dense" else "cpu")

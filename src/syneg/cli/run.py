@@ -10,7 +10,7 @@ import typer
 from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.config import SetOpt
-from syneg.cli.options import choice_enum
+from syneg.cli.options import DeviceOpt, choice_enum
 from syneg.pipeline.stages import STAGE_NAMES
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ def run(
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Run directory (overrides run_dir).")] = None,
     stages: StagesOpt = None,
     until: UntilOpt = None,
+    device: DeviceOpt = None,  # not given: the config's device (default auto)
 ) -> None:
     """Run the pipeline, resuming stages whose outputs are complete and unchanged.
 
@@ -54,6 +55,7 @@ def run(
     from syneg import progress
     from syneg.config import load_config
     from syneg.errors import SynegError
+    from syneg.hardware import resolve_device
     from syneg.pipeline import Pipeline
 
     if stages is not None and until is not None:
@@ -61,7 +63,10 @@ def run(
     items = list(overrides or [])
     if run_dir is not None:
         items.append(f"run_dir={run_dir}")
+    if device is not None:
+        items.append(f"device={device}")
     cfg = load_config(config, items)
+    resolve_device(cfg.device)  # a missing GPU fails before the run directory is made
     pipeline = Pipeline(cfg, progress=progress.enabled(), log=output.info)
     ran = pipeline.run_stages(pipeline.until(until.value) if until is not None else stages)
     if ran and ran[-1].name == "evaluate":

@@ -13,14 +13,14 @@ import typer
 from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
-from syneg.cli.options import OutOpt, build_section, choices, field_option
+from syneg.cli.options import DeviceOpt, OutOpt, ShardOpt, build_section, choices, field_option
 from syneg.config import SynthesizeConfig
 
 if TYPE_CHECKING:
     from syneg.data import BeirDataset
     from syneg.records import MinedInstance
 
-Backend, Mode = choices(SynthesizeConfig, "backend"), choices(SynthesizeConfig, "mode")
+Backend, Mode, Server, Engine = (choices(SynthesizeConfig, name) for name in ("backend", "mode", "server", "engine"))
 _opt = functools.partial(field_option, SynthesizeConfig)
 
 ModelOpt = Annotated[Optional[str], _opt("model", "--model", help="GGUF path, served model name, or HF model folder.")]
@@ -53,6 +53,8 @@ def synthesize(
     backend: Annotated[Optional[Backend], _opt("backend", "--backend", help="Chat backend (llamacpp runs offline).")] = None,
     model: ModelOpt = None,
     base_url: Annotated[Optional[str], _opt("base_url", "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")] = None,
+    server: Annotated[Optional[Server], _opt("server", "--server", help="Request field names: openai (max_completion_tokens), vllm (repetition_penalty, structured_outputs), generic; auto = openai at api.openai.com.")] = None,
+    engine: Annotated[Optional[Engine], _opt("engine", "--engine", help="Where calls run: local (this process) or ray (Ray actors; RAY_ADDRESS picks the cluster).")] = None,
     api_key_env: Annotated[Optional[str], _opt("api_key_env", "--api-key-env", help="Environment variable with the API key.")] = None,
     per_query: Annotated[Optional[int], _opt("per_query", "--per-query", help="Negatives per (query, positive).")] = None,
     concurrency: Annotated[Optional[int], _opt("concurrency", "--concurrency", help="Calls in flight (default: the backend's batch size, 4 for openai).")] = None,
@@ -73,24 +75,33 @@ def synthesize(
     cache: Annotated[Optional[Path], _opt("cache", "--cache", help="Cache file (default <out>.cache.sqlite).")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Call again for items that failed before.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the calls and tokens a run would need.")] = False,
-    export_batch: Annotated[Optional[Path], typer.Option("--export-batch", help="Write OpenAI batch requests instead of calling.")] = None,
-    import_batch: Annotated[Optional[Path], typer.Option("--import-batch", help="Read OpenAI/vLLM batch results instead of calling.")] = None,
+    export_batch: Annotated[Optional[Path], typer.Option("--export-batch", help="Write OpenAI batch requests instead of calling (split into FILE.1, FILE.2, ... past 50,000 requests or 200 MB).")] = None,
+    import_batch: Annotated[Optional[list[Path]], typer.Option("--import-batch", help="Read OpenAI/vLLM batch output and error files instead of calling (repeat for several).")] = None,
+    device: DeviceOpt = "auto",
+    shard: ShardOpt = None,
 ) -> None:
     """Write LLM-synthesized hard negatives (SyntheticNegative lines), cached and resumable."""
     from syneg import progress, synthesis
     from syneg.synthesis import batch
-    from syneg.synthesis.api import open_cache
+    from syneg.synthesis.api import open_cache, shard_items
+    from syneg.hardware import resolve_device
+    from syneg.sharding import Shard
     from syneg.synthesis.backends import get_backend
+    from syneg.synthesis.backends.wire import server_for
 
-    config = _section(mode, mined, backend=backend, model=model, base_url=base_url, api_key_env=api_key_env,
-                      per_query=per_query, concurrency=concurrency, batch_size=batch_size, threads=threads, limit=limit, show_positive=show_positive,
+    config = _section(mode, mined, backend=backend, model=model, base_url=base_url, server=server, engine=engine,
+                      api_key_env=api_key_env, per_query=per_query, concurrency=concurrency, batch_size=batch_size,
+                      threads=threads, limit=limit, show_positive=show_positive,
                       max_tokens=max_tokens, temperature=temperature, guard=guard, guard_margin=guard_margin,
                       guard_floor=guard_floor, cache=cache, request_timeout=request_timeout,
                       max_attempts=max_attempts, deadline=deadline)
+    resolve_device(device)  # a missing GPU fails before any call
+    part = Shard.parse(shard) if shard else None
     dataset, mined_rows = _load(selection, mined)
     seed = selection.seed
     if dry_run or export_batch is not None:
         items, model_id = synthesis.plan(dataset, config, mined_rows, seed)
+        items, _ = shard_items(items, part, model_id)
         with open_cache(config, out) as store:
             if dry_run:
                 estimate = synthesis.estimate(items, store, config, model_id, retry_failed)
@@ -98,12 +109,12 @@ def synthesize(
                 output.summary("synthesize", dry_run=True, **estimate)
                 return
             served = config.model or get_backend(config.backend).model_id_for(None).split(":", 1)[1]
-            count = batch.export_batch(items, store, export_batch, served)
-        output.info(f"wrote {count} requests to {export_batch}")
-        output.summary("synthesize", export_batch=export_batch, requests=count)
+            files = batch.export_batch(items, store, export_batch, served, server=server_for(config.server, config.base_url))
+        output.info(f"wrote {sum(files.values())} requests to {', '.join(map(str, files))}")
+        output.summary("synthesize", export_batch=list(files), requests=sum(files.values()))
         return
     stats = synthesis.synthesize(dataset, config, out, mined_rows, seed, retry_failed=retry_failed,
-                                 import_from=import_batch, progress=progress.enabled())
+                                 import_from=import_batch, progress=progress.enabled(), device=device, shard=part)
     shown = {k: stats[k] for k in ("items", "kept", "pass_rate", "fail_rate", "drops")}
     output.summary("synthesize", out=out, **shown)
     lines, failed = synthesis.failure_report(stats, out)

@@ -12,7 +12,7 @@ import typer
 from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, SeedOpt
-from syneg.cli.options import build_section, choices, field_option, model_default
+from syneg.cli.options import DeviceOpt, build_section, choices, field_option, model_default
 from syneg.config import DataConfig, TeacherConfig, TrainConfig
 
 Opt = typer.Option
@@ -56,19 +56,28 @@ def train_command(
                                              help="Split to evaluate on each epoch (enables evaluation).")] = None,
     eval_dev_fraction: Annotated[Optional[float], Opt("--eval-dev-fraction",
                                                       help="Carve the eval split from train with this fraction.")] = None,
-    nproc: Annotated[int, Opt("--nproc", help="Data-parallel processes (launches torchrun, gloo).")] = 1,
+    nproc: Annotated[int, Opt("--nproc", min=1, help="Data-parallel processes per node (launches torchrun; NCCL on "
+                                                     "GPUs, gloo on CPU).")] = 1,
+    nnodes: Annotated[int, Opt("--nnodes", min=1, help="Nodes training together (torchrun; run the same command on each).")] = 1,
+    node_rank: Annotated[int, Opt("--node-rank", min=0, help="This node's rank, 0..nnodes-1.")] = 0,
+    rdzv_endpoint: Annotated[Optional[str], Opt("--rdzv-endpoint", help="HOST:PORT of the rendezvous (node 0), for --nnodes > 1.")] = None,
+    device: DeviceOpt = "auto",
 ) -> None:
     """Fine-tune with InfoNCE over in-batch and hard negatives (or distil teacher scores); logs, grad stats
     and plots go in OUT."""
-    from syneg.training.launch import process_rank, relaunch, strip_option, under_torchrun
+    from syneg.hardware import resolve_device
+    from syneg.training.launch import process_rank, relaunch, strip_options, torchrun_nodes, under_torchrun
 
     config = build_section(TrainConfig, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
                            temperature=temperature, max_seq_length=max_seq_length, bf16=bf16,
                            warmup_ratio=warmup_ratio, max_instances=max_instances, max_steps=max_steps,
                            num_negatives=num_negatives, mini_batch_size=mini_batch_size, loss=loss,
                            infonce_weight=infonce_weight, eval_steps=eval_steps, keep_best=keep_best)
-    if nproc > 1 and not under_torchrun():
-        raise typer.Exit(relaunch(nproc, strip_option(sys.argv[1:], "--nproc")))
+    resolve_device(device)  # a missing GPU fails here, before any process starts
+    if (nproc > 1 or nnodes > 1) and not under_torchrun():
+        nodes = torchrun_nodes(nnodes, node_rank, rdzv_endpoint)
+        launch = ("--nproc", "--nnodes", "--node-rank", "--rdzv-endpoint")
+        raise typer.Exit(relaunch(nproc, strip_options(sys.argv[1:], launch), nodes))
 
     from syneg.io import read_records
     from syneg.layout import write_stats
@@ -87,7 +96,7 @@ def train_command(
     from syneg.training import train
     from syneg.training.card import read_provenance
 
-    summary = train(instances, config, out, eval_dataset, seed, provenance=read_provenance(train_file))
+    summary = train(instances, config, out, eval_dataset, seed, provenance=read_provenance(train_file), device=device)
     if summary["world_size"] == 1 or process_rank() == 0:
         stats = write_stats(out, summary)
         shown = {k: summary[k] for k in ("steps", "train_loss", "examples_per_s", "metrics_before", "metrics")}

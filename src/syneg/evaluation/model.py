@@ -36,17 +36,19 @@ def evaluate_model(
     evaluator: Evaluator | None = None,
     per_query: str | None = None,
     show_progress: bool = False,
+    device: str | None = None,
 ) -> Scores | tuple[Scores, Scores]:
     """Metrics of ``model`` (a loaded SentenceTransformer, a path, or None for the packaged MiniLM).
 
     Retrieves every query of ``dataset`` over its whole corpus (see ``model_run``) and
     evaluates against ``dataset.qrels``. Pass a prepared ``evaluator`` to reuse it across calls.
     With ``per_query`` (a metric name, e.g. ``nDCG@10``) returns ``(metrics, {query id: value})``.
-    ``show_progress`` shows bars for encoding and for scoring a new ``evaluator``.
+    ``show_progress`` shows bars for encoding and for scoring a new ``evaluator``; ``device`` None is auto.
     """
     evaluator = evaluator or Evaluator(dataset.qrels, metrics, show_progress=show_progress)
     run = model_run(model, dataset, evaluator, top_k, batch_size, max_seq_length=max_seq_length,
-                    precision=precision, cache_dir=cache_dir, use_cache=use_cache, show_progress=show_progress)
+                    precision=precision, cache_dir=cache_dir, use_cache=use_cache, show_progress=show_progress,
+                    device=device)
     scores = evaluator.evaluate(run)
     return scores if per_query is None else (scores, evaluator.per_query(run, per_query))
 
@@ -63,6 +65,7 @@ def model_run(
     cache_dir: str | Path | None = None,
     use_cache: bool | None = None,
     show_progress: bool = False,
+    device: str | None = None,
 ) -> dict[str, dict[str, float]]:
     """The dense run of ``model`` over ``dataset``, deep enough for ``evaluator``'s metrics.
 
@@ -76,7 +79,8 @@ def model_run(
     if use_cache is None:
         use_cache = model is None or isinstance(model, (str, Path))
     retriever = make_retriever("dense", model, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size,
-                               max_seq_length=max_seq_length, precision=precision, show_progress=show_progress)
+                               max_seq_length=max_seq_length, precision=precision, show_progress=show_progress,
+                               device=device)
     retriever.index(dataset.corpus)
     query_ids = list(dataset.queries)
     depth = max([top_k, *(_cutoff(s.measure, s.run_cutoff) for s in evaluator.specs)]) + 1

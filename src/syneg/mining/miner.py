@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from syneg.config import MineConfig, TeacherConfig
 from syneg.data import BeirDataset
 from syneg.errors import SynegError
+from syneg.hardware import resolve_device
 from syneg.io import write_jsonl
 from syneg.layout import write_stats
 from syneg.mining.dedup import DuplicateIndex
@@ -24,6 +25,7 @@ from syneg.mining.filters import (
 from syneg.mining.stats import build_stats
 from syneg.records import MinedInstance, Negative
 from syneg.rng import instance_rng, stable_hash
+from syneg.sharding import SHARD_KEY, Shard
 
 if TYPE_CHECKING:
     from syneg.retrieval import Retriever
@@ -70,13 +72,14 @@ def instance_positives(dataset: BeirDataset, qid: str, config: MineConfig, seed:
 
 
 def make_retriever_for(
-    dataset: BeirDataset, config: MineConfig, cache_dir: Path | None, batch_size: int, show_progress: bool = False
+    dataset: BeirDataset, config: MineConfig, cache_dir: Path | None, batch_size: int, show_progress: bool = False,
+    device: str | None = None,
 ) -> Retriever:
     """The configured retriever, indexed over the dataset's corpus."""
     from syneg.retrieval import make_retriever
 
-    options = {"cache_dir": cache_dir, "batch_size": batch_size,
-               "max_seq_length": config.max_seq_length} if config.retriever == "dense" else {}
+    options = {"cache_dir": cache_dir, "batch_size": batch_size, "max_seq_length": config.max_seq_length,
+               "device": device} if config.retriever == "dense" else {}
     retriever = make_retriever(config.retriever, config.model, show_progress=show_progress, **options)
     retriever.index(dataset.corpus)
     return retriever
@@ -110,20 +113,27 @@ def mine(
     batch_size: int = 64,
     show_progress: bool = False,
     teacher: TeacherConfig | None = None,
+    device: str | None = None,
+    shard: Shard | None = None,
 ) -> tuple[list[MinedInstance], dict[str, Any]]:
     """Mine negatives for each (query, positive) pair; returns the instances and the statistics.
 
     ``retriever``, when given, must already be indexed over ``dataset.corpus`` (else one is built
     from ``config``; dense corpus embeddings are cached in ``cache_dir``, default the retrieval
-    cache). Retrieval, positive scoring and rescoring run once per query, batched. ``teacher``
-    rescores when ``config.rescore_model`` is unset and decides false negatives (drop or relabel).
+    cache). Retrieval, positive scoring and rescoring run once per query, batched, on ``device``
+    (None = auto). ``teacher`` rescores when ``config.rescore_model`` is unset and decides false
+    negatives (drop or relabel). A ``shard`` mines its block of the selected queries (see :mod:`syneg.sharding`).
     """
     config = config or MineConfig()
     check_settings(config)
     qids = select_queries(dataset, config.max_queries, seed)
     if not qids:
         raise SynegError(f"split {dataset.split!r} has no query with a positive judgement")
-    retriever = retriever or make_retriever_for(dataset, config, cache_dir, batch_size, show_progress)
+    settings = {"data": str(dataset.path), "split": dataset.split, "seed": seed, **config.model_dump(mode="json")}
+    plan = [seed, dataset.split, config.model_dump(mode="json")]  # the same on every machine, wherever the data is
+    extra = {"device": resolve_device(device), **({SHARD_KEY: shard.block(qids, plan)} if shard else {})}
+    qids = shard.take(qids) if shard else qids
+    retriever = retriever or make_retriever_for(dataset, config, cache_dir, batch_size, show_progress, extra["device"])
     texts = [dataset.queries[qid] for qid in qids]
     positives = [dataset.positives(qid) for qid in qids]
     ids, scores = retriever.search(texts, config.top_k)
@@ -134,7 +144,7 @@ def mine(
     teacher_scores: list[list[float] | None] = [None] * len(qids)
     scorer = rescorer_settings(config, teacher)
     if scorer is not None:
-        windows, teacher_scores = _rescore(dataset, texts, windows, positives, scorer)
+        windows, teacher_scores = _rescore(dataset, texts, windows, positives, scorer, extra["device"])
     instances = []
     for row, qid in enumerate(qids):
         instances += _query_instances(dataset, config, seed, qid, (positive_scores[row], teacher_scores[row]),
@@ -143,7 +153,7 @@ def mine(
                 "rescore_model": scorer and scorer[0], "teacher": teacher and teacher.model_dump(mode="json")}
     stats = build_stats(instances, settings=settings, retrieved=sum(map(len, ids)), removed=removed,
                         num_queries=len(qids))
-    return instances, stats
+    return instances, {**stats, **extra}
 
 
 def candidate_windows(
@@ -220,11 +230,12 @@ def _rescore(
     windows: list[list[Candidate]],
     positives: list[list[str]],
     scorer: tuple[str, int, int | None],
+    device: str,
 ) -> tuple[list[list[Candidate]], list[list[float] | None]]:
     """Teacher scores for the in-window candidates and for every positive, in one batched call."""
     from syneg.mining.rescore import load_rescorer
 
-    rescorer = load_rescorer(*scorer)
+    rescorer = load_rescorer(*scorer, device)
     docs = [[dataset.doc_text(c.doc_id) for c in win] + [dataset.doc_text(p) for p in pos]
             for win, pos in zip(windows, positives)]
     scored = rescorer.score(texts, docs)

@@ -22,9 +22,12 @@ class Rescorer(Protocol):
 class BiEncoderRescorer:
     """Cosine similarity of a sentence-transformers bi-encoder (e.g. a stronger teacher)."""
 
-    def __init__(self, model: str | None, batch_size: int = 64, max_seq_length: int | None = None) -> None:
+    def __init__(self, model: str | None, batch_size: int = 64, max_seq_length: int | None = None,
+                 device: str | None = None) -> None:
+        from syneg.models import load_encoder
+
         self.name = model or "packaged MiniLM"
-        self._model, self._batch_size, self._max_len = model, batch_size, max_seq_length
+        self._model, self._batch_size, self._max_len = load_encoder(model, None, device), batch_size, max_seq_length
 
     def score(self, queries: list[str], docs: list[list[str]]) -> list[list[float]]:
         from syneg.retrieval.pairs import pair_cosines
@@ -37,13 +40,16 @@ class BiEncoderRescorer:
 class CrossEncoderRescorer:
     """Scores of a sentence-transformers ``CrossEncoder`` (with its default activation)."""
 
-    def __init__(self, model: str, batch_size: int = 64, max_seq_length: int | None = None) -> None:
+    def __init__(self, model: str, batch_size: int = 64, max_seq_length: int | None = None,
+                 device: str | None = None) -> None:
         from sentence_transformers import CrossEncoder
+
+        from syneg.hardware import resolve_device
 
         self.name = model
         self._batch_size = batch_size
         try:
-            self._model = CrossEncoder(model, device="cpu", max_length=max_seq_length)
+            self._model = CrossEncoder(model, device=resolve_device(device), max_length=max_seq_length)
         except (OSError, ValueError) as exc:
             raise SynegError(f"cannot load cross-encoder {model!r}: {exc}") from None
 
@@ -68,15 +74,16 @@ def is_cross_encoder(path: str) -> bool:
     return any(str(arch).endswith("ForSequenceClassification") for arch in architectures)
 
 
-def load_rescorer(model: str | None, batch_size: int = 64, max_seq_length: int | None = None) -> Rescorer:
+def load_rescorer(model: str | None, batch_size: int = 64, max_seq_length: int | None = None,
+                  device: str | None = None) -> Rescorer:
     """A cross-encoder when ``model`` is one (see :func:`is_cross_encoder`), else a bi-encoder
-    (None: the packaged MiniLM; a named teacher: its assembled folder)."""
+    (None: the packaged MiniLM; a named teacher: its assembled folder), on ``device`` (None = auto)."""
     from syneg.models import resolve_encoder
 
     path = resolve_encoder(model)
     if is_cross_encoder(path):
-        return CrossEncoderRescorer(path, batch_size, max_seq_length)
-    return BiEncoderRescorer(path, batch_size, max_seq_length)
+        return CrossEncoderRescorer(path, batch_size, max_seq_length, device)
+    return BiEncoderRescorer(path, batch_size, max_seq_length, device)
 
 
 def _regroup(flat: list[float], docs: list[list[str]]) -> list[list[float]]:

@@ -18,6 +18,7 @@ from syneg import layout
 from syneg.config import RunConfig, dump_config
 from syneg.data import BeirDataset
 from syneg.errors import SynegError
+from syneg.hardware import resolve_device
 from syneg.pipeline.stages import STAGE_NAMES, STAGES, Stage, StageSettings
 from syneg.rng import stable_hash
 from syneg.rundir import RunDir
@@ -52,7 +53,8 @@ class Pipeline:
         return f"{stable_hash(stage.name, payload):016x}"
 
     def settings(self, stage: Stage) -> StageSettings:
-        return StageSettings(self.config.seed, {name: getattr(self.config, name) for name in stage.sections})
+        sections = {name: getattr(self.config, name) for name in stage.sections}
+        return StageSettings(self.config.seed, sections, resolve_device(self.config.device))
 
     def is_current(self) -> bool:
         """True when every stage finished from the current keys and the final output is unchanged.
@@ -106,6 +108,7 @@ class Pipeline:
     def run_stages(self, names: Collection[str] | None = None) -> list[Stage]:
         """Run the pending stages among ``names`` (all active ones when None); returns the selected stages."""
         stages = self.select(names)
+        resolve_device(self.config.device)  # a missing GPU fails before any work
         self.run_dir.save_config(dump_config(self.config))
         for kind in dict.fromkeys(stage.dataset for stage in stages):  # bad data fails before any work
             self.dataset(kind)

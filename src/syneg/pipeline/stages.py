@@ -27,10 +27,11 @@ from syneg.rundir import RunDir
 
 @dataclass(frozen=True)
 class StageSettings:
-    """The run's seed and the config sections a stage declared; any other section is an error."""
+    """The run's seed, its resolved device and the config sections a stage declared; any other section is an error."""
 
     seed: int
     sections: Mapping[str, BaseModel]
+    device: str = "cpu"
 
     def __getattr__(self, name: str) -> BaseModel:
         try:
@@ -71,9 +72,11 @@ def mine_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progres
     | reads    | config ``mine``, ``teacher`` (rescoring, false negatives); the train split |
     | writes   | ``mined.jsonl`` (MinedInstance), ``mined.jsonl.stats.json``               |
     """
+    from syneg.hardware import encode_batch_size
     from syneg.mining import mine, write_mined
 
-    instances, stats = mine(train, settings.mine, settings.seed, show_progress=progress, teacher=settings.teacher)
+    instances, stats = mine(train, settings.mine, settings.seed, show_progress=progress, teacher=settings.teacher,
+                            device=settings.device, batch_size=encode_batch_size(settings.device))
     write_mined(instances, stats, run.file(layout.MINED))
     return stats
 
@@ -90,7 +93,8 @@ def synthesize_stage(settings: StageSettings, run: RunDir, train: BeirDataset, p
     out = run.file(layout.SYNTHETIC)
     mined = read_records(run.file(layout.MINED), MinedInstance)
     seed = settings.seed if config.seed is None else config.seed
-    stats = synthesize(train, config, out, mined=mined, seed=seed, progress=progress, teacher=settings.teacher)
+    stats = synthesize(train, config, out, mined=mined, seed=seed, progress=progress, teacher=settings.teacher,
+                       device=settings.device)
     _, failed = failure_report(stats, out)
     if failed is not None:  # not marked done: a rerun retries the transient failures
         raise failed
@@ -127,7 +131,7 @@ def diagnose_stage(settings: StageSettings, run: RunDir, train: BeirDataset, pro
     from syneg.models import load_encoder
 
     instances = read_records(run.file(layout.TRAIN), TrainingInstance)
-    encoder = load_encoder(settings.train.model, settings.train.max_seq_length)
+    encoder = load_encoder(settings.train.model, settings.train.max_seq_length, settings.device)
     diagnostics = negative_diagnostics(instances, encoder, seed=settings.seed)
     write_json(run.file(layout.DIAGNOSTICS), diagnostics)
     return diagnostics
@@ -153,7 +157,8 @@ def train_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progre
     if out.exists():
         shutil.rmtree(out)
     summary = train_model(instances, settings.train, out, eval_dataset=eval_ds, seed=settings.seed,
-                          provenance=read_provenance(run.file(layout.TRAIN)), show_progress=progress)
+                          provenance=read_provenance(run.file(layout.TRAIN)), show_progress=progress,
+                          device=settings.device)
     layout.write_stats(out, summary)
     return summary
 
@@ -166,13 +171,15 @@ def evaluate_stage(settings: StageSettings, run: RunDir, eval_ds: BeirDataset, p
     """
     from syneg.evaluation import evaluate_model
 
-    metrics = settings.evaluate.metrics
-    length = settings.train.max_seq_length
-    zero, zero_q = evaluate_model(settings.train.model, eval_ds, metrics, max_seq_length=length,
-                                  per_query=PER_QUERY_METRIC, show_progress=progress)
-    trained, trained_q = evaluate_model(run.file(layout.MODEL), eval_ds, metrics, max_seq_length=length,
-                                        use_cache=False, per_query=PER_QUERY_METRIC, show_progress=progress)
-    result = {"split": eval_ds.split, "queries": len(eval_ds.queries), "zero_shot": zero, "trained": trained,
+    from syneg.hardware import encode_batch_size
+
+    metrics, device = settings.evaluate.metrics, settings.device
+    options = {"max_seq_length": settings.train.max_seq_length, "per_query": PER_QUERY_METRIC,
+               "show_progress": progress, "device": device, "batch_size": encode_batch_size(device)}
+    zero, zero_q = evaluate_model(settings.train.model, eval_ds, metrics, **options)
+    trained, trained_q = evaluate_model(run.file(layout.MODEL), eval_ds, metrics, use_cache=False, **options)
+    result = {"split": eval_ds.split, "queries": len(eval_ds.queries), "device": device, "zero_shot": zero,
+              "trained": trained,
               "delta": {m: trained[m] - zero[m] for m in zero if m in trained and m != "queries"}}
     write_json(run.file(layout.PER_QUERY), {"zero_shot": zero_q, "trained": trained_q})
     write_json(run.file(layout.METRICS), result)

@@ -24,12 +24,13 @@ def make_retriever(
     use_cache: bool = True,
     use_faiss: bool = False,
     show_progress: bool = False,
+    device: str | None = None,
 ) -> Retriever:
     """A ``bm25`` or ``dense`` retriever; call ``index(corpus)`` before searching.
 
     ``model`` is a model path or name, a loaded SentenceTransformer, or None for the packaged
     MiniLM; it and the other keyword options except ``show_progress`` apply to ``dense`` only.
-    ``precision`` ``auto`` uses bf16 autocast where the hardware has it.
+    ``precision`` ``auto`` uses bf16 autocast where the hardware has it; ``device`` None is auto.
     """
     if kind == "bm25":
         from syneg.retrieval.bm25 import BM25Retriever
@@ -47,6 +48,7 @@ def make_retriever(
             precision=precision,
             use_faiss=use_faiss,
             show_progress=show_progress,
+            device=device,
         )
     raise SynegError(f"unknown retriever {kind!r} (choose from {', '.join(RETRIEVERS)})")
 

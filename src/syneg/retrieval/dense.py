@@ -53,9 +53,10 @@ class DenseRetriever:
         precision: str = "auto",
         use_faiss: bool = False,
         show_progress: bool = False,
+        device: str | None = None,
     ) -> None:
         self.model_ref = model
-        self.encoder = load_model(model, max_seq_length)
+        self.encoder = load_model(model, max_seq_length, device)
         self.max_seq_length = max_seq_length or self.encoder.max_seq_length
         self.precision = resolve_precision(precision, self.encoder.device.type)
         self.batch_size = batch_size

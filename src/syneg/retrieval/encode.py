@@ -11,12 +11,12 @@ import numpy as np
 
 from syneg import progress
 from syneg.errors import SynegError
-from syneg.hardware import PRECISIONS, cpu_has_bf16
+from syneg.hardware import PRECISIONS, cpu_has_bf16, encode_devices
 
 
 
 def resolve_precision(precision: str, device_type: str) -> str:
-    """``bf16`` or ``fp32``; ``auto`` picks bf16 on bf16-capable CPUs and CUDA devices."""
+    """``bf16``, ``fp16`` or ``fp32``; ``auto`` picks bf16 on bf16-capable CPUs and CUDA devices (else fp16 on CUDA)."""
     if precision not in PRECISIONS:
         raise SynegError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "auto":
@@ -24,16 +24,16 @@ def resolve_precision(precision: str, device_type: str) -> str:
     if device_type == "cuda":
         import torch
 
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if device_type == "cpu" and cpu_has_bf16() else "fp32"
 
 
-def load_model(model: Any, max_seq_length: int | None = None):
-    """A SentenceTransformer: ``model`` itself when already loaded, else loaded from a path or name."""
+def load_model(model: Any, max_seq_length: int | None = None, device: str | None = None):
+    """A SentenceTransformer: ``model`` itself when already loaded, else loaded from a path or name onto ``device``."""
     if model is None or isinstance(model, (str, Path)):
         from syneg.models import load_encoder
 
-        return load_encoder(None if model is None else str(model), max_seq_length)
+        return load_encoder(None if model is None else str(model), max_seq_length, device)
     return model
 
 
@@ -73,14 +73,15 @@ def encode_with(
     if not texts:
         return np.zeros((0, embedding_dim(model)), dtype=np.float32)
     device_type = model.device.type
-    use_bf16 = resolve_precision(precision, device_type) == "bf16"
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(resolve_precision(precision, device_type))
     encode = model.encode_query if is_query else model.encode_document
+    devices = encode_devices(device_type) if len(texts) > 10 * batch_size else None  # every GPU, when several
     with (
         seq_length(model, max_seq_length),
         torch.inference_mode(),
-        torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16),
+        torch.autocast(device_type, dtype=dtype or torch.bfloat16, enabled=dtype is not None),
     ):
-        embeddings = encode(texts, batch_size=batch_size, convert_to_tensor=True,
+        embeddings = encode(texts, batch_size=batch_size, convert_to_tensor=True, device=devices,
                             show_progress_bar=progress.enabled(show_progress))
     return torch.nn.functional.normalize(embeddings.float(), dim=-1).cpu().numpy()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,11 +13,14 @@ from syneg.config import SynthesizeConfig, TeacherConfig
 from syneg.data import BeirDataset
 from syneg import layout
 from syneg.errors import RunFailed
+from syneg.hardware import resolve_device
 from syneg.io import write_jsonl
 from syneg.records import MinedInstance
 from syneg.redact import redact_url
+from syneg.sharding import SHARD_KEY, Shard, select
 from syneg.synthesis import batch, rates
-from syneg.synthesis.backends import ChatBackend, get_backend, make_backend
+from syneg.synthesis.backends import ChatBackend, get_backend
+from syneg.synthesis.engines import engine_backend
 from syneg.synthesis.cache import ResultCache
 from syneg.synthesis.failures import report_lines, summarize, verdict
 from syneg.synthesis.finalize import Outcome, apply_guard, collect
@@ -44,6 +48,14 @@ def plan(
     return plan_items(pairs, config, model_id, domain_pool(config, dataset), seed), model_id
 
 
+def shard_items(items: Sequence[SynthesisItem], shard: Shard | None, model_id: str) -> tuple[list, dict | None]:
+    """``shard``'s block of the planned items, cut between (query, positive) pairs (their checks compare
+    a pair's negatives with each other), and the shard's stats block (None without a shard)."""
+    groups = [list(group) for _, group in itertools.groupby(items, key=lambda i: (i.pair.query_id, i.pair.positive_id))]
+    chosen, block = select(shard, groups, [item.key for item in items], model_id)
+    return [item for group in chosen for item in group], block
+
+
 def open_cache(config: SynthesizeConfig, out: str | Path) -> ResultCache:
     return ResultCache(config.cache or side_paths(out)["cache"])
 
@@ -57,9 +69,11 @@ def synthesize(
     *,
     backend: ChatBackend | None = None,
     retry_failed: bool = False,
-    import_from: str | Path | None = None,
+    import_from: str | Path | Sequence[str | Path] | None = None,
     progress: bool = True,
     teacher: TeacherConfig | None = None,
+    device: str | None = None,
+    shard: Shard | None = None,
 ) -> dict[str, Any]:
     """Generate (or import), check and guard synthetic negatives; write ``out``, stats and failures.
 
@@ -68,33 +82,38 @@ def synthesize(
 
     A ``backend`` passed in is closed at the end (its connections belong to this call's event loop).
     Failed calls are in ``stats["failures"]``; :func:`failure_report` turns them into the run's verdict.
+    The guard's teacher runs on ``device`` (None = auto). A ``shard`` does its block of the planned calls.
     """
     started = time.perf_counter()
     config = with_planned_calls(config, out)
     items, model_id = plan(dataset, config, mined, seed)
+    items, block = shard_items(items, shard, model_id)
     with open_cache(config, out) as cache:
         counters = RunCounters()
-        imported = dict(batch.import_batch(items, cache, import_from, counters.transient)) if import_from else None
+        imported = dict(batch.import_batch(items, cache, import_from, counters.transient, model_id)) if import_from else None
         if import_from is None:
             counters = asyncio.run(_run(items, config, cache, backend, retry_failed, progress))
         outcome = collect(items, cache, model_id, counters.transient)
     if config.guard and outcome.negatives:
-        apply_guard(outcome, items, make_guard(config, teacher))
+        apply_guard(outcome, items, make_guard(config, teacher, device))
     write_jsonl(out, outcome.negatives)
     paths = side_paths(out)
     write_jsonl(paths["failed"], outcome.rejected)
     stats = _stats(items, counters, outcome, config, model_id, time.perf_counter() - started, imported)
+    stats["guard"]["device"] = resolve_device(device) if config.guard else None
+    if block is not None:
+        stats[SHARD_KEY] = block
     layout.write_stats(out, stats)
     return stats
 
 
-def make_guard(config: SynthesizeConfig, teacher: TeacherConfig | None) -> HardnessGuard:
-    """The hardness guard of ``config``, scoring with the teacher unless ``guard_model`` is set."""
+def make_guard(config: SynthesizeConfig, teacher: TeacherConfig | None, device: str | None = None) -> HardnessGuard:
+    """The hardness guard of ``config``, scoring with the teacher (unless ``guard_model`` is set) on ``device``."""
     teacher = teacher or TeacherConfig()
     band = Band(config.guard_margin, config.guard_floor, teacher.perc if teacher.model else 1.0)
     model = config.guard_model or teacher.model
     return HardnessGuard(model, band, teacher.batch_size, teacher.max_seq_length,
-                         relabel=teacher.false_negatives == "relabel")
+                         relabel=teacher.false_negatives == "relabel", device=device)
 
 
 def with_planned_calls(config: SynthesizeConfig, out: str | Path) -> SynthesizeConfig:
@@ -109,7 +128,7 @@ def with_planned_calls(config: SynthesizeConfig, out: str | Path) -> SynthesizeC
 async def _run(items, config, cache, backend, retry_failed, progress) -> RunCounters:
     owned = backend is None and bool(pending(items, cache, retry_failed))
     if owned:
-        backend = make_backend(config)
+        backend = engine_backend(config)
     try:
         concurrency = config.concurrency or (backend.default_concurrency if backend is not None else 1)
         started = time.perf_counter()

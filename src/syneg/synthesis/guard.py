@@ -39,10 +39,10 @@ class HardnessGuard:
     """
 
     def __init__(self, model: str | None = None, band: Band | None = None, batch_size: int = 32,
-                 max_seq_length: int | None = 256, relabel: bool = False) -> None:
+                 max_seq_length: int | None = 256, relabel: bool = False, device: str | None = None) -> None:
         from syneg.mining.rescore import load_rescorer
 
-        self.scorer = load_rescorer(model, batch_size, max_seq_length)
+        self.scorer = load_rescorer(model, batch_size, max_seq_length, device)
         self.band = band or Band()
         self.relabel = relabel
 

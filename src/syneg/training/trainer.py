@@ -20,14 +20,14 @@ from typing import Any
 
 from syneg import layout
 from syneg.config import TrainConfig
-from syneg.hardware import cpu_has_bf16
+from syneg.hardware import mixed_precision
 from syneg.io import staged_dir, write_json
 from syneg.mixing.exports.columns import st_columns
 from syneg.records import TrainingInstance
 from syneg.training.callbacks import EpochEvaluator, StepLogger
 from syneg.training.card import append_card_section, card_section
 from syneg.training.diagnostics import grad_stats, plot_training
-from syneg.training.launch import process_rank, world_size
+from syneg.training.launch import process_device, process_rank, world_size
 
 
 def make_loss(model, config: TrainConfig):
@@ -51,13 +51,15 @@ def warmup_steps(config: TrainConfig, examples: int, processes: int = 1) -> int:
     return math.ceil(config.warmup_ratio * total)
 
 
-def training_arguments(config: TrainConfig, output_dir: str, seed: int, bf16: bool, warmup: int):
-    """Trainer arguments: CPU, no checkpoints, no-duplicates batches, ``warmup`` linear-warmup steps."""
+def training_arguments(config: TrainConfig, output_dir: str, seed: int, precision: str, warmup: int,
+                       device: str = "cpu"):
+    """Trainer arguments: ``device``'s type, no checkpoints, no-duplicates batches, ``warmup`` linear-warmup steps."""
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
 
     return SentenceTransformerTrainingArguments(
-        output_dir=output_dir, use_cpu=True, bf16=bf16, seed=seed, data_seed=seed,
+        output_dir=output_dir, use_cpu=device == "cpu", bf16=precision == "bf16", fp16=precision == "fp16",
+        seed=seed, data_seed=seed,
         num_train_epochs=config.epochs, max_steps=config.max_steps or -1,
         per_device_train_batch_size=config.batch_size, learning_rate=config.lr,
         warmup_steps=warmup, batch_sampler=BatchSamplers.NO_DUPLICATES,
@@ -66,23 +68,25 @@ def training_arguments(config: TrainConfig, output_dir: str, seed: int, bf16: bo
     )
 
 
-def load_model(config: TrainConfig):
-    """A fresh (uncached) SentenceTransformer to train, on the CPU."""
+def load_model(config: TrainConfig, device: str | None = None):
+    """A fresh (uncached) SentenceTransformer to train, on ``device`` (None = auto)."""
     from syneg.models import fresh_encoder
 
-    return fresh_encoder(config.model, config.max_seq_length)
+    return fresh_encoder(config.model, config.max_seq_length, device)
 
 
 def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str | Path,
           eval_dataset=None, seed: int = 0, provenance: Mapping[str, Any] | None = None,
-          show_progress: bool = True) -> dict[str, Any]:
+          show_progress: bool = True, device: str | None = None) -> dict[str, Any]:
     """Fine-tune ``config.model`` on ``instances``; the model folder appears at ``out_dir`` only when complete.
 
     ``out_dir`` then holds a sentence-transformers model (with model card) plus
     ``train_log.jsonl``, ``grad_stats.json``, ``training.png`` and ``summary.json``.
     The card gets a section on the negatives' ``provenance`` (see :func:`syneg.training.card.read_provenance`).
-    Under torchrun every process trains and only rank 0 writes. With ``eval_dataset`` the model is
-    evaluated before, every ``eval_steps`` and at the end; ``keep_best`` saves the best of those.
+    Under torchrun every process trains (on GPUs: ``cuda:LOCAL_RANK``) and only rank 0 writes.
+    ``device`` None is auto; mixed precision (``config.bf16``) is bf16 or fp16 as the device supports.
+    With ``eval_dataset`` the model is evaluated before, every ``eval_steps`` and at the end;
+    ``keep_best`` saves the best of those.
     """
     from syneg.training.losses import needs_teacher_scores
 
@@ -95,15 +99,16 @@ def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str |
     out_dir = Path(out_dir)
     main = process_rank() == 0
     with staged_dir(out_dir) if main else contextlib.nullcontext() as work:  # appears only when complete
-        model = load_model(config)
-        bf16 = config.bf16 and cpu_has_bf16()
+        device = process_device(device)
+        model = load_model(config, device)
+        precision = mixed_precision(device, config.bf16)
         warmup = warmup_steps(config, info["rows"], world_size())
         logger = StepLogger(work / layout.TRAIN_LOG if work else None, show_progress)
         evaluator = None if eval_dataset is None else EpochEvaluator(
             eval_dataset, logger, config.eval_before, every=config.eval_steps, keep_best=config.keep_best)
         with tempfile.TemporaryDirectory(prefix="syneg-trainer-") as scratch:
             trainer = SentenceTransformerTrainer(
-                model=model, args=training_arguments(config, scratch, seed, bf16, warmup),
+                model=model, args=training_arguments(config, scratch, seed, precision, warmup, device),
                 train_dataset=Dataset.from_dict(columns), loss=make_loss(model, config),
                 callbacks=[logger, *([evaluator] if evaluator else [])])
             trainer.remove_callback(PrinterCallback)  # it prints each log dict on stdout; StepLogger shows them
@@ -111,7 +116,8 @@ def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str |
             result = trainer.train()
             wall = time.perf_counter() - started
         best = evaluator.restore_best(model) if evaluator is not None and config.keep_best else None
-        summary = _summary(config, info, trainer, result, wall, logger, evaluator, bf16, seed)
+        summary = _summary(config, info, trainer, result, wall, logger, evaluator, precision, seed)
+        summary["device"] = device
         summary["kept"] = None if best is None else {"step": best["step"], "untrained": best["step"] == 0,
                                                      "metrics": best["metrics"]}
         if work is not None:
@@ -130,13 +136,14 @@ def _finish(model, work: Path, logger: StepLogger, summary: dict[str, Any], prov
     write_json(work / layout.SUMMARY, summary)
 
 
-def _summary(config, info, trainer, result, wall, logger, evaluator, bf16, seed) -> dict[str, Any]:
+def _summary(config, info, trainer, result, wall, logger, evaluator, precision, seed) -> dict[str, Any]:
     steps = [r for r in logger.rows if r["event"] == "step"]
     history = evaluator.history if evaluator else []
     world = trainer.args.world_size
     examples = trainer.state.global_step * config.batch_size * world
     return {
-        "config": config.model_dump(), "seed": seed, "bf16": bf16, "world_size": world,
+        "config": config.model_dump(), "seed": seed, "bf16": precision == "bf16", "precision": precision,
+        "world_size": world,
         "data": info, "steps": trainer.state.global_step, "epochs": trainer.state.epoch,
         "train_runtime_s": round(wall, 3), "examples_per_s": round(examples / wall, 4) if wall else None,
         "train_loss": result.training_loss, "final_loss": steps[-1]["loss"] if steps else None,

@@ -15,11 +15,12 @@ from syneg.synthesis.backends.base import BackendError, ChatBackend, Completion,
 from syneg.synthesis.backends.llamacpp_backend import LlamaCppBackend
 from syneg.synthesis.backends.openai_backend import OpenAIBackend
 from syneg.synthesis.backends.transformers_backend import TransformersBackend
+from syneg.synthesis.backends.vllm_backend import VLLMBackend
 
 if TYPE_CHECKING:
     from syneg.config import SynthesizeConfig
 
-_BUILTIN: tuple[type[ChatBackend], ...] = (LlamaCppBackend, OpenAIBackend, TransformersBackend)
+_BUILTIN: tuple[type[ChatBackend], ...] = (LlamaCppBackend, OpenAIBackend, TransformersBackend, VLLMBackend)
 REGISTRY: dict[str, type[ChatBackend]] = {backend.name: backend for backend in _BUILTIN}
 BACKENDS: tuple[str, ...] = tuple(REGISTRY)
 

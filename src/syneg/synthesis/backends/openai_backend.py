@@ -12,6 +12,7 @@ from syneg.errors import SynegError
 from syneg.redact import redact, redact_url, register_secret
 from syneg.synthesis.backends.base import BackendError, ChatBackend, Completion, Sampling
 from syneg.synthesis.backends.retry import RetryPolicy
+from syneg.synthesis.backends.wire import request_fields, server_for
 
 if TYPE_CHECKING:
     from syneg.config import SynthesizeConfig
@@ -19,16 +20,8 @@ if TYPE_CHECKING:
 # Structured-output modes, tried in order; an error saying the server does not support one
 # moves that request, and the calls after it, to the next.
 MODES = ("json_schema", "json_object", "prompt")
-_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "structured output", "guided_json", "guided decoding")
-
-
-def response_format(mode: str, schema: dict) -> dict | None:
-    """The ``response_format`` of ``mode``: standard json_schema, llama.cpp's json_object+schema, or none."""
-    if mode == "json_schema":
-        return {"type": "json_schema", "json_schema": {"name": "hard_negative", "schema": schema, "strict": False}}
-    if mode == "json_object":
-        return {"type": "json_object", "schema": schema}
-    return None
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "structured output", "guided_json", "guided decoding",
+                 "structured_outputs")
 
 
 class OpenAIBackend(ChatBackend):
@@ -41,7 +34,7 @@ class OpenAIBackend(ChatBackend):
         if config.model is None:
             raise SynegError("--backend openai needs --model (the name the server serves)")
         return cls(config.model, config.base_url, config.api_key_env, config.request_timeout,
-                   RetryPolicy(max_attempts=config.max_attempts))
+                   RetryPolicy(max_attempts=config.max_attempts), server=config.server)
 
     def __init__(
         self,
@@ -51,6 +44,7 @@ class OpenAIBackend(ChatBackend):
         timeout: float = 120.0,
         retry: RetryPolicy | None = None,
         mode: str = MODES[0],
+        server: str = "auto",
     ) -> None:
         from openai import AsyncOpenAI
 
@@ -66,6 +60,7 @@ class OpenAIBackend(ChatBackend):
         self.model_id = self.model_id_for(model)
         self.retry = retry or RetryPolicy()
         self.mode = mode
+        self.server = server_for(server, base_url)  # the request fields' names (see .wire)
         self.counters: Counter[str] = Counter()
         self.waits: list[float] = []
         self.last_rejection: str | None = None  # the server's (redacted) reason for the last mode fallback
@@ -105,16 +100,9 @@ class OpenAIBackend(ChatBackend):
         return attempt
 
     async def _create(self, messages, sampling: Sampling, schema: dict, mode: str):
-        extra: dict = {}
-        if sampling.repeat_penalty is not None:  # llama.cpp server's name for it
-            extra["extra_body"] = {"repeat_penalty": sampling.repeat_penalty}
-        fmt = response_format(mode, schema)
-        if fmt is not None:
-            extra["response_format"] = fmt
+        fields, extra = request_fields(self.server, sampling, mode, schema)
         return await self.client.chat.completions.create(
-            model=self.model, messages=messages, max_tokens=sampling.max_tokens,
-            temperature=sampling.temperature, seed=sampling.seed, **extra,
-        )
+            model=self.model, messages=messages, **fields, **({"extra_body": extra} if extra else {}))
 
     def _fall_back(self, mode: str, exc: Exception) -> None:
         if self.mode == mode:  # concurrent rejections of the same mode move on only once

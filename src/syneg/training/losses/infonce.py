@@ -28,10 +28,13 @@ def info_nce(query: Tensor, candidates: Tensor, scale: float) -> Tensor:
 
 
 def build(model: Any, config: Any):
-    """MNRL (or its cached variant) with ``scale = 1 / temperature``."""
+    """MNRL (or its cached variant) with ``scale = 1 / temperature``; in-batch negatives from every process."""
     from sentence_transformers.sentence_transformer import losses
 
-    scale = 1.0 / config.temperature
+    from syneg.training.launch import world_size
+
+    scale, gather = 1.0 / config.temperature, world_size() > 1
     if config.mini_batch_size:
-        return losses.CachedMultipleNegativesRankingLoss(model, scale=scale, mini_batch_size=config.mini_batch_size)
-    return losses.MultipleNegativesRankingLoss(model, scale=scale)
+        return losses.CachedMultipleNegativesRankingLoss(model, scale=scale, mini_batch_size=config.mini_batch_size,
+                                                         gather_across_devices=gather)
+    return losses.MultipleNegativesRankingLoss(model, scale=scale, gather_across_devices=gather)

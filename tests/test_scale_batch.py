@@ -1,0 +1,167 @@
+"""Batch files at scale (split exports, several result files, mismatched imports) and each server's field names."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import run_cli  # noqa: E402
+from synth_fake_server import FakeOpenAI  # noqa: E402
+
+from syneg.config import SynthesizeConfig
+from syneg.data import load_dataset
+from syneg.errors import SynegError
+from syneg.synthesis import batch, plan, synthesize
+from syneg.synthesis.backends import BackendError, make_backend
+from syneg.synthesis.backends.wire import server_for
+from syneg.synthesis.cache import ResultCache
+from syneg.synthesis.prompt import OUTPUT_SCHEMA
+
+CONFIG = SynthesizeConfig(backend="openai", model="fake", mode="free", limit=5, guard=False)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return load_dataset(None, "train")
+
+
+def _answer(requests: list[dict], fail: int | None = None) -> list[dict]:
+    """Batch output lines for ``requests`` as the fake server answers them; request ``fail`` gets a 500."""
+    server, lines = FakeOpenAI(), []
+    for index, request in enumerate(requests):
+        status, _, body = server.respond(request["body"])
+        lines.append({"id": f"b{index}", "custom_id": request["custom_id"], "error": None,
+                      "response": {"status_code": 500 if index == fail else status, "body": body}})
+    return lines
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_exports_split_at_the_request_and_byte_limits(dataset, tmp_path):
+    items, _ = plan(dataset, CONFIG)
+    with ResultCache(tmp_path / "c.sqlite") as cache:
+        files = batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake", max_requests=2)
+        assert files == {tmp_path / f"req.{n}.jsonl": count for n, count in ((1, 2), (2, 2), (3, 1))}
+        assert not (tmp_path / "req.jsonl").exists()
+        line = len((tmp_path / "req.1.jsonl").read_text().splitlines()[0].encode()) + 1
+        by_bytes = batch.export_batch(items, cache, tmp_path / "b.jsonl", "fake", max_bytes=3 * line + 1000)
+        assert list(by_bytes.values()) == [3, 2] and all(p.stat().st_size <= 3 * line + 1000 for p in by_bytes)
+        with pytest.raises(SynegError, match="over the 100-byte file limit"):
+            batch.export_batch(items, cache, tmp_path / "tiny.jsonl", "fake", max_bytes=100)
+    requests = [r for path in files for r in _read(path)]
+    assert [r["custom_id"] for r in requests] == [i.key for i in items]
+    body = requests[0]["body"]
+    assert body["max_completion_tokens"] == CONFIG.max_tokens and "max_tokens" not in body
+    assert "repeat_penalty" not in body and body["response_format"]["type"] == "json_schema"
+
+
+def test_several_output_and_error_files_import_into_one_run(dataset, tmp_path):
+    items, _ = plan(dataset, CONFIG)
+    with ResultCache(tmp_path / "c.sqlite") as cache:
+        files = batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake", max_requests=3)
+    first, second = (_read(path) for path in files)
+    answered = _answer(first + second, fail=4)
+    outputs = [_write(tmp_path / "out1.jsonl", answered[:3]), _write(tmp_path / "out2.jsonl", answered[3:4])]
+    errors = _write(tmp_path / "errors.jsonl", answered[4:])
+    config = CONFIG.model_copy(update={"cache": str(tmp_path / "c.sqlite")})
+    stats = synthesize(dataset, config, tmp_path / "neg.jsonl", import_from=[*outputs, errors], progress=False)
+    assert stats["imported"] == {"imported": 4, "failed": 1} and stats["kept"] == 4
+    assert stats["failures"]["by_reason"]["batch_error"]["transient"] is True
+
+
+def test_importing_with_another_model_is_an_error_not_an_empty_import(dataset, tmp_path):
+    items, _ = plan(dataset, CONFIG)
+    with ResultCache(tmp_path / "c.sqlite") as cache:
+        batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake")
+    results = _write(tmp_path / "results.jsonl", _answer(_read(tmp_path / "req.jsonl")))
+    other = CONFIG.model_copy(update={"model": "other-model"})
+    with pytest.raises(SynegError, match="none of the 5 results"):
+        synthesize(dataset, other, tmp_path / "neg.jsonl", import_from=results, progress=False)
+    assert not (tmp_path / "neg.jsonl").exists()
+    proc = run_cli("synthesize", "--backend", "openai", "--model", "other-model", "--mode", "free", "--limit", "5",
+                   "--no-guard", "--import-batch", results, "--out", tmp_path / "neg.jsonl")
+    assert proc.returncode == 2 and "import with the --backend, --model" in proc.stderr, proc.stderr
+    proc = run_cli("synthesize", "--backend", "openai", "--model", "fake", "--mode", "free", "--limit", "5",
+                   "--no-guard", "--import-batch", results, "--out", tmp_path / "neg.jsonl")
+    assert proc.returncode == 0, proc.stderr
+    assert len((tmp_path / "neg.jsonl").read_text().splitlines()) == 5
+
+
+def _one_call(dataset, server: str, base_url: str, **update) -> dict:
+    config = CONFIG.model_copy(update={"server": server, "base_url": base_url, "limit": 1, **update})
+    items, _ = plan(dataset, config)
+    backend = make_backend(config)
+
+    async def call():
+        try:
+            return await backend.complete(items[0].messages, items[0].sampling, OUTPUT_SCHEMA)
+        finally:
+            await backend.aclose()
+
+    assert asyncio.run(call()).text
+    return items[0]
+
+
+def test_vllm_servers_get_vllms_own_field_names(dataset):
+    with FakeOpenAI() as server:
+        item = _one_call(dataset, "vllm", server.base_url, repeat_penalty=1.1)
+    assert server.log[0]["body"] == {
+        "model": "fake", "messages": item.messages, "max_tokens": CONFIG.max_tokens, "temperature": CONFIG.temperature,
+        "seed": item.sampling.seed, "repetition_penalty": 1.1, "structured_outputs": {"json": OUTPUT_SCHEMA},
+    }
+
+
+def test_openai_and_generic_servers_get_their_field_names(dataset):
+    with FakeOpenAI() as server:
+        _one_call(dataset, "openai", server.base_url, repeat_penalty=1.1)
+        _one_call(dataset, "auto", server.base_url, repeat_penalty=1.1)
+    hosted, generic = (entry["body"] for entry in server.log)
+    assert hosted["max_completion_tokens"] == CONFIG.max_tokens and "max_tokens" not in hosted
+    assert "repeat_penalty" not in hosted and "repetition_penalty" not in hosted
+    assert generic["max_tokens"] == CONFIG.max_tokens and generic["repeat_penalty"] == 1.1
+    assert hosted["response_format"] == generic["response_format"] and "structured_outputs" not in generic
+    assert server_for("auto", None) == "openai" and server_for("auto", "https://api.openai.com/v1") == "openai"
+    assert server_for("auto", "http://127.0.0.1:8000/v1") == "generic"
+
+
+# --- vLLM in process -----------------------------------------------------------------------------
+
+def test_vllm_batcher_runs_concurrent_calls_as_batches_in_order():
+    from syneg.synthesis.backends.base import Completion, Sampling
+    from syneg.synthesis.backends.vllm_backend import Batcher
+
+    def generate(requests):
+        return [Completion(messages[0]["content"], "stop") for messages, _, _ in requests]
+
+    def failing(requests):
+        raise RuntimeError("CUDA out of memory")
+
+    async def run(batcher, count):
+        calls = [batcher.submit(([{"role": "user", "content": str(i)}], Sampling(16, 0.0, i), {})) for i in range(count)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    batcher = Batcher(generate, max_batch=4)
+    replies = asyncio.run(run(batcher, 10))
+    assert [r.text for r in replies] == [str(i) for i in range(10)] and batcher.batches == [4, 4, 2]
+    errors = asyncio.run(run(Batcher(failing), 3))
+    assert all(isinstance(e, BackendError) and "CUDA out of memory" in str(e) and e.transient for e in errors)
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("vllm") is not None, reason="vllm is installed")
+def test_vllm_backend_without_vllm_is_a_clear_error(tmp_path):
+    proc = run_cli("synthesize", "--backend", "vllm", "--model", "Qwen/Qwen2.5-7B-Instruct", "--mode", "free",
+                   "--limit", "1", "--out", tmp_path / "neg.jsonl")
+    assert proc.returncode == 2 and "pip install 'syneg[vllm]'" in proc.stderr, proc.stderr
+    assert not (tmp_path / "neg.jsonl").exists()
