@@ -14,7 +14,6 @@ from syneg.errors import SynegError
 from syneg.hardware import PRECISIONS, cpu_has_bf16
 
 
-
 def resolve_precision(precision: str, device_type: str) -> str:
     """``bf16`` or ``fp32``; ``auto`` picks bf16 on bf16-capable CPUs and CUDA devices."""
     if precision not in PRECISIONS:
@@ -67,13 +66,23 @@ def encode_with(
     precision: str = "auto",
     show_progress: bool = False,
 ) -> np.ndarray:
-    """Encode ``texts`` with a loaded model into L2-normalized float32 rows."""
+    """Encode ``texts`` with a loaded model into L2-normalized float32 rows.
+
+    bf16 on a bf16-capable CPU goes through :func:`~syneg.retrieval.fast_encode.fast_encode`
+    (fused kernels); elsewhere ``encode_query``/``encode_document`` run under bf16 autocast or fp32.
+    """
     import torch
+
+    from syneg.retrieval.fast_encode import fast_encode, uses_fast_path
 
     if not texts:
         return np.zeros((0, embedding_dim(model)), dtype=np.float32)
     device_type = model.device.type
-    use_bf16 = resolve_precision(precision, device_type) == "bf16"
+    resolved = resolve_precision(precision, device_type)
+    if uses_fast_path(model, resolved):
+        return fast_encode(model, texts, batch_size=batch_size, max_seq_length=max_seq_length,
+                           show_progress=show_progress)
+    use_bf16 = resolved == "bf16"
     encode = model.encode_query if is_query else model.encode_document
     with (
         seq_length(model, max_seq_length),
