@@ -135,8 +135,10 @@ class DenseRetriever:
 
     def _query_embeddings(self, queries: list[str]) -> torch.Tensor:
         """Embeddings of ``queries``, reusing those of the last search (each text is encoded once)."""
-        missing = list(dict.fromkeys(q for q in queries if q not in self._last_queries))
-        known = {**self._last_queries, **dict(zip(missing, self.encode(missing, is_query=True)))}
+        known = self._last_queries
+        missing = list(dict.fromkeys(q for q in queries if q not in known))
+        if missing:
+            known = {**known, **dict(zip(missing, self.encode(missing, is_query=True)))}
         return torch.from_numpy(np.stack([known[q] for q in queries]))
 
     def score(self, queries: list[str], doc_ids: list[list[str]]) -> list[list[float]]:

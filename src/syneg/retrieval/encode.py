@@ -1,4 +1,4 @@
-"""Sentence-transformers encoding: normalized float32 embeddings, bf16 autocast where it helps."""
+"""Sentence-transformers encoding: normalized float32 embeddings, bf16 where the hardware has it."""
 
 from __future__ import annotations
 
