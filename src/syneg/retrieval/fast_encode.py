@@ -27,7 +27,8 @@ from syneg import progress
 from syneg.retrieval.fused import fused_bf16_copy, fused_kernels_available
 
 CHARS_PER_TOKEN = 8  # prefix length per kept token; WordPiece averages ~4-5 characters per token
-FAST_PATH = "fused-bf16-v1"  # names the numerics of this path (part of embedding cache keys)
+LENGTH_STEP = 8  # batches are padded to a multiple of this many tokens, so batches share kernel shapes
+FAST_PATH = "fused-bf16-v2"  # names the numerics of this path (part of embedding cache keys)
 
 
 def uses_fast_path(model: Any, precision: str) -> bool:
@@ -68,6 +69,21 @@ def _features(model: Any, texts: list[str], max_tokens: int, prefixes: bool) -> 
     return features
 
 
+def _pad_length(features: dict[str, torch.Tensor], cap: int, pad_id: int) -> dict[str, torch.Tensor]:
+    """Token rows padded (masked) to a multiple of :data:`LENGTH_STEP`, at most ``cap``.
+
+    oneDNN builds kernels for every new input shape, which costs as much as running a small
+    batch; with lengths in steps the batches of a run reuse a few shapes. Padding is masked in
+    attention and pooling, so embeddings change only by rounding.
+    """
+    length = features["input_ids"].shape[1]
+    wanted = max(length, min(cap, -(-length // LENGTH_STEP) * LENGTH_STEP))
+    if wanted == length:
+        return features
+    return {name: torch.nn.functional.pad(value, (0, wanted - length), value=pad_id if name == "input_ids" else 0)
+            if isinstance(value, torch.Tensor) and value.dim() == 2 else value for name, value in features.items()}
+
+
 @contextlib.contextmanager
 def intra_op_threads(count: int) -> Iterator[None]:
     """Temporarily run each torch operator on ``count`` threads (restored afterwards)."""
@@ -89,8 +105,9 @@ def fast_encode(
     order = np.argsort([-len(text) for text in texts], kind="stable")  # longest first, as sentence-transformers
     with seq_length(fused, max_seq_length or model.max_seq_length):
         cap, prefixes = fused.max_seq_length, _splits_on_spaces(fused)
-        batches = [_features(fused, [texts[i] for i in order[start:start + batch_size]], cap, prefixes)
-                   for start in range(0, len(texts), batch_size)]
+        pad_id = getattr(fused.tokenizer, "pad_token_id", None) or 0
+        batches = [_pad_length(_features(fused, [texts[i] for i in order[start:start + batch_size]], cap, prefixes),
+                               cap, pad_id) for start in range(0, len(texts), batch_size)]
 
     def run(features: dict[str, torch.Tensor]) -> torch.Tensor:
         with torch.inference_mode():

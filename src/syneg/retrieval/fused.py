@@ -70,24 +70,30 @@ def _weights_state(model: nn.Module) -> tuple:
     return tuple((p.data_ptr(), p._version) for p in model.parameters())
 
 
-def _copy_memo(model: nn.Module) -> dict[int, torch.Tensor]:
-    """A ``deepcopy`` memo: linear weights go straight to bf16; every other tensor is shared, not copied."""
-    linear = {id(p) for m in model.modules() if isinstance(m, nn.Linear) for p in m.parameters(recurse=False)}
-    memo: dict[int, torch.Tensor] = {id(b): b for b in model.buffers()}
-    for param in model.parameters():
-        memo[id(param)] = (nn.Parameter(param.detach().to(torch.bfloat16), requires_grad=False)
-                           if id(param) in linear else param)
-    return memo
+def _clone_tree(module: nn.Module) -> nn.Module:
+    """A shallow copy of ``module`` and of every submodule: new module objects, shared tensors.
+
+    Much cheaper than ``deepcopy`` (which also copies configs, tokenizers and every Python
+    attribute); :func:`_fuse` then swaps linear layers in the copy only.
+    """
+    clone = copy.copy(module)
+    clone._modules = {name: None if child is None else _clone_tree(child) for name, child in module._modules.items()}
+    clone._parameters = dict(module._parameters)
+    clone._buffers = dict(module._buffers)
+    return clone
 
 
 def fused_bf16_copy(model: Any) -> Any:
     """The fused bf16 copy of ``model`` (built once per model; rebuilt when its weights change)."""
+    from syneg.retrieval.fast_encode import intra_op_threads
+
     state = _weights_state(model)
     with _LOCK:
         cached = _COPIES.get(model)
         if cached is not None and cached[0] == state:
             return cached[1]
-        fused = copy.deepcopy(model, _copy_memo(model)).eval()
-        _fuse(fused)
+        with intra_op_threads(1):  # small casts: two threads only add synchronisation on shared cores
+            fused = _clone_tree(model).eval()
+            _fuse(fused)
         _COPIES[model] = (state, fused)
         return fused
