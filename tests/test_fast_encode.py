@@ -54,6 +54,23 @@ def test_fast_encode_matches_autocast_encoding(texts) -> None:
 
 
 @needs_fused
+def test_padded_lengths_share_shapes_and_keep_the_embeddings(texts) -> None:
+    model = load_encoder(None)
+    fused = fused_bf16_copy(model)
+    with seq_length(fused, 64):
+        batch = fast._features(fused, [text[:50] for text in texts[:20]], 64, prefixes=True)  # short rows
+    length = batch["input_ids"].shape[1]
+    assert length % fast.LENGTH_STEP  # the test pads something
+    padded = fast._pad_length(batch, 64, 0)
+    assert padded["input_ids"].shape[1] % fast.LENGTH_STEP == 0 and padded["input_ids"].shape[1] >= length
+    assert fast._pad_length(batch, length, 0)["input_ids"].shape[1] == length  # never beyond the cap
+    assert torch.equal(padded["attention_mask"][:, :length], batch["attention_mask"])
+    with torch.inference_mode():
+        a, b = (fused(dict(f))["sentence_embedding"].float() for f in (batch, padded))
+    assert torch.nn.functional.cosine_similarity(a, b).min() > 0.9999
+
+
+@needs_fused
 def test_fused_copy_leaves_the_model_alone_and_follows_its_weights() -> None:
     model = fresh_encoder(None)
     before = {name: p.clone() for name, p in model.named_parameters()}
@@ -62,6 +79,7 @@ def test_fused_copy_leaves_the_model_alone_and_follows_its_weights() -> None:
     assert all(p.dtype == torch.float32 and torch.equal(p, before[n]) for n, p in model.named_parameters())
     layers = [m for m in fused.modules() if isinstance(m, FusedLinear)]
     assert layers and not any(isinstance(m, torch.nn.Linear) for m in fused.modules())
+    assert not any(isinstance(m, FusedLinear) for m in model.modules())  # the model's own tree is untouched
     assert sum(m.attr == "gelu" for m in layers) == model[0].auto_model.config.num_hidden_layers
     first = fast.fast_encode(model, ["vitamin d and bones"], batch_size=4, max_seq_length=32)
     with torch.no_grad():
