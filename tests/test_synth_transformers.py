@@ -62,7 +62,7 @@ def test_transformers_batches_give_the_greedy_replies_of_one_at_a_time(tiny_mode
     dataset = load_dataset(None, "train")
     raws = {}
     for batch_size in (1, 4):
-        config = SynthesizeConfig(backend="transformers", model=str(tiny_model), mode="free", limit=4, max_tokens=12,
+        config = SynthesizeConfig(backend="transformers", model=str(tiny_model), mode="free", limit=4, max_tokens=16,
                                   guard=False, temperature=0.0, batch_size=batch_size)
         stats = synthesize(dataset, config, tmp_path / f"{batch_size}.jsonl", progress=False)
         assert stats["run"]["backend"] == {"batch_size": batch_size}
