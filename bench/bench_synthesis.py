@@ -113,6 +113,7 @@ def raw_decode(slots: int, threads: int, prompt: int = 480, steps: int = 64) -> 
     import llama_cpp
 
     from syneg.models import default_llm_path
+    from syneg.synthesis.backends.llama_batch import decode
 
     llm = llama_cpp.Llama(str(default_llm_path()), n_ctx=512, verbose=False)
     params = llama_cpp.llama_context_default_params()
@@ -120,18 +121,10 @@ def raw_decode(slots: int, threads: int, prompt: int = 480, steps: int = 64) -> 
     params.n_seq_max, params.kv_unified, params.n_threads, params.n_threads_batch = slots, False, threads, threads
     ctx = llama_cpp.llama_init_from_model(llm.model, params)
     batch = llama_cpp.llama_batch_init(params.n_ctx, 0, 1)
-
-    def decode(entries) -> None:
-        for i, (seq, token, pos, logits) in enumerate(entries):
-            batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token, pos, 1, logits
-            batch.seq_id[i][0] = seq
-        batch.n_tokens = len(entries)
-        assert llama_cpp.llama_decode(ctx, batch) == 0
-
-    decode([(s, 100 + i % 50, i, i == prompt - 1) for s in range(slots) for i in range(prompt)])
+    decode(llama_cpp, ctx, batch, [(s, 100 + i % 50, i, i == prompt - 1) for s in range(slots) for i in range(prompt)])
     started = time.perf_counter()
     for k in range(steps):
-        decode([(s, 200 + k, prompt + k, True) for s in range(slots)])
+        decode(llama_cpp, ctx, batch, [(s, 200 + k, prompt + k, True) for s in range(slots)])
     rate = slots * steps / (time.perf_counter() - started)
     llama_cpp.llama_batch_free(batch)
     llama_cpp.llama_free(ctx)

@@ -32,6 +32,21 @@ from syneg.synthesis.backends.llama_sampling import SequenceSampler
 PREFIX_MIN = 16  # shorter shared prefixes are not worth a holder sequence
 
 
+def decode(lib, ctx, batch, entries: list[tuple[int, int, int, bool]]) -> dict[int, int]:
+    """One ``llama_decode`` of (seq, token, pos, wants_logits) entries; returns seq -> row of its logits."""
+    rows = {}
+    for i, (seq_id, token, pos, logits) in enumerate(entries):
+        batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, 1
+        batch.seq_id[i][0], batch.logits[i] = seq_id, logits
+        if logits:
+            rows[seq_id] = i
+    batch.n_tokens = len(entries)
+    status = lib.llama_decode(ctx, batch)
+    if status != 0:
+        raise RuntimeError(f"llama_decode returned {status}")
+    return rows
+
+
 @dataclass
 class Request:
     """One call: its prompt tokens, sampling, grammar (GBNF) and the future that gets its completion."""
@@ -52,7 +67,6 @@ class _Sequence:
     pos: int  # position of the next fed token
     started: float
     out: list[int] = field(default_factory=list)
-    logits_at: int = -1  # row of this sequence's logits in the last batch, -1 = none
 
 
 class BatchEngine:
@@ -114,7 +128,7 @@ class BatchEngine:
         self._fail_queued(BackendError("the llama.cpp engine was closed", "backend_error"))
 
     def _admit(self, block: bool) -> None:
-        """Move queued calls into free slots while the KV cache has room for their worst case."""
+        """Move queued calls into free slots; a call whose worst case does not fit a slot fails (bad_request)."""
         while len(self._active) < self.slots:
             try:
                 request = self._queue.get(block=block, timeout=0.5 if block else None)
@@ -184,18 +198,7 @@ class BatchEngine:
             self._complete(seq, "length")
 
     def _decode(self, entries: list[tuple[int, int, int, bool]]) -> dict[int, int]:
-        """Decode (seq, token, pos, wants_logits) entries; returns seq -> row of its logits."""
-        batch, rows = self._batch, {}
-        for i, (seq_id, token, pos, logits) in enumerate(entries):
-            batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, 1
-            batch.seq_id[i][0], batch.logits[i] = seq_id, logits
-            if logits:
-                rows[seq_id] = i
-        batch.n_tokens = len(entries)
-        status = self._lib.llama_decode(self._ctx, batch)
-        if status != 0:
-            raise RuntimeError(f"llama_decode returned {status}")
-        return rows
+        return decode(self._lib, self._ctx, self._batch, entries)
 
     def _complete(self, seq: _Sequence, finish_reason: str) -> None:
         text = self._llm.detokenize(seq.out).decode("utf-8", errors="replace")
