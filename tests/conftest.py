@@ -1,12 +1,15 @@
-"""Shared fixtures: tiny BEIR folders written on the fly, the embedded slice, a CLI runner."""
+"""Shared fixtures: tiny BEIR folders written on the fly, the embedded slice, a CLI runner, a real llama.cpp server."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -65,10 +68,58 @@ def small_slice(tmp_path_factory) -> Path:
     return write_beir(tmp_path_factory.mktemp("small") / "slice", corpus, queries, qrels)
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``python -m syneg ARGS`` in a subprocess and capture its output."""
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600,
+            launcher: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Run ``python [LAUNCHER] -m syneg ARGS`` in a subprocess and capture its output.
+
+    ``launcher`` goes between the interpreter and ``-m syneg``, e.g. ``("-m", "accelerate.commands.accelerate_cli",
+    "launch", ...)``.
+    """
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "syneg", *map(str, args)],
+        [sys.executable, *launcher, "-m", "syneg", *map(str, args)],
         capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout,
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server():
+    """``python -m llama_cpp.server`` with the packaged GGUF on 127.0.0.1:<free port>; stopped after."""
+    from syneg._optional import HAS_LLAMA_CPP
+
+    if not HAS_LLAMA_CPP:
+        pytest.skip("llama-cpp-python is not installed (pip install 'syneg[llm]')")
+    from syneg.models import default_llm_path
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(default_llm_path()), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1",
+         "--verbose", "False", "--interrupt_requests", "False"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{base_url}/models", timeout=2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"llama_cpp.server did not start: {proc.stderr.read().decode()[-2000:]}")
+                time.sleep(0.5)
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

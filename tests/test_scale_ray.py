@@ -1,4 +1,5 @@
-"""``synthesize --engine ray``: a local Ray cluster (2 CPUs) against the fault-injecting server on loopback."""
+"""``synthesize --engine ray``: a local Ray cluster (2 CPUs) against the fault-injecting server and a real
+``python -m llama_cpp.server`` on loopback."""
 
 from __future__ import annotations
 
@@ -46,6 +47,22 @@ def test_ray_engine_output_equals_the_local_engines(local_ray, tmp_path):
     assert remote["kept"] == local["kept"] == 24 and remote["run"]["requests"] == local["run"]["requests"] == 26
     assert remote["run"]["backend"]["engine"] == "ray" and remote["run"]["backend"]["actors"] == 2
     assert again["run"]["cached"] == 24 and again["run"]["requests"] == 0  # the same cache, nothing re-asked
+
+
+def test_ray_engine_against_a_real_llama_cpp_server_equals_the_local_engines(local_ray, llama_server, tmp_path):
+    """The same planned calls, each with its own seed, through both engines to one server: the same bytes."""
+    dataset = load_dataset(None, "train")
+    settings = dict(backend="openai", model="smollm2", base_url=llama_server, mode="free", limit=4, guard=False,
+                    concurrency=2, max_tokens=192)
+    local = synthesize(dataset, SynthesizeConfig(**settings), tmp_path / "local.jsonl", progress=False)
+    remote = synthesize(dataset, SynthesizeConfig(**settings, engine="ray"), tmp_path / "ray.jsonl", progress=False)
+    assert remote["run"]["backend"]["engine"] == "ray" and remote["run"]["backend"]["actors"] == 2
+    assert remote["run"]["cached"] == local["run"]["cached"] == 0 and local["run"]["tokens"]["completion_tokens"] > 0
+    for suffix in ("", ".failed.jsonl"):
+        local_file, ray_file = tmp_path / f"local.jsonl{suffix}", tmp_path / f"ray.jsonl{suffix}"
+        assert local_file.exists() == ray_file.exists()
+        assert not local_file.exists() or ray_file.read_bytes() == local_file.read_bytes()
+    assert local["kept"] >= 1 and remote["kept"] == local["kept"]
 
 
 def test_killed_ray_driver_resumes_without_asking_for_a_success_twice(tmp_path):

@@ -160,14 +160,26 @@ def test_cli_train_reports_bad_input(tmp_path):
     assert result.returncode == 2 and "train.jsonl:1" in result.stderr and not (tmp_path / "m").exists()
 
 
+# Two data-parallel processes on the CPU: syneg's own torchrun relaunch (--nproc), and `accelerate launch`, whose
+# multi-process launcher is torchrun's (--multi_gpu; its --cpu launcher starts one process unless given an MPI hostfile).
+LAUNCHES = {
+    "torchrun": ((), ("--nproc", "2")),
+    "accelerate": (("-m", "accelerate.commands.accelerate_cli", "launch", "--multi_gpu", "--num_processes", "2",
+                    "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                    "--main_process_port", "0"), ()),
+}
+
+
 @pytest.mark.slow
-def test_two_process_torchrun(instances, tmp_path):
+@pytest.mark.parametrize("launch", list(LAUNCHES))
+def test_two_process_training(instances, tmp_path, launch):
     from sentence_transformers import SentenceTransformer
 
+    launcher, options = LAUNCHES[launch]
     write_jsonl(tmp_path / "train.jsonl", instances)
     out = tmp_path / "model"
-    result = run_cli("train", "--train", tmp_path / "train.jsonl", "--out", out, "--nproc", "2",
-                     "--batch-size", "4", "--max-steps", "2", "--max-seq-length", "32")
+    result = run_cli("train", "--train", tmp_path / "train.jsonl", "--out", out, *options,
+                     "--batch-size", "4", "--max-steps", "2", "--max-seq-length", "32", launcher=launcher)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 2 and summary["epochs"] == 1.0
