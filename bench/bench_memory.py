@@ -8,8 +8,9 @@ and its peak RSS is read by GNU time (``/usr/bin/time -f %M``), so the numbers a
   (``--max-queries``). Peer: a bare bm25s script that loads the same corpus, tokenizes and indexes it and
   retrieves the same number of queries (``BM25.retrieve``, same ``top_k``): the floor any BM25 mining pays.
 - ``mix``: ``syneg mix --strategy retrieved`` over the 1x mined file replicated N times (ids suffixed like the
-  data, as an N-times mine would give; without 1 in ``--scales``, that scale's own mined file). Peer: a Python process that only reads the mined file line by line
-  and parses each line (``json.loads``), i.e. the interpreter's floor for touching every record.
+  data, as an N-times mine would give; without 1 in ``--scales``, that scale's own mined file). Peer: a
+  Python process that only reads the mined file line by line and parses each line (``json.loads``), i.e. the
+  interpreter's floor for touching every record.
 
     python bench/bench_memory.py [--scales 1 10 50] [--queries 2000] [--data DIR] [--keep DIR]
 """
