@@ -151,10 +151,11 @@ def report(rows: list[dict], base_rss: float) -> None:
               f"{r['mix_rss'] / r['read_rss']:>5.2f}x {r['mix_s']:>5.0f}s {r['train_mib']:>6.0f}M")
     first = rows[0]
     for r in rows[1:]:
-        grow = r["corpus_mib"] / first["corpus_mib"]
-        print(f"{r['copies']}x vs {first['copies']}x: corpus x{grow:.1f}; mine RSS +{r['mine_rss'] - first['mine_rss']:.0f}"
-              f" MiB (bm25s +{r['bm25_rss'] - first['bm25_rss']:.0f}); mix input x{r['mix_in_mib'] / first['mix_in_mib']:.1f},"
-              f" mix RSS +{r['mix_rss'] - first['mix_rss']:.0f} MiB (x{r['mix_rss'] / first['mix_rss']:.2f})")
+        grow, mined = r["corpus_mib"] / first["corpus_mib"], r["mix_in_mib"] / first["mix_in_mib"]
+        print(f"{r['copies']}x vs {first['copies']}x: corpus x{grow:.1f}; "
+              f"mine RSS +{r['mine_rss'] - first['mine_rss']:.0f} MiB (bm25s +{r['bm25_rss'] - first['bm25_rss']:.0f}); "
+              f"mix input x{mined:.1f}, mix RSS +{r['mix_rss'] - first['mix_rss']:.0f} MiB "
+              f"(x{r['mix_rss'] / first['mix_rss']:.2f})")
 
 
 def main() -> None:
