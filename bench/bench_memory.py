@@ -153,7 +153,8 @@ def report(rows: list[dict], base_rss: float) -> None:
     for r in rows[1:]:
         grow, mined = r["corpus_mib"] / first["corpus_mib"], r["mix_in_mib"] / first["mix_in_mib"]
         print(f"{r['copies']}x vs {first['copies']}x: corpus x{grow:.1f}; "
-              f"mine RSS +{r['mine_rss'] - first['mine_rss']:.0f} MiB (bm25s +{r['bm25_rss'] - first['bm25_rss']:.0f}); "
+              f"mine RSS +{r['mine_rss'] - first['mine_rss']:.0f} MiB "
+              f"(bm25s +{r['bm25_rss'] - first['bm25_rss']:.0f}); "
               f"mix input x{mined:.1f}, mix RSS +{r['mix_rss'] - first['mix_rss']:.0f} MiB "
               f"(x{r['mix_rss'] / first['mix_rss']:.2f})")
 
