@@ -254,3 +254,56 @@ def test_cli_mix_errors(records, tmp_path):
     assert result.returncode == 2 and "mined.jsonl:3" in result.stderr and not out.exists()
     result = run_cli("mix", "--mined", tmp_path / "mined.jsonl", "--out", out)
     assert result.returncode == 2 and "needs --synthetic" in result.stderr
+
+
+class _Reiterable:
+    """Mined instances made anew on each pass; counts how many made in the drawing pass are still alive."""
+
+    def __init__(self, rows):
+        self.rows, self.passes, self.most_alive = [r.model_dump_json() for r in rows], 0, 0
+
+    def __iter__(self):
+        import weakref
+
+        self.passes += 1
+        made = []
+        for row in self.rows:
+            made = [ref for ref in made if ref() is not None]
+            self.most_alive = max(self.most_alive, len(made)) if self.passes > 1 else 0
+            instance = MinedInstance.model_validate_json(row)
+            made.append(weakref.ref(instance))
+            yield instance
+
+
+@pytest.mark.parametrize("strategy", ["hybrid", "direct", "synthetic", "retrieved", "random"])
+def test_streamed_mix_writes_the_same_bytes_and_stats(records, dataset, strategy, tmp_path):
+    from syneg.io import RecordFile
+    from syneg.mixing import Mixing
+
+    mined, synthetic = records
+    write_jsonl(tmp_path / "mined.jsonl", mined)
+    write_jsonl(tmp_path / "synthetic.jsonl", synthetic)
+    instances, stats = mix(mined, synthetic, strategy, num_negatives=K, seed=3, corpus=dataset)
+    mixing = Mixing(RecordFile(tmp_path / "mined.jsonl", MinedInstance),
+                    RecordFile(tmp_path / "synthetic.jsonl", SyntheticNegative), strategy, num_negatives=K, seed=3,
+                    corpus=dataset)
+    write_jsonl(tmp_path / "listed.jsonl", instances)
+    write_jsonl(tmp_path / "streamed.jsonl", mixing)
+    assert (tmp_path / "streamed.jsonl").read_bytes() == (tmp_path / "listed.jsonl").read_bytes()
+    assert mixing.stats == stats and stats["instances"] == len(instances) > 0
+
+
+def test_streamed_mix_holds_one_mined_instance_at_a_time(records, tmp_path):
+    from syneg.mixing import Mixing
+
+    mined, synthetic = records
+    source = _Reiterable(mined)
+    mixing = Mixing(source, synthetic, "hybrid", num_negatives=K)
+    with pytest.raises(RuntimeError, match="drawn"):
+        _ = mixing.stats
+    assert write_jsonl(tmp_path / "train.jsonl", mixing) == mixing.stats["instances"]
+    assert source.passes == 2 and source.most_alive <= 1  # only the instance being drawn (and none kept)
+    held = _Reiterable(mined)
+    list(held)
+    kept = list(held)  # a reader that keeps them (as read_records did) is seen
+    assert held.most_alive == len(kept) - 1

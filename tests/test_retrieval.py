@@ -96,6 +96,23 @@ def test_bm25_results_are_ordered_and_deterministic(slice_data, bm25) -> None:
     assert len(bm25.search(queries[:1], 10_000).ids[0]) == len(slice_data.corpus)
 
 
+def test_bm25_threads_and_blocks_do_not_change_results(slice_data, monkeypatch) -> None:
+    from syneg.retrieval import bm25 as bm25_module
+
+    queries = list(slice_data.queries.values())[:40] + ["the of and"]
+    single = bm25_module.BM25Retriever(threads=1)
+    single.index(slice_data.corpus)
+    expected = single.search(queries, 50)
+    doc_ids = [ids[:3] + ["4983"] for ids in expected.ids]
+    scored = single.score(queries, doc_ids)
+    monkeypatch.setattr(bm25_module, "SCORE_BUDGET", 7 * len(slice_data.corpus))  # blocks of 7, 3 or 1 queries
+    for threads in (1, 3, 7):
+        threaded = bm25_module.BM25Retriever(threads=threads)
+        threaded.index(slice_data.corpus)
+        assert threaded.search(queries, 50) == expected
+        assert threaded.score(queries, doc_ids) == scored
+
+
 def test_bm25_errors(slice_data, bm25) -> None:
     with pytest.raises(SynegError, match="not in the indexed corpus"):
         bm25.score(["vitamin"], [["no-such-doc"]])

@@ -197,15 +197,31 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, obj
 
 
-def read_records(path: str | Path, model: type[M]) -> list[M]:
-    """Read a JSON-lines file into pydantic records, naming file and line on a bad row."""
+def iter_records(path: str | Path, model: type[M]) -> Iterator[M]:
+    """Yield the pydantic records of a JSON-lines file one at a time, naming file and line on a bad row."""
     path = resolve_input(path)
-    records = []
     for number, obj in iter_jsonl(path):
         try:
-            records.append(model.model_validate(obj))
+            yield model.model_validate(obj)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "<row>"
             raise DataError(path, f"invalid {model.__name__}: {field}: {first['msg']}", number) from None
-    return records
+
+
+def read_records(path: str | Path, model: type[M]) -> list[M]:
+    """Read a JSON-lines file into pydantic records, naming file and line on a bad row."""
+    return list(iter_records(path, model))
+
+
+class RecordFile(Iterable[M]):
+    """A JSON-lines file of records, read anew (line by line) each time it is iterated.
+
+    A missing file is an error now, not at the first iteration.
+    """
+
+    def __init__(self, path: str | Path, model: type[M]) -> None:
+        self.path, self.model = resolve_input(path), model
+
+    def __iter__(self) -> Iterator[M]:
+        return iter_records(self.path, self.model)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Annotated, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -14,6 +15,9 @@ from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.options import build_section, check_out, choice_enum, choices, field_option
 from syneg.config import MixConfig
 from syneg.mixing import FORMATS
+
+if TYPE_CHECKING:
+    from syneg.mixing import ExportOptions, Mixing
 
 Strategy, Format = choices(MixConfig, "strategy"), choice_enum("Format", FORMATS)
 _opt = functools.partial(field_option, MixConfig)
@@ -49,9 +53,9 @@ def mix_command(
 ) -> None:
     """Give every (query, positive) its K negatives; writes OUT and OUT's .stats.json."""
     from syneg.errors import SynegError
-    from syneg.io import read_records
+    from syneg.io import RecordFile
     from syneg.layout import read_stats, stats_path, write_stats
-    from syneg.mixing import ExportOptions, export, get_strategy, mix
+    from syneg.mixing import ExportOptions, Mixing, get_strategy
     from syneg.mixing.exporter import CORPUS_FORMATS, FOLDER_FORMATS, check_format_options
     from syneg.mixing.exports.card import DataTerms
     from syneg.mixing.exports.hub import push_folder
@@ -68,16 +72,15 @@ def mix_command(
     if chosen.uses_synthetic and synthetic is None:
         raise SynegError(f"--strategy {config.strategy} needs --synthetic")
     corpus = selection.load() if chosen.needs_corpus or fmt in CORPUS_FORMATS else None
-    records = read_records(mined, MinedInstance)
-    synthetic_records = read_records(synthetic, SyntheticNegative) if synthetic is not None else []
-    instances, stats = mix(records, synthetic_records, config.strategy, config.ratio, config.num_negatives,
-                           selection.seed, corpus, epoch)
-    provenance = {"mix": stats, "mine": read_stats(mined), "synthesize": read_stats(synthetic),
+    synthetic_records = RecordFile(synthetic, SyntheticNegative) if synthetic is not None else []
+    mixing = Mixing(RecordFile(mined, MinedInstance), synthetic_records, config.strategy, config.ratio,
+                    config.num_negatives, selection.seed, corpus, epoch)
+    provenance = {"mine": read_stats(mined), "synthesize": read_stats(synthetic),
                   "attributes": attribute_summary(synthetic_records)}
-    options = ExportOptions(provenance=provenance, terms=DataTerms.of(selection.data, data_license, language),
-                            corpus=corpus.corpus if corpus is not None else None, query_prompt=query_prompt,
-                            group_positives=group_positives)
-    written = export(instances, out, fmt, options)
+    written, stats = _export_mixed(mixing, out, fmt, lambda stats: ExportOptions(
+        provenance={"mix": stats, **provenance}, terms=DataTerms.of(selection.data, data_license, language),
+        corpus=corpus.corpus if corpus is not None else None, query_prompt=query_prompt,
+        group_positives=group_positives))
     inputs = {"mined": str(mined.resolve()), "synthetic": str(synthetic.resolve()) if synthetic else None}
     write_stats(out, {**stats, "export": written, "inputs": inputs, "attributes": provenance["attributes"]})
     output.info(f"wrote {written['rows']} instances ({fmt}) to {out}: {stats['by_source']}, "
@@ -90,3 +93,16 @@ def mix_command(
                    f"(see {stats_path(out)}: empty_ids)", err=True)
     output.summary("mix", out=out, format=fmt, instances=written["rows"], by_source=stats["by_source"],
                    empty=stats["empty"], stats=stats_path(out), hub=hub)
+
+
+def _export_mixed(mixing: Mixing, out: Path, fmt: str,
+                  options: Callable[[dict], ExportOptions]) -> tuple[dict[str, Any], dict]:
+    """Write the instances as they are drawn (syneg format), or all drawn first (the other formats read the
+    mix statistics, or need every instance at once); returns what was written and the statistics."""
+    from syneg.mixing import export
+
+    if fmt == "syneg":
+        written = export(mixing, out, fmt)
+        return written, mixing.stats
+    instances = list(mixing)
+    return export(instances, out, fmt, options(mixing.stats)), mixing.stats

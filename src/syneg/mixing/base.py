@@ -1,6 +1,6 @@
 """What a mixing strategy is, and the drawing helpers strategies share.
 
-A strategy turns a :class:`MixContext` (the mined instances, the synthetic index, R, K, seed,
+A strategy turns a :class:`MixContext` (the mined pairs, the synthetic index, R, K, seed,
 epoch, corpus) into a *picker*: a function ``(mined instance, rng) -> (negatives, filled)``.
 """
 
@@ -22,7 +22,7 @@ Picker = Callable[[MinedInstance, random.Random], tuple[list[Negative], int]]
 class MixContext:
     """Everything a strategy may draw from."""
 
-    mined: list[MinedInstance]
+    pairs: list[tuple[str, str]]  # (query_id, positive_id) of every mined instance, in file order
     index: SyntheticIndex
     ratio: float
     k: int

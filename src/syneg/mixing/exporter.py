@@ -15,7 +15,7 @@ only some formats use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,14 +60,18 @@ def check_format_options(fmt: str, given: Mapping[str, bool]) -> None:
             raise SynegError(f"{option} applies to --format {' / '.join(OPTION_FORMATS[option])}, not {fmt}")
 
 
-def export(instances: list[TrainingInstance], out: str | Path, fmt: str = "syneg",
+def export(instances: Iterable[TrainingInstance], out: str | Path, fmt: str = "syneg",
            options: ExportOptions | None = None) -> dict[str, Any]:
-    """Write ``instances`` to ``out`` in ``fmt`` (atomically); returns what was written."""
+    """Write ``instances`` to ``out`` in ``fmt`` (atomically); returns what was written.
+
+    The ``syneg`` format is written as ``instances`` yields them; the others read them all first.
+    """
     out, options = Path(out), options or ExportOptions()
     if fmt not in FORMATS:
         raise SynegError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     if fmt == "syneg":
         return {"format": fmt, "rows": write_jsonl(out, instances)}
+    instances = list(instances)
     if fmt in GROUPED_FORMATS:
         return {"format": fmt, "grouped": options.group_positives, **_write_grouped(instances, out, fmt, options)}
     columns, info = st_columns(instances, scores=fully_scored(instances))

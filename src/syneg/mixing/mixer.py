@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from syneg.data import BeirDataset, Document
 from syneg.errors import SynegError
@@ -36,25 +36,57 @@ def mix(
     """Build training instances with ``strategy``; returns them and a statistics dict.
 
     Instances left without any negative are not written; they are counted and listed
-    (``stats["empty"]``, ``stats["empty_ids"]``).
+    (``stats["empty"]``, ``stats["empty_ids"]``). :class:`Mixing` draws them one at a time instead.
     """
-    mined = list(mined)
-    chosen = get_strategy(strategy)
-    _check(chosen, ratio, num_negatives, corpus)
-    index = SyntheticIndex() if chosen.needs_corpus else index_synthetic(synthetic, mined)
-    picker = chosen.picker(MixContext(mined, index, ratio, num_negatives, seed, epoch, corpus))
-    instances, empty = [], []
-    for m in mined:
-        negatives, fill = picker(m, instance_rng(seed, "mix", m.query_id, m.positive_id, epoch))
-        if not negatives:
-            empty.append(f"{m.query_id}/{m.positive_id}")
-            continue
-        extra = [*m.extra_positives, *index.positives.get((m.query_id, m.positive_id), [])]
-        instances.append(TrainingInstance(query_id=m.query_id, query=m.query, positive_id=m.positive_id,
-                                          positive=m.positive, positive_teacher_score=m.positive_teacher_score,
-                                          negatives=negatives, extra_positives=extra, filled=fill))
-    stats = _stats(instances, len(mined), empty, index, chosen, ratio, num_negatives, seed, epoch)
-    return instances, stats
+    mixing = Mixing(mined, synthetic, strategy, ratio, num_negatives, seed, corpus, epoch)
+    instances = list(mixing)
+    return instances, mixing.stats
+
+
+class Mixing:
+    """The training instances of :func:`mix`, drawn one mined instance at a time as it is iterated.
+
+    ``mined`` is read twice: once for its (query, positive) pairs, once to draw. A :class:`~syneg.io.RecordFile`
+    is read from disk each time, so only the instance being drawn is held (a one-shot iterator is kept as a
+    list). ``stats`` is ready once the iteration has run to its end.
+    """
+
+    def __init__(self, mined: Iterable[MinedInstance], synthetic: Iterable[SyntheticNegative], strategy: str = "hybrid",
+                 ratio: float = 0.7, num_negatives: int = 3, seed: int = 0,
+                 corpus: BeirDataset | Mapping[str, Document] | None = None, epoch: int = 0) -> None:
+        self.mined = list(mined) if iter(mined) is mined else mined
+        self.strategy = get_strategy(strategy)
+        _check(self.strategy, ratio, num_negatives, corpus)
+        pairs = [(m.query_id, m.positive_id) for m in self.mined]
+        self.index = SyntheticIndex() if self.strategy.needs_corpus else index_synthetic(synthetic, pairs)
+        self.context = MixContext(pairs, self.index, ratio, num_negatives, seed, epoch, corpus)
+        self._tally: _Tally | None = None
+
+    def __iter__(self) -> Iterator[TrainingInstance]:
+        ctx, tally = self.context, _Tally(self.context.k)
+        picker = self.strategy.picker(ctx)
+        for m in self.mined:
+            negatives, fill = picker(m, instance_rng(ctx.seed, "mix", m.query_id, m.positive_id, ctx.epoch))
+            if not negatives:
+                tally.empty(f"{m.query_id}/{m.positive_id}")
+                continue
+            extra = [*m.extra_positives, *self.index.positives.get((m.query_id, m.positive_id), [])]
+            instance = TrainingInstance(query_id=m.query_id, query=m.query, positive_id=m.positive_id,
+                                        positive=m.positive, positive_teacher_score=m.positive_teacher_score,
+                                        negatives=negatives, extra_positives=extra, filled=fill)
+            tally.add(instance)
+            yield instance
+        self._tally = tally
+
+    @property
+    def stats(self) -> dict:
+        """The statistics of the drawn instances (after a full iteration)."""
+        if self._tally is None:
+            raise RuntimeError("Mixing.stats is known once the instances have all been drawn")
+        ctx, strategy = self.context, self.strategy
+        return {"strategy": strategy.name, "ratio": ctx.ratio, "num_negatives": ctx.k, "seed": ctx.seed,
+                "epoch": ctx.epoch, "target_per_instance": strategy.target(ctx.k, ctx.ratio),
+                **self._tally.summary(len(ctx.pairs), self.index.unmatched)}
 
 
 def _check(strategy: Strategy, ratio: float, num_negatives: int, corpus: object) -> None:
@@ -66,22 +98,39 @@ def _check(strategy: Strategy, ratio: float, num_negatives: int, corpus: object)
         raise SynegError(f"the {strategy.name} strategy needs a corpus (--data)")
 
 
-def _stats(instances, total, empty, index, strategy: Strategy, ratio, k, seed, epoch) -> dict:
-    sources = Counter(n.source for i in instances for n in i.negatives)
-    counts = Counter(len(i.negatives) for i in instances)
-    return {
-        "strategy": strategy.name, "ratio": ratio, "num_negatives": k, "seed": seed, "epoch": epoch,
-        "target_per_instance": strategy.target(k, ratio),
-        "instances_in": total, "instances": len(instances),
-        "negatives": sum(sources.values()), "by_source": dict(sorted(sources.items())),
-        "negatives_per_instance": {str(n): c for n, c in sorted(counts.items())},
-        "filled": sum(i.filled for i in instances),
-        "extra_positives": sum(len(i.extra_positives) for i in instances),
-        "synthetic_per_instance": round(sources.get("synthetic", 0) / len(instances), 4) if instances else 0.0,
-        "instances_filled": sum(1 for i in instances if i.filled),
-        "short": sum(1 for i in instances if len(i.negatives) < k),
-        "synthetic_instances": sum(1 for i in instances if i.negatives and i.negatives[0].source == "synthetic"
-                                   and all(n.source == "synthetic" for n in i.negatives)),
-        "synthetic_unmatched": index.unmatched,
-        "empty": len(empty), "empty_ids": empty[:MAX_REPORTED_IDS],
-    }
+class _Tally:
+    """Counts over the drawn instances, added one at a time."""
+
+    def __init__(self, k: int) -> None:
+        self.k, self.instances, self.sources, self.counts = k, 0, Counter(), Counter()
+        self.filled = self.extra_positives = self.instances_filled = self.short = self.synthetic_instances = 0
+        self.empty_count, self.empty_ids = 0, []
+
+    def add(self, instance: TrainingInstance) -> None:
+        sources = [n.source for n in instance.negatives]
+        self.instances += 1
+        self.sources.update(sources)
+        self.counts[len(sources)] += 1
+        self.filled += instance.filled
+        self.extra_positives += len(instance.extra_positives)
+        self.instances_filled += bool(instance.filled)
+        self.short += len(sources) < self.k
+        self.synthetic_instances += bool(sources) and all(s == "synthetic" for s in sources)
+
+    def empty(self, pair: str) -> None:
+        self.empty_count += 1
+        if len(self.empty_ids) < MAX_REPORTED_IDS:
+            self.empty_ids.append(pair)
+
+    def summary(self, total: int, unmatched: int) -> dict:
+        n = self.instances
+        return {
+            "instances_in": total, "instances": n,
+            "negatives": sum(self.sources.values()), "by_source": dict(sorted(self.sources.items())),
+            "negatives_per_instance": {str(k): c for k, c in sorted(self.counts.items())},
+            "filled": self.filled, "extra_positives": self.extra_positives,
+            "synthetic_per_instance": round(self.sources.get("synthetic", 0) / n, 4) if n else 0.0,
+            "instances_filled": self.instances_filled, "short": self.short,
+            "synthetic_instances": self.synthetic_instances, "synthetic_unmatched": unmatched,
+            "empty": self.empty_count, "empty_ids": self.empty_ids,
+        }

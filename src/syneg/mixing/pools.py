@@ -28,10 +28,10 @@ class SyntheticIndex:
         return [*self.by_pair.get((query_id, positive_id), []), *self.by_query.get(query_id, [])]
 
 
-def index_synthetic(synthetic: Iterable[SyntheticNegative], mined: list[MinedInstance]) -> SyntheticIndex:
-    """Group synthetic negatives by the mined instance they belong to."""
-    pairs = {(m.query_id, m.positive_id) for m in mined}
-    queries = {m.query_id for m in mined}
+def index_synthetic(synthetic: Iterable[SyntheticNegative], pairs: list[tuple[str, str]]) -> SyntheticIndex:
+    """Group synthetic negatives by the mined instance (``(query_id, positive_id)`` of ``pairs``) they belong to."""
+    queries = {query_id for query_id, _ in pairs}
+    pairs = set(pairs)
     by_pair: dict[tuple[str, str], list[Negative]] = defaultdict(list)
     by_query: dict[str, list[Negative]] = defaultdict(list)
     positives: dict[tuple[str, str], list[Negative]] = defaultdict(list)
@@ -66,9 +66,10 @@ def dedupe(negatives: Iterable[Negative], positive: str) -> list[Negative]:
     return kept
 
 
-def query_positives(mined: Iterable[MinedInstance]) -> dict[str, set[str]]:
-    """Every positive id seen for each query (random negatives must avoid all of them)."""
+def query_positives(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    """Every positive id seen for each query of the mined ``(query_id, positive_id)`` pairs (random
+    negatives must avoid all of them)."""
     positives: dict[str, set[str]] = defaultdict(set)
-    for instance in mined:
-        positives[instance.query_id].add(instance.positive_id)
+    for query_id, positive_id in pairs:
+        positives[query_id].add(positive_id)
     return dict(positives)

@@ -10,7 +10,7 @@ and its output name to ``syneg.layout``.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,7 +20,7 @@ from syneg import layout
 from syneg.config import RunConfig
 from syneg.data import BeirDataset
 from syneg.evaluation.metrics import PER_QUERY_METRIC
-from syneg.io import read_records, write_json, write_jsonl
+from syneg.io import RecordFile, read_records, write_json, write_jsonl
 from syneg.records import MinedInstance, SyntheticNegative, TrainingInstance
 from syneg.rundir import RunDir
 
@@ -107,18 +107,17 @@ def mix_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress
     | reads    | config ``mix``; ``mined.jsonl``, ``synthetic.jsonl`` (strategies that use it) |
     | writes   | ``train.jsonl`` (TrainingInstance), ``train.jsonl.stats.json``            |
     """
-    from syneg.mixing import get_strategy, mix
+    from syneg.mixing import Mixing, get_strategy
 
     config = settings.mix
-    mined = read_records(run.file(layout.MINED), MinedInstance)
-    synthetic: list[SyntheticNegative] = []
+    synthetic: Iterable[SyntheticNegative] = []
     if get_strategy(config.strategy).uses_synthetic:
-        synthetic = read_records(run.file(layout.SYNTHETIC), SyntheticNegative)
-    instances, stats = mix(mined, synthetic, config.strategy, config.ratio, config.num_negatives, settings.seed,
-                           corpus=train)
-    write_jsonl(run.file(layout.TRAIN), instances)
-    layout.write_stats(run.file(layout.TRAIN), stats)
-    return stats
+        synthetic = RecordFile(run.file(layout.SYNTHETIC), SyntheticNegative)
+    mixing = Mixing(RecordFile(run.file(layout.MINED), MinedInstance), synthetic, config.strategy, config.ratio,
+                    config.num_negatives, settings.seed, corpus=train)
+    write_jsonl(run.file(layout.TRAIN), mixing)  # written as drawn: one mined instance in memory at a time
+    layout.write_stats(run.file(layout.TRAIN), mixing.stats)
+    return mixing.stats
 
 
 def diagnose_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:

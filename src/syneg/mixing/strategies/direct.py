@@ -5,21 +5,19 @@ pool, the rest from the retrieved pool (filled and counted when short)."""
 from __future__ import annotations
 
 from syneg.mixing.base import MixContext, Picker, Strategy, compose, round_half_up
-from syneg.records import MinedInstance
 from syneg.rng import stable_hash
 
 
-def direct_synthetic_ids(mined: list[MinedInstance], ratio: float, seed: int, epoch: int) -> set[tuple[str, str]]:
-    """The (query, positive) pairs that ``direct`` mixing makes all-synthetic."""
-    ranked = sorted(mined, key=lambda m: (stable_hash(seed, "direct", m.query_id, m.positive_id, epoch),
-                                          m.query_id, m.positive_id))
-    count = round_half_up(len(mined) * ratio / (1.0 + ratio))
-    return {(m.query_id, m.positive_id) for m in ranked[:count]}
+def direct_synthetic_ids(pairs: list[tuple[str, str]], ratio: float, seed: int, epoch: int) -> set[tuple[str, str]]:
+    """The mined (query, positive) pairs that ``direct`` mixing makes all-synthetic."""
+    ranked = sorted(pairs, key=lambda pair: (stable_hash(seed, "direct", *pair, epoch), *pair))
+    count = round_half_up(len(pairs) * ratio / (1.0 + ratio))
+    return set(ranked[:count])
 
 
 class Direct(Strategy):
     def picker(self, ctx: MixContext) -> Picker:
-        chosen = direct_synthetic_ids(ctx.mined, ctx.ratio, ctx.seed, ctx.epoch)
+        chosen = direct_synthetic_ids(ctx.pairs, ctx.ratio, ctx.seed, ctx.epoch)
         k = ctx.k
 
         def pick(m, rng):

@@ -21,7 +21,7 @@ class RandomCorpus(Strategy):
     def picker(self, ctx: MixContext) -> Picker:
         corpus = ctx.corpus
         docs = corpus.corpus if isinstance(corpus, BeirDataset) else corpus
-        positives = query_positives(ctx.mined)
+        positives = query_positives(ctx.pairs)
         if isinstance(corpus, BeirDataset):
             for qid in positives:
                 positives[qid] |= set(corpus.positives(qid))
