@@ -21,7 +21,7 @@ def texts(slice_dir) -> list[str]:
     ds = load_beir(slice_dir, "train")
     docs = [ds.doc_text(d) for d in sorted(ds.corpus)[:150]]
     return docs + ["short", "nospacesatall" * 40, "", "Ünïcödé  café " * 30,
-                    ("x" * 120 + " ") * 5]  # few tokens per character: the prefix falls short + list(ds.queries.values())[:60]
+                    ("x" * 120 + " ") * 5] + list(ds.queries.values())[:60]  # the "x" text: the prefix falls short
 
 
 @pytest.mark.parametrize("cap", [16, 64])
@@ -87,6 +87,21 @@ def test_fused_copy_leaves_the_model_alone_and_follows_its_weights() -> None:
     assert fused_bf16_copy(model) is not fused
     flipped = fast.fast_encode(model, ["vitamin d and bones"], batch_size=4, max_seq_length=32)
     assert float((first * flipped).sum()) < 0.99
+
+
+@needs_fused
+def test_fused_copy_runs_its_own_layers_when_a_trainer_wrapped_forward(texts) -> None:
+    """Trainers (accelerate under mixed precision) put a ``forward`` bound to the model on the instance."""
+    import types
+
+    from accelerate.utils import convert_outputs_to_fp32
+
+    expected = fast.fast_encode(fresh_encoder(None), texts[:16], batch_size=8, max_seq_length=32)
+    model = fresh_encoder(None)
+    model.forward = types.MethodType(convert_outputs_to_fp32(type(model).forward), model)
+    model.train()  # dropout on: running the model instead of the copy gives other embeddings
+    wrapped = fast.fast_encode(model, texts[:16], batch_size=8, max_seq_length=32)
+    np.testing.assert_allclose(wrapped, expected, atol=1e-6)
 
 
 @needs_fused

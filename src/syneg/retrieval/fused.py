@@ -74,9 +74,14 @@ def _clone_tree(module: nn.Module) -> nn.Module:
     """A shallow copy of ``module`` and of every submodule: new module objects, shared tensors.
 
     Much cheaper than ``deepcopy`` (which also copies configs, tokenizers and every Python
-    attribute); :func:`_fuse` then swaps linear layers in the copy only.
+    attribute); :func:`_fuse` then swaps linear layers in the copy only. Methods bound to ``module``
+    on the instance (a trainer's mixed-precision ``forward``) are left out: they would run the
+    original, in its own training mode, instead of the copy.
     """
     clone = copy.copy(module)
+    for name, value in list(vars(module).items()):
+        if getattr(value, "__self__", None) is module:  # e.g. accelerate's autocast ``forward``, bound to ``module``
+            delattr(clone, name)
     clone._modules = {name: None if child is None else _clone_tree(child) for name, child in module._modules.items()}
     clone._parameters = dict(module._parameters)
     clone._buffers = dict(module._buffers)
