@@ -9,11 +9,14 @@ from syneg.data import Document
 from syneg.rng import stable_hash
 
 _NON_WORD = re.compile(r"[\W_]+")
+_ASCII_NON_WORD = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
 
 
 def normalize_text(text: str) -> str:
     """Unicode-fold, lowercase, drop punctuation and collapse whitespace: ``"A-b,  C!"`` -> ``"a b c"``."""
     folded = unicodedata.normalize("NFKC", text).casefold()
+    if folded.isascii():  # the same result, without the regex (twice as fast)
+        return " ".join(folded.translate(_ASCII_NON_WORD).split())
     return _NON_WORD.sub(" ", folded).strip()
 
 
@@ -23,7 +26,9 @@ def text_keys(doc: Document) -> frozenset[int]:
     Two documents are duplicates when they share a key: same passage up to case, spacing and
     punctuation, with or without the same title.
     """
-    keys = {normalize_text(doc.full_text), normalize_text(doc.text)}
+    body = normalize_text(doc.text)
+    # == normalize_text(doc.full_text): the space between title and text is a separator either way
+    keys = {" ".join(part for part in (normalize_text(doc.title), body) if part), body}
     return frozenset(stable_hash("text", key) for key in keys if key)
 
 

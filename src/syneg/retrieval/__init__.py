@@ -30,7 +30,8 @@ def make_retriever(
 
     ``model`` is a model path or name, a loaded SentenceTransformer, or None for the packaged
     MiniLM; it and the other keyword options except ``show_progress`` apply to ``dense`` only.
-    ``precision`` ``auto`` uses bf16 autocast where the hardware has it; ``device`` None is auto.
+    ``precision`` ``auto`` uses bf16 where the hardware has it (fused kernels on bf16 CPUs); ``device``
+    None is auto.
     """
     if kind == "bm25":
         from syneg.retrieval.bm25 import BM25Retriever

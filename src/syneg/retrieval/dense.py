@@ -24,6 +24,7 @@ from syneg.retrieval.encode import (
     load_model,
     resolve_precision,
 )
+from syneg.retrieval.fast_encode import FAST_PATH, uses_fast_path
 from syneg.retrieval.topk import chunked_topk, order_by_score
 
 
@@ -66,6 +67,7 @@ class DenseRetriever:
         self.doc_embeddings: torch.Tensor | None = None
         self._ids: IndexedIds | None = None
         self._faiss_index = None
+        self._last_queries: dict[str, np.ndarray] = {}  # the last search's query embeddings, for score()
 
     def encode(self, texts: list[str], *, is_query: bool) -> np.ndarray:
         """Normalized float32 embeddings with this retriever's settings."""
@@ -95,6 +97,7 @@ class DenseRetriever:
             "max_seq_length": self.max_seq_length,
             "normalize": True,
             "precision": self.precision,
+            "kernels": FAST_PATH if uses_fast_path(self.encoder, self.precision) else "torch",
             "dim": embedding_dim(self.encoder),
         }
         key = EmbeddingCache.key(**settings)
@@ -122,6 +125,7 @@ class DenseRetriever:
         check_top_k(top_k)
         ids = require_index(self._ids, self.name)
         query_embeddings = self.encode(queries, is_query=True)
+        self._last_queries = dict(zip(queries, query_embeddings))
         if self._faiss_index is not None:
             k = min(top_k, len(ids.ids))
             values, indices = self._faiss_index.search(query_embeddings, k)
@@ -130,12 +134,22 @@ class DenseRetriever:
         values, indices = chunked_topk(torch.from_numpy(query_embeddings), self.doc_embeddings, top_k)
         return ids.to_result(values, indices)
 
+    def _query_embeddings(self, queries: list[str]) -> torch.Tensor:
+        """Embeddings of ``queries``, reusing those of the last search (each text is encoded once)."""
+        known = self._last_queries
+        missing = list(dict.fromkeys(q for q in queries if q not in known))
+        if missing:
+            known = {**known, **dict(zip(missing, self.encode(missing, is_query=True)))}
+        return torch.from_numpy(np.stack([known[q] for q in queries]))
+
     def score(self, queries: list[str], doc_ids: list[list[str]]) -> list[list[float]]:
         """Cosine similarity of each query with its given documents."""
         ids = require_index(self._ids, self.name)
         if len(queries) != len(doc_ids):
             raise ValueError(f"{len(queries)} queries but {len(doc_ids)} doc-id lists")
-        query_embeddings = torch.from_numpy(self.encode(queries, is_query=True))
+        if not queries:
+            return []
+        query_embeddings = self._query_embeddings(queries)
         return [
             (self.doc_embeddings[ids.positions(wanted)] @ query).tolist()
             for query, wanted in zip(query_embeddings, doc_ids)

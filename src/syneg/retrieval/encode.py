@@ -1,4 +1,4 @@
-"""Sentence-transformers encoding: normalized float32 embeddings, bf16 autocast where it helps."""
+"""Sentence-transformers encoding: normalized float32 embeddings, bf16 where the hardware has it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import numpy as np
 from syneg import progress
 from syneg.errors import SynegError
 from syneg.hardware import PRECISIONS, cpu_has_bf16, encode_devices
-
 
 
 def resolve_precision(precision: str, device_type: str) -> str:
@@ -67,13 +66,23 @@ def encode_with(
     precision: str = "auto",
     show_progress: bool = False,
 ) -> np.ndarray:
-    """Encode ``texts`` with a loaded model into L2-normalized float32 rows."""
+    """Encode ``texts`` with a loaded model into L2-normalized float32 rows.
+
+    bf16 on a bf16-capable CPU goes through :func:`~syneg.retrieval.fast_encode.fast_encode`
+    (fused kernels); elsewhere ``encode_query``/``encode_document`` run under bf16 autocast or fp32.
+    """
     import torch
+
+    from syneg.retrieval.fast_encode import fast_encode, uses_fast_path
 
     if not texts:
         return np.zeros((0, embedding_dim(model)), dtype=np.float32)
     device_type = model.device.type
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(resolve_precision(precision, device_type))
+    resolved = resolve_precision(precision, device_type)
+    if uses_fast_path(model, resolved):
+        return fast_encode(model, texts, batch_size=batch_size, max_seq_length=max_seq_length,
+                           show_progress=show_progress)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(resolved)
     encode = model.encode_query if is_query else model.encode_document
     devices = encode_devices(device_type) if len(texts) > 10 * batch_size else None  # every GPU, when several
     with (

@@ -1,0 +1,122 @@
+"""bf16 CPU encoding without the waste: fused kernels, tokenizing only what is kept, both cores busy.
+
+What ``SentenceTransformer.encode`` under bf16 autocast spends beyond the model's arithmetic, and
+what this path does instead (same texts, same order of operations per text, same outputs up to
+bf16 rounding):
+
+- the fast tokenizer normalizes and splits each *whole* text, then truncation throws most of it
+  away (a SciFact abstract is ~10x ``max_seq_length`` 64): texts are cut to a prefix ending before
+  a space, long enough for ``max_seq_length`` tokens, and re-tokenized whole when it falls short;
+- autocast casts activations around every linear layer and runs GELU as a separate pass:
+  :func:`~syneg.retrieval.fused.fused_bf16_copy` runs bf16 weights with fused kernels;
+- one batch at a time keeps two cores in lock-step on small kernels: batches run on two threads
+  with one core each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import torch
+
+from syneg import progress
+from syneg.retrieval.fused import fused_bf16_copy, fused_kernels_available
+
+CHARS_PER_TOKEN = 8  # prefix length per kept token; WordPiece averages ~4-5 characters per token
+LENGTH_STEP = 8  # batches are padded to a multiple of this many tokens, so batches share kernel shapes
+FAST_PATH = "fused-bf16-v2"  # names the numerics of this path (part of embedding cache keys)
+
+
+def uses_fast_path(model: Any, precision: str) -> bool:
+    """True when :func:`fast_encode` handles this model and precision (bf16 on a bf16-capable CPU)."""
+    prompts = getattr(model, "prompts", None) or {}
+    return (precision == "bf16" and model.device.type == "cpu" and not any(prompts.values())
+            and fused_kernels_available())
+
+
+def _splits_on_spaces(model: Any) -> bool:
+    """True for tokenizers whose tokens never span a space (BERT's pre-tokenizer), where prefixes are safe."""
+    backend = getattr(getattr(model, "tokenizer", None), "backend_tokenizer", None)
+    return type(getattr(backend, "pre_tokenizer", None)).__name__ == "BertPreTokenizer"
+
+
+def token_prefix(text: str, max_tokens: int) -> str:
+    """``text`` cut before the first space after ``max_tokens * CHARS_PER_TOKEN`` characters (else whole)."""
+    cut = text.find(" ", max_tokens * CHARS_PER_TOKEN)
+    return text if cut < 0 else text[:cut]
+
+
+def _features(model: Any, texts: list[str], max_tokens: int, prefixes: bool) -> dict[str, torch.Tensor]:
+    """``model.preprocess`` of one batch, tokenizing prefixes where that gives the same tokens.
+
+    A prefix ends before a space, so its tokens are the first tokens of the text; when it fills
+    ``max_tokens`` (the row is at the cap) truncation keeps exactly what the whole text gives.
+    """
+    if not prefixes:
+        return model.preprocess(texts)
+    cut = [token_prefix(text, max_tokens) for text in texts]
+    features = model.preprocess(cut)
+    lengths = features["attention_mask"].sum(dim=1).tolist()
+    short = [i for i, (text, part) in enumerate(zip(texts, cut)) if part is not text and lengths[i] < max_tokens]
+    if short:
+        for i in short:
+            cut[i] = texts[i]
+        features = model.preprocess(cut)
+    return features
+
+
+def _pad_length(features: dict[str, torch.Tensor], cap: int, pad_id: int) -> dict[str, torch.Tensor]:
+    """Token rows padded (masked) to a multiple of :data:`LENGTH_STEP`, at most ``cap``.
+
+    oneDNN builds kernels for every new input shape, which costs as much as running a small
+    batch; with lengths in steps the batches of a run reuse a few shapes. Padding is masked in
+    attention and pooling, so embeddings change only by rounding.
+    """
+    length = features["input_ids"].shape[1]
+    wanted = max(length, min(cap, -(-length // LENGTH_STEP) * LENGTH_STEP))
+    if wanted == length:
+        return features
+    return {name: torch.nn.functional.pad(value, (0, wanted - length), value=pad_id if name == "input_ids" else 0)
+            if isinstance(value, torch.Tensor) and value.dim() == 2 else value for name, value in features.items()}
+
+
+@contextlib.contextmanager
+def intra_op_threads(count: int) -> Iterator[None]:
+    """Temporarily run each torch operator on ``count`` threads (restored afterwards)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def fast_encode(
+    model: Any, texts: list[str], *, batch_size: int, max_seq_length: int | None, show_progress: bool = False
+) -> np.ndarray:
+    """L2-normalized float32 embeddings of ``texts`` (order kept), computed with the fused bf16 copy."""
+    from syneg.retrieval.encode import seq_length
+
+    fused = fused_bf16_copy(model)
+    order = np.argsort([-len(text) for text in texts], kind="stable")  # longest first, as sentence-transformers
+    with seq_length(fused, max_seq_length or model.max_seq_length):
+        cap, prefixes = fused.max_seq_length, _splits_on_spaces(fused)
+        pad_id = getattr(fused.tokenizer, "pad_token_id", None) or 0
+        batches = [_pad_length(_features(fused, [texts[i] for i in order[start:start + batch_size]], cap, prefixes),
+                               cap, pad_id) for start in range(0, len(texts), batch_size)]
+
+    def run(features: dict[str, torch.Tensor]) -> torch.Tensor:
+        with torch.inference_mode():
+            return fused(features)["sentence_embedding"].float()
+
+    workers = 2 if torch.get_num_threads() >= 2 and len(batches) > 1 else 1
+    with intra_op_threads(max(1, torch.get_num_threads() // workers)), ThreadPoolExecutor(workers) as pool:
+        done = progress.bar(pool.map(run, batches), show=show_progress, total=len(batches), desc="Batches")
+        embeddings = torch.cat(list(done))
+    unsorted = torch.empty_like(embeddings)
+    unsorted[torch.from_numpy(order)] = embeddings
+    return torch.nn.functional.normalize(unsorted, dim=-1).numpy()

@@ -1,0 +1,104 @@
+"""A bf16 inference copy of a SentenceTransformer whose linear layers run as fused oneDNN kernels on the CPU.
+
+Under bf16 autocast every linear layer casts its weight to bf16 and copies its bias into the output
+before the matrix product, and BERT's exact (erf) GELU then runs as a separate pass over the
+largest activation. The copy holds bf16 linear weights once and runs each ``nn.Linear`` as
+``torch.ops.mkldnn._linear_pointwise`` (bias in the kernel), with the GELU of an intermediate
+layer fused into the kernel's epilogue (computed on the fp32 accumulator). As under autocast,
+linear layers and attention compute in bf16 while embeddings, residual sums and layer norms stay
+fp32 (those weights are shared with the model, not copied). Everything else (the transformer's own
+forward, attention, pooling, normalization) is the model's own code.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import weakref
+from typing import Any
+
+import torch
+from torch import nn
+
+_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def fused_kernels_available() -> bool:
+    """True when this torch has the oneDNN fused linear kernel and the CPU computes bf16 natively."""
+    from syneg.hardware import cpu_has_bf16
+
+    return (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+            and cpu_has_bf16())
+
+
+class FusedLinear(nn.Module):
+    """``nn.Linear`` (bf16 weights) as one oneDNN kernel, optionally with an exact GELU epilogue."""
+
+    def __init__(self, linear: nn.Linear, gelu: bool = False) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(linear.weight.detach().to(torch.bfloat16), requires_grad=False)
+        bias = linear.bias
+        self.bias = None if bias is None else nn.Parameter(bias.detach().to(torch.bfloat16), requires_grad=False)
+        self.attr, self.algorithm = ("gelu", "none") if gelu else ("none", "")
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(hidden.to(torch.bfloat16).contiguous(), self.weight, self.bias,
+                                                  self.attr, [], self.algorithm)
+
+
+def _is_exact_gelu(module: Any) -> bool:
+    if isinstance(module, nn.GELU):
+        return module.approximate == "none"
+    return type(module).__name__ == "GELUActivation" and getattr(module, "act", None) is nn.functional.gelu
+
+
+def _fuse(module: nn.Module) -> None:
+    """Replace every ``nn.Linear`` below ``module`` in place; a ``dense`` + exact GELU pair becomes one kernel."""
+    for name, child in list(module.named_children()):
+        if name == "dense" and isinstance(child, nn.Linear) and _is_exact_gelu(getattr(module, "intermediate_act_fn", None)):
+            module.dense = FusedLinear(child, gelu=True)
+            module.intermediate_act_fn = nn.Identity()
+        elif isinstance(child, nn.Linear):
+            setattr(module, name, FusedLinear(child))
+        else:
+            _fuse(child)
+
+
+def _weights_state(model: nn.Module) -> tuple:
+    """Where the weights live and how often they were changed in place (an optimizer step bumps it)."""
+    return tuple((p.data_ptr(), p._version) for p in model.parameters())
+
+
+def _clone_tree(module: nn.Module) -> nn.Module:
+    """A shallow copy of ``module`` and of every submodule: new module objects, shared tensors.
+
+    Much cheaper than ``deepcopy`` (which also copies configs, tokenizers and every Python
+    attribute); :func:`_fuse` then swaps linear layers in the copy only. Methods bound to ``module``
+    on the instance (a trainer's mixed-precision ``forward``) are left out: they would run the
+    original, in its own training mode, instead of the copy.
+    """
+    clone = copy.copy(module)
+    for name, value in list(vars(module).items()):
+        if getattr(value, "__self__", None) is module:  # e.g. accelerate's autocast ``forward``, bound to ``module``
+            delattr(clone, name)
+    clone._modules = {name: None if child is None else _clone_tree(child) for name, child in module._modules.items()}
+    clone._parameters = dict(module._parameters)
+    clone._buffers = dict(module._buffers)
+    return clone
+
+
+def fused_bf16_copy(model: Any) -> Any:
+    """The fused bf16 copy of ``model`` (built once per model; rebuilt when its weights change)."""
+    from syneg.retrieval.fast_encode import intra_op_threads
+
+    state = _weights_state(model)
+    with _LOCK:
+        cached = _COPIES.get(model)
+        if cached is not None and cached[0] == state:
+            return cached[1]
+        with intra_op_threads(1):  # small casts: two threads only add synchronisation on shared cores
+            fused = _clone_tree(model).eval()
+            _fuse(fused)
+        _COPIES[model] = (state, fused)
+        return fused
