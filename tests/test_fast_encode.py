@@ -75,16 +75,15 @@ def test_fused_copy_leaves_the_model_alone_and_follows_its_weights() -> None:
     model = fresh_encoder(None)
     before = {name: p.clone() for name, p in model.named_parameters()}
     fused = fused_bf16_copy(model)
-    assert fused_bf16_copy(model) is fused
     assert all(p.dtype == torch.float32 and torch.equal(p, before[n]) for n, p in model.named_parameters())
     layers = [m for m in fused.modules() if isinstance(m, FusedLinear)]
     assert layers and not any(isinstance(m, torch.nn.Linear) for m in fused.modules())
     assert not any(isinstance(m, FusedLinear) for m in model.modules())  # the model's own tree is untouched
     assert sum(m.attr == "gelu" for m in layers) == model[0].auto_model.config.num_hidden_layers
     first = fast.fast_encode(model, ["vitamin d and bones"], batch_size=4, max_seq_length=32)
-    with torch.no_grad():
-        model[0].auto_model.embeddings.word_embeddings.weight.mul_(-1.0)  # in place: the copy is rebuilt
-    assert fused_bf16_copy(model) is not fused
+    for layer in model.modules():  # in place, as optimizers do, without bumping the version counters
+        if isinstance(layer, torch.nn.Linear):
+            layer.weight.data.mul_(-1.0)
     flipped = fast.fast_encode(model, ["vitamin d and bones"], batch_size=4, max_seq_length=32)
     assert float((first * flipped).sum()) < 0.99
 
