@@ -61,7 +61,13 @@ def fresh_encoder(name: str | None = None, max_seq_length: int | None = None, de
     return model
 
 
-@functools.lru_cache(maxsize=4)
 def load_encoder(name: str | None = None, max_seq_length: int | None = None, device: str | None = None):
     """A SentenceTransformer shared per process and device (for encoding only; never train it)."""
+    from syneg.hardware import resolve_device
+
+    return _shared_encoder(name, max_seq_length, resolve_device(device))
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_encoder(name: str | None, max_seq_length: int | None, device: str):
     return fresh_encoder(name, max_seq_length, device)

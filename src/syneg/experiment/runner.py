@@ -15,9 +15,11 @@ from syneg.evaluation.metrics import PER_QUERY_METRIC
 from syneg.experiment.grid import Cell, ExperimentConfig, cell_config, expand
 from syneg.experiment.results import CellResult
 from syneg.experiment.summary import write_results
+from syneg.hardware import available_cores
 from syneg.pipeline import Pipeline
 from syneg.redact import redact
 from syneg.rundir import RunDir
+
 
 def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -> CellResult:
     """Train and evaluate one cell, or read it back if it finished from the same stage keys."""
@@ -94,12 +96,6 @@ def run_experiment(config: ExperimentConfig, command: str, log: Callable[[str], 
     for number, cell in enumerate(cells, start=1):
         log(f"cell {number}/{len(cells)}: {cell.group}, seed {cell.seed}")
         results.append(run_cell(config, cell, log))
-    env = {"command": redact(command), "hardware": f"{platform.machine()}, {_cores()} CPU cores, {platform.python_version()}",
+    env = {"command": redact(command), "hardware": f"{platform.machine()}, {available_cores()} CPU cores, {platform.python_version()}",
            "wall_s": round(time.perf_counter() - started, 1)}
     return write_results(out, config, cells, results, env)
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -28,7 +28,7 @@ from syneg.mining.filters import (
 from syneg.mining.stats import build_stats
 from syneg.records import MinedInstance, Negative
 from syneg.rng import instance_rng, stable_hash
-from syneg.sharding import SHARD_KEY, Shard
+from syneg.sharding import SHARD_KEY, Shard, select
 
 if TYPE_CHECKING:
     from syneg.retrieval import Retriever
@@ -132,10 +132,9 @@ def mine(
     qids = select_queries(dataset, config.max_queries, seed)
     if not qids:
         raise SynegError(f"split {dataset.split!r} has no query with a positive judgement")
-    settings = {"data": str(dataset.path), "split": dataset.split, "seed": seed, **config.model_dump(mode="json")}
     plan = [seed, dataset.split, config.model_dump(mode="json")]  # the same on every machine, wherever the data is
-    extra = {"device": resolve_device(device), **({SHARD_KEY: shard.block(qids, plan)} if shard else {})}
-    qids = shard.take(qids) if shard else qids
+    qids, block = select(shard, qids, qids, plan)
+    extra = {"device": resolve_device(device), **({SHARD_KEY: block} if block else {})}
     retriever = retriever or make_retriever_for(dataset, config, cache_dir, batch_size, show_progress, extra["device"])
     texts = [dataset.queries[qid] for qid in qids]
     positives = [dataset.positives(qid) for qid in qids]

@@ -11,7 +11,7 @@ import numpy as np
 
 from syneg import progress
 from syneg.errors import SynegError
-from syneg.hardware import PRECISIONS, cpu_has_bf16, encode_devices
+from syneg.hardware import PRECISIONS, encode_devices, mixed_precision
 
 
 def resolve_precision(precision: str, device_type: str) -> str:
@@ -20,11 +20,7 @@ def resolve_precision(precision: str, device_type: str) -> str:
         raise SynegError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "auto":
         return precision
-    if device_type == "cuda":
-        import torch
-
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if device_type == "cpu" and cpu_has_bf16() else "fp32"
+    return mixed_precision(device_type)
 
 
 def load_model(model: Any, max_seq_length: int | None = None, device: str | None = None):

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from syneg import progress
-from syneg.retrieval.fused import fused_bf16_copy, fused_kernels_available
+from syneg.retrieval.fused import fused_bf16_copy, fused_kernels_available, intra_op_threads
 
 CHARS_PER_TOKEN = 8  # prefix length per kept token; WordPiece averages ~4-5 characters per token
 LENGTH_STEP = 8  # batches are padded to a multiple of this many tokens, so batches share kernel shapes
@@ -82,17 +82,6 @@ def _pad_length(features: dict[str, torch.Tensor], cap: int, pad_id: int) -> dic
         return features
     return {name: torch.nn.functional.pad(value, (0, wanted - length), value=pad_id if name == "input_ids" else 0)
             if isinstance(value, torch.Tensor) and value.dim() == 2 else value for name, value in features.items()}
-
-
-@contextlib.contextmanager
-def intra_op_threads(count: int) -> Iterator[None]:
-    """Temporarily run each torch operator on ``count`` threads (restored afterwards)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def fast_encode(

@@ -12,11 +12,25 @@ forward, attention, pooling, normalization) is the model's own code.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import nn
+
+
+@contextlib.contextmanager
+def intra_op_threads(count: int) -> Iterator[None]:
+    """Temporarily run each torch operator on ``count`` threads (restored afterwards)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
 
 def fused_kernels_available() -> bool:
     """True when this torch has the oneDNN fused linear kernel and the CPU computes bf16 natively."""
@@ -83,8 +97,6 @@ def fused_bf16_copy(model: Any) -> Any:
     Built anew on every call: a trainer's optimizer may change weights in place without bumping
     their version counters (``p.data`` updates, fused AdamW), so no cheap key can tell a stale copy.
     """
-    from syneg.retrieval.fast_encode import intra_op_threads
-
     with intra_op_threads(1):  # small casts: two threads only add synchronisation on shared cores
         fused = _clone_tree(model).eval()
         _fuse(fused)
