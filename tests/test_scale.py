@@ -162,6 +162,7 @@ def test_cli_synthesis_in_three_shards_merges_into_the_unsharded_output(small_sl
     assert sum(s["items"] for s in stats) == json.loads(layout.stats_path(tmp_path / "whole.jsonl").read_text())["items"]
     assert [s["shard"]["index"] for s in stats] == [1, 2, 3] and len({s["shard"]["plan"] for s in stats}) == 1
     assert len(server.log) == 2 * stats[0]["shard"]["of"]  # every call once unsharded, once across the shards
+    assert [s["shard"]["units"] for s in stats] == [s["items"] for s in stats]  # each shard counts its own calls
     assert all(s["guard"]["device"] == "cpu" for s in stats)
 
 

@@ -34,6 +34,14 @@ def local_ray():
     ray.shutdown()
 
 
+def test_unset_concurrency_is_the_backend_default_per_actor(local_ray):
+    from syneg.synthesis.engines.ray_engine import RayBackend
+
+    config = SynthesizeConfig(**{**CONFIG, "concurrency": None}, base_url="http://127.0.0.1:9/v1", engine="ray")
+    backend = RayBackend(config)
+    assert backend.default_concurrency == 2 * 4 and len(backend.actors) == 2  # 2 CPUs, openai's default 4 each
+
+
 def test_ray_engine_output_equals_the_local_engines(local_ray, tmp_path):
     dataset = load_dataset(None, "train")
     with FakeOpenAI(faults=["500", "429"]) as server:

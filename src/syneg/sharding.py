@@ -49,18 +49,21 @@ class Shard:
         total = len(units)
         return list(units[(self.index - 1) * total // self.count : self.index * total // self.count])
 
-    def block(self, units: Sequence[str], settings: Any) -> dict[str, Any]:
-        """The stats block: index, count, and the digest of the whole work list and settings."""
-        payload = json.dumps([list(units), settings], sort_keys=True, default=str).encode("utf-8")
-        return {"index": self.index, "count": self.count, "units": len(self.take(units)), "of": len(units),
+    def block(self, keys: Sequence[str], settings: Any, taken: int) -> dict[str, Any]:
+        """The stats block: index, count, ``taken`` of the ``keys`` of the whole work list, and the digest
+        of that list and the settings."""
+        payload = json.dumps([list(keys), settings], sort_keys=True, default=str).encode("utf-8")
+        return {"index": self.index, "count": self.count, "units": taken, "of": len(keys),
                 "plan": hashlib.sha256(payload).hexdigest()[:16]}
 
 
 def select(shard: Shard | None, units: Sequence[T], keys: Sequence[str], settings: Any) -> tuple[list[T], dict | None]:
-    """``shard``'s block of ``units`` (all of them without a shard) and its stats block (None without)."""
+    """``shard``'s block of ``units`` (all of them without a shard) and its stats block (None without);
+    ``keys`` name the units, one each."""
     if shard is None:
         return list(units), None
-    return shard.take(units), shard.block(keys, settings)
+    chosen = shard.take(units)
+    return chosen, shard.block(keys, settings, len(chosen))
 
 
 def shard_blocks(paths: Sequence[Path]) -> list[tuple[Path, dict[str, Any]]]:

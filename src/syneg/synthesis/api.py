@@ -17,7 +17,7 @@ from syneg.hardware import resolve_device
 from syneg.io import write_jsonl
 from syneg.records import MinedInstance
 from syneg.redact import redact_url
-from syneg.sharding import SHARD_KEY, Shard, select
+from syneg.sharding import SHARD_KEY, Shard
 from syneg.synthesis import batch, rates
 from syneg.synthesis.backends import ChatBackend, get_backend
 from syneg.synthesis.engines import engine_backend
@@ -51,9 +51,11 @@ def plan(
 def shard_items(items: Sequence[SynthesisItem], shard: Shard | None, model_id: str) -> tuple[list, dict | None]:
     """``shard``'s block of the planned items, cut between (query, positive) pairs (their checks compare
     a pair's negatives with each other), and the shard's stats block (None without a shard)."""
+    if shard is None:
+        return list(items), None
     groups = [list(group) for _, group in itertools.groupby(items, key=lambda i: (i.pair.query_id, i.pair.positive_id))]
-    chosen, block = select(shard, groups, [item.key for item in items], model_id)
-    return [item for group in chosen for item in group], block
+    chosen = [item for group in shard.take(groups) for item in group]
+    return chosen, shard.block([item.key for item in items], model_id, len(chosen))
 
 
 def open_cache(config: SynthesizeConfig, out: str | Path) -> ResultCache:

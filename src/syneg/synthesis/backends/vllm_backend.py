@@ -60,11 +60,12 @@ class VLLMBackend(ChatBackend):
     """``vllm.LLM(model)`` with batched ``chat``; needs ``syneg[vllm]`` and a GPU vLLM supports."""
 
     name = "vllm"
+    default_concurrency = 256  # calls in flight, generated as one batch
 
     @classmethod
     def from_config(cls, config: SynthesizeConfig) -> VLLMBackend:
         cls.model_id_for(config.model)  # the clear error when no model is given
-        return cls(config.model, max_batch=config.concurrency)
+        return cls(config.model, max_batch=config.concurrency or cls.default_concurrency)
 
     def __init__(self, model: str, max_batch: int = 256, **engine: Any) -> None:
         vllm = require("vllm", "vllm")
@@ -76,6 +77,7 @@ class VLLMBackend(ChatBackend):
             raise SynegError(f"vLLM cannot load {model!r}: {exc}") from None
         self.model_id = self.model_id_for(model)
         self.batcher = Batcher(self._generate, max_batch)
+        self.default_concurrency = max_batch  # the runner keeps a whole batch in flight
 
     async def complete(self, messages: list[dict[str, str]], sampling: Sampling, schema: dict) -> Completion:
         return await self.batcher.submit((messages, sampling, schema))

@@ -51,11 +51,13 @@ class RayBackend(ChatBackend):
                      configure_logging=False)
         self._ray = ray
         gpus = 1 if config.backend == "vllm" else 0
-        slots = ray.cluster_resources().get("GPU" if gpus else "CPU", 1)
-        count = max(1, min(config.concurrency, int(slots)))
+        slots = int(ray.cluster_resources().get("GPU" if gpus else "CPU", 1))
+        # unset: each actor's backend default, times the actors the cluster holds
+        self.default_concurrency = config.concurrency or get_backend(config.backend).default_concurrency * slots
+        count = max(1, min(self.default_concurrency, slots))
         env = {name: os.environ[name] for name in (config.api_key_env,) if name in os.environ}
         actor = ray.remote(BackendActor).options(
-            num_cpus=0 if gpus else 1, num_gpus=gpus, max_concurrency=math.ceil(config.concurrency / count),
+            num_cpus=0 if gpus else 1, num_gpus=gpus, max_concurrency=math.ceil(self.default_concurrency / count),
             runtime_env={"env_vars": env} if env else None)
         self.actors = [actor.remote(config.model_dump(mode="json")) for _ in range(count)]
         self.model_id = get_backend(config.backend).model_id_for(config.model)
