@@ -30,6 +30,7 @@ def test_grid_expansion_and_cell_configs():
     assert ratio.run_dir.endswith("cells/hybrid-r0.3/seed-1")
     # every cell shares one synthesis seed and cache, so seeds do not re-generate negatives
     assert {cell_config(config, c).synthesize.seed for c in cells} == {0}
+    assert {cell_config(config, c).mine.seed for c in cells} == {0}
     assert len({cell_config(config, c).synthesize.cache for c in cells}) == 1
 
 
@@ -85,8 +86,8 @@ experiment:
 """)
     result = run_cli("experiment", config)
     assert result.returncode == 0, result.stderr[-3000:]
-    # mining (with teacher rescoring) runs once per seed: the second cell of each seed reuses it
-    assert result.stderr.count("[mine] running") == 2 and result.stderr.count("[mine] reused from bm25") == 2
+    # mining (with teacher rescoring) runs once: the pools are pinned to the base seed, every other cell reuses it
+    assert result.stderr.count("[mine] running") == 1 and result.stderr.count("[mine] reused from bm25/seed-0") == 3
     exp = tmp_path / "exp"
     assert (exp / "cells" / "bm25-marginmse" / "seed-0" / "mined.jsonl").read_bytes() == \
         (exp / "cells" / "bm25" / "seed-0" / "mined.jsonl").read_bytes()
@@ -103,3 +104,20 @@ experiment:
     text = (exp / "results.md").read_text()
     assert "95% CI" in text and "Holm p" in text and "kept step" in text
     assert (exp / "plots" / "learning_curves.png").is_file()
+
+
+@pytest.mark.parametrize(("data", "shared"), [({"dev_fraction": 0.2, "split_seed": 0}, True),
+                                               ({"dev_fraction": 0.2}, False), ({"dev_fraction": None}, True)])
+def test_pinned_stage_seeds_share_keys_only_over_equal_splits(tmp_path, data, shared):
+    from syneg.pipeline import Pipeline
+    from syneg.pipeline.stages import STAGES
+
+    def keys(seed: int) -> dict[str, str]:
+        config = ExperimentConfig.model_validate({"run_dir": str(tmp_path), "data": data,
+                                                  "experiment": {"seeds": [0, seed], "baselines": ["hybrid"]}})
+        pipeline = Pipeline(cell_config(config, expand(config)[1]), progress=False)
+        return {stage.name: pipeline.stage_key(stage) for stage in STAGES}
+
+    first, second = keys(1), keys(2)  # two seeds other than the base seed 0
+    assert (first["mine"] == second["mine"], first["synthesize"] == second["synthesize"]) == (shared, shared)
+    assert first["mix"] != second["mix"] and first["train"] != second["train"]

@@ -49,6 +49,10 @@ class DataConfig(Section):
         split = self.eval_split if kind == "eval" else self.train_split
         return load_dataset(self.path, split, self.dev_fraction, seed if self.split_seed is None else self.split_seed)
 
+    def depends_on_run_seed(self) -> bool:
+        """True when the splits are carved with the run's seed (``dev_fraction`` set, ``split_seed`` not)."""
+        return self.dev_fraction is not None and self.split_seed is None
+
 
 class TeacherConfig(Section):
     """The scorer independent of the student: rescoring mined candidates, guarding synthetic ones,
@@ -76,6 +80,7 @@ class MineConfig(Section):
     max_score: Finite | None = None
     rescore_model: str | None = None
     max_queries: PositiveInt | None = None  # seeded subset of the split's queries
+    seed: int | None = None  # query subset and positive sampling seed; None = the run's seed
     one_positive: bool = False  # one positive per query instead of every pair
     positive_choice: Literal["random", "graded"] = "random"  # one_positive: seeded, or top grade then teacher score
     max_seq_length: PositiveInt | None = None  # encoder truncation for dense retrieval and rescoring

@@ -89,13 +89,16 @@ def cell_dir(config: ExperimentConfig, cell: Cell) -> Path:
 
 
 def cell_config(config: ExperimentConfig, cell: Cell) -> RunConfig:
-    """The run config of one cell: synthesis stays on the base seed so cells share its cache."""
+    """The run config of one cell: mining and synthesis stay on the base seed, so every seed of a cell trains
+    on the same mined and synthetic pools (and cells share them; see ``runner.reuse_shared_stages``)."""
     base = config.model_dump(mode="json", exclude={"experiment"})
     items = [f"{k}={v}" for k, v in cell.overrides.items()]
     raw = apply_overrides(base, items)
     raw["seed"] = cell.seed
     raw["run_dir"] = str(cell_dir(config, cell))
-    raw["synthesize"]["seed"] = config.synthesize.seed if config.synthesize.seed is not None else config.seed
+    for section in ("mine", "synthesize"):  # seeds vary mixing and training; the negative pools are shared
+        pinned = raw[section]["seed"]
+        raw[section]["seed"] = config.seed if pinned is None else pinned
     raw["synthesize"]["cache"] = config.synthesize.cache or str(Path(config.run_dir) / "synthesis-cache.sqlite")
     return RunConfig.model_validate(raw)
 

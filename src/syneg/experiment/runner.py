@@ -38,18 +38,18 @@ def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -
     return read_cell(cell, run.path)
 
 
-SHARED_STAGES = ("mine", "synthesize")  # outputs that cells of one seed differing only downstream share
+SHARED_STAGES = ("mine", "synthesize")  # outputs that cells differing only downstream share
 
 
 def reuse_shared_stages(pipeline: Pipeline, cells: Path, seed: int, log: Callable[[str], None]) -> None:
-    """Copy each shared stage's output, side files and done marker from another cell of the same seed
-    that finished it from the same key (same settings and inputs), so that mining (teacher rescoring
-    included) and the synthesis guard run once per seed, not once per cell."""
+    """Copy each shared stage's output, side files and done marker from another cell that finished it
+    from the same key (same settings, stage seed and inputs; the same seed's cells first), so that mining
+    (teacher rescoring included) and the synthesis guard run once per experiment, not once per cell."""
     for stage in pipeline.active_stages():
         if stage.name not in SHARED_STAGES or pipeline.is_complete(stage):
             continue
         key = pipeline.stage_key(stage)
-        for other in sorted(cells.glob(f"*/seed-{seed}")):
+        for other in sorted(cells.glob("*/seed-*"), key=lambda path: (path.name != f"seed-{seed}", path)):
             source = RunDir(other)
             if other == pipeline.run_dir.path or not source.is_done(stage.name, source.file(stage.output), key):
                 continue
@@ -59,7 +59,7 @@ def reuse_shared_stages(pipeline: Pipeline, cells: Path, seed: int, log: Callabl
             marker = layout.marker_path(other, stage.name)
             layout.marker_path(pipeline.run_dir.path, stage.name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(marker, layout.marker_path(pipeline.run_dir.path, stage.name))
-            log(f"{pipeline.run_dir.path.parent.name}/seed-{seed} [{stage.name}] reused from {other.parent.name}")
+            log(f"{pipeline.run_dir.path.parent.name}/seed-{seed} [{stage.name}] reused from {other.parent.name}/{other.name}")
             break
 
 

@@ -44,17 +44,24 @@ class Pipeline:
         return [stage for stage in STAGES if stage.active(self.config)]
 
     def stage_key(self, stage: Stage) -> str:
-        """Hash of the stage's declared settings, the seed and its active upstream outputs' fingerprints."""
+        """Hash of the stage's declared settings, its seed and its active upstream outputs' fingerprints
+        (the run's seed whenever it carves the data, so a pinned stage seed is shared only over equal splits)."""
         settings = {name: getattr(self.config, name).model_dump(mode="json") for name in stage.sections}
         active = {s.name for s in self.active_stages()}
         inputs = {name: (self.run_dir.marker(name) or {}).get("fingerprint")
                   for name in stage.upstream if name in active}
-        payload = json.dumps({"seed": self.config.seed, "settings": settings, "inputs": inputs}, sort_keys=True)
+        seed = self.config.seed if self.config.data.depends_on_run_seed() else self.stage_seed(stage)
+        payload = json.dumps({"seed": seed, "settings": settings, "inputs": inputs}, sort_keys=True)
         return f"{stable_hash(stage.name, payload):016x}"
+
+    def stage_seed(self, stage: Stage) -> int:
+        """The seed a stage runs with: its own section's ``seed`` when set (mine, synthesize), else the run's."""
+        own = getattr(getattr(self.config, stage.name, None), "seed", None)
+        return self.config.seed if own is None else own
 
     def settings(self, stage: Stage) -> StageSettings:
         sections = {name: getattr(self.config, name) for name in stage.sections}
-        return StageSettings(self.config.seed, sections, resolve_device(self.config.device))
+        return StageSettings(self.stage_seed(stage), sections, resolve_device(self.config.device))
 
     def is_current(self) -> bool:
         """True when every stage finished from the current keys and the final output is unchanged.

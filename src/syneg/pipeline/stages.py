@@ -92,8 +92,7 @@ def synthesize_stage(settings: StageSettings, run: RunDir, train: BeirDataset, p
     config = settings.synthesize
     out = run.file(layout.SYNTHETIC)
     mined = read_records(run.file(layout.MINED), MinedInstance)
-    seed = settings.seed if config.seed is None else config.seed
-    stats = synthesize(train, config, out, mined=mined, seed=seed, progress=progress, teacher=settings.teacher,
+    stats = synthesize(train, config, out, mined=mined, seed=settings.seed, progress=progress, teacher=settings.teacher,
                        device=settings.device)
     _, failed = failure_report(stats, out)
     if failed is not None:  # not marked done: a rerun retries the transient failures
