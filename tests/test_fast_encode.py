@@ -11,7 +11,7 @@ from syneg.models import fresh_encoder, load_encoder
 from syneg.retrieval import fast_encode as fast
 from syneg.retrieval.dense import DenseRetriever
 from syneg.retrieval.encode import encode_with, seq_length
-from syneg.retrieval.fused import FusedLinear, fused_bf16_copy, fused_kernels_available
+from syneg.retrieval.fused import FusedAddNorm, FusedLinear, fused_bf16_copy, fused_kernels_available
 
 needs_fused = pytest.mark.skipif(not fused_kernels_available(), reason="CPU without native bf16 / oneDNN kernel")
 
@@ -68,6 +68,35 @@ def test_padded_lengths_share_shapes_and_keep_the_embeddings(texts) -> None:
     with torch.inference_mode():
         a, b = (fused(dict(f))["sentence_embedding"].float() for f in (batch, padded))
     assert torch.nn.functional.cosine_similarity(a, b).min() > 0.9999
+
+
+@needs_fused
+def test_token_batches_group_by_token_count_and_keep_every_text(texts) -> None:
+    fused = fused_bf16_copy(load_encoder(None))
+    with seq_length(fused, 64):
+        order, batches = fast._token_batches(fused, texts, 16, 64, prefixes=True)
+        whole = fused.preprocess(texts)
+    assert sorted(order.tolist()) == list(range(len(texts)))
+    lengths = whole["attention_mask"].sum(dim=1).clamp(max=64)
+    rows = [batch["attention_mask"].sum(dim=1) for batch in batches]
+    assert torch.equal(torch.cat(rows), lengths[torch.from_numpy(order)])  # each row holds its own text's tokens
+    longest = [int(r.max()) for r in rows]
+    assert longest == sorted(longest, reverse=True)  # one window here: batches in descending token count
+    assert all(b["input_ids"].shape[1] == min(64, -(-n // fast.LENGTH_STEP) * fast.LENGTH_STEP)
+               for b, n in zip(batches, longest))
+
+
+@needs_fused
+def test_fused_copy_runs_bert_output_blocks_on_a_bf16_stream_and_pools_fp32(texts) -> None:
+    model = load_encoder(None)
+    fused = fused_bf16_copy(model)
+    blocks = [m for m in fused.modules() if isinstance(m, FusedAddNorm)]
+    assert len(blocks) == 12 and [b.last for b in blocks] == [False] * 11 + [True]  # 6 layers x 2 blocks
+    with seq_length(fused, 64), torch.inference_mode():
+        out = fused(dict(fused.preprocess(texts[:8])))
+    assert out["token_embeddings"].dtype == torch.float32
+    reference = model[0].auto_model.encoder.layer[0].output  # the model's own block is untouched
+    assert type(reference).__name__ == "BertOutput" and reference.LayerNorm.weight.dtype == torch.float32
 
 
 @needs_fused

@@ -72,6 +72,23 @@ def test_exclude_positives_drops_every_positive_and_their_copies():
     assert removed == {"positive_id": 2, "positive_duplicate": 1}
 
 
+def test_duplicate_keys_are_cached_per_corpus_content(tmp_path):
+    corpus = {"a": Document("T", "Vitamin D and bone loss."), "b": Document("", ""), "c": Document("", "Sleep.")}
+    first = DuplicateIndex(corpus, tmp_path)
+    assert [first.keys(d) for d in ("a", "b")] == [text_keys(corpus["a"]), frozenset()]
+    first.save()
+    (written,) = tmp_path.glob("duplicate-keys-*.npz")
+    again = DuplicateIndex(corpus, tmp_path)
+    assert again._keys == {"a": text_keys(corpus["a"]), "b": frozenset()}  # read back, "c" never computed
+    assert again.keys("c") == text_keys(corpus["c"])
+    again.save()
+    assert len(DuplicateIndex(corpus, tmp_path)._keys) == 3
+    edited = {**corpus, "a": Document("T", "Vitamin D and bone gain.")}
+    assert DuplicateIndex(edited, tmp_path)._keys == {}  # another corpus content: another file
+    written.write_bytes(b"not an npz")
+    assert DuplicateIndex(corpus, tmp_path).keys("a") == text_keys(corpus["a"])  # unreadable: recomputed
+
+
 # --- rank window, margins, max score -----------------------------------------------------------------
 
 def test_rank_window_is_zero_based_on_the_positive_free_list():

@@ -97,12 +97,16 @@ def _weights(model) -> torch.Tensor:
     return next(model[0].auto_model.encoder.parameters()).detach().clone()
 
 
-def test_tiny_run_writes_model_logs_and_diagnostics(instances, small_eval, tmp_path):
+def test_tiny_run_writes_model_logs_and_diagnostics(instances, small_eval, tmp_path, monkeypatch):
     from sentence_transformers import SentenceTransformer
 
+    monkeypatch.setenv("SYNEG_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "model"
     summary = train(instances, TrainConfig(**TINY, keep_best=False), out, eval_dataset=small_eval, seed=0)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no partial folder left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "model"]  # no partial folder left behind
+    # only the untrained model's corpus embeddings are cached (under its weights), not those of step 2
+    notes = [json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json")]
+    assert len(notes) == 1 and notes[0]["model"].startswith("weights:")
     rows = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     steps = [r for r in rows if r["event"] == "step"]
     assert [r["step"] for r in steps] == [1, 2]

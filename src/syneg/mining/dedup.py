@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
+from pathlib import Path
+
+import numpy as np
 
 from syneg.data import Document
 from syneg.rng import stable_hash
@@ -33,11 +37,29 @@ def text_keys(doc: Document) -> frozenset[int]:
 
 
 class DuplicateIndex:
-    """Per-corpus cache of :func:`text_keys`, computed lazily for the documents asked about."""
+    """Per-corpus cache of :func:`text_keys`, computed lazily for the documents asked about.
 
-    def __init__(self, corpus: dict[str, Document]) -> None:
+    With a ``cache_dir`` the keys computed so far are read from and :meth:`save`-d to one file per corpus
+    content (``duplicate-keys-<fingerprint>.npz``), so a rerun on the same corpus computes none again.
+    """
+
+    def __init__(self, corpus: dict[str, Document], cache_dir: Path | None = None) -> None:
         self._corpus = corpus
         self._keys: dict[str, frozenset[int]] = {}
+        self._path = None if cache_dir is None else Path(cache_dir) / f"duplicate-keys-{_fingerprint(corpus)}.npz"
+        if self._path is not None and self._path.is_file():
+            self._keys = _read_keys(self._path, list(corpus))
+        self._saved = len(self._keys)
+
+    def save(self) -> None:
+        """Write the keys to the cache file when some were computed since it was read (a failure only warns)."""
+        if self._path is None or len(self._keys) == self._saved:
+            return
+        try:
+            _write_keys(self._path, self._keys, list(self._corpus))
+            self._saved = len(self._keys)
+        except OSError as exc:  # a read-only or full cache disk must not fail the mining
+            warnings.warn(f"could not write the duplicate-key cache {self._path}: {exc}", stacklevel=2)
 
     def keys(self, doc_id: str) -> frozenset[int]:
         """The duplicate keys of one corpus document."""
@@ -49,3 +71,34 @@ class DuplicateIndex:
     def keys_of(self, doc_ids: list[str]) -> frozenset[int]:
         """The union of the keys of several documents (e.g. all of a query's positives)."""
         return frozenset().union(*(self.keys(doc_id) for doc_id in doc_ids))
+
+
+def _fingerprint(corpus: dict[str, Document]) -> str:
+    from syneg.retrieval.cache import corpus_fingerprint
+
+    return corpus_fingerprint(list(corpus), [f"{doc.title}\x1f{doc.text}" for doc in corpus.values()])
+
+
+def _read_keys(path: Path, ids: list[str]) -> dict[str, frozenset[int]]:
+    """The cached keys by document id; empty when the file is unreadable or not of this corpus."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            rows, keys = data["rows"], data["keys"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    if rows.ndim != 1 or keys.shape != (len(rows), 2) or (len(rows) and not 0 <= rows.min() <= rows.max() < len(ids)):
+        return {}
+    return {ids[row]: frozenset(int(key) for key in pair if key) for row, pair in zip(rows.tolist(), keys.tolist())}
+
+
+def _write_keys(path: Path, keys: dict[str, frozenset[int]], ids: list[str]) -> None:
+    """Rows (corpus positions) and up to two keys per row (0 = none), written atomically."""
+    from syneg.io import atomic_open
+
+    position = {doc_id: row for row, doc_id in enumerate(ids)}
+    rows = np.fromiter((position[doc_id] for doc_id in keys), dtype=np.int64, count=len(keys))
+    table = np.zeros((len(keys), 2), dtype=np.uint64)
+    for row, found in enumerate(keys.values()):
+        table[row, : len(found)] = sorted(found)
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, rows=rows, keys=table)

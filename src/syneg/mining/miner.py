@@ -143,7 +143,8 @@ def mine(
 
     removed: Counter = Counter()
     with _gc_paused():
-        windows = candidate_windows(dataset, config, retriever.name, positives, ids, scores, removed)
+        windows = candidate_windows(dataset, config, retriever.name, positives, ids, scores, removed,
+                                    cache_dir or _default_cache_dir())
     teacher_scores: list[list[float] | None] = [None] * len(qids)
     scorer = rescorer_settings(config, teacher)
     if scorer is not None:
@@ -176,6 +177,12 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _default_cache_dir() -> Path:
+    from syneg.retrieval.cache import default_cache_dir  # lazily: syneg.retrieval imports torch
+
+    return default_cache_dir()
+
+
 def candidate_windows(
     dataset: BeirDataset,
     config: MineConfig,
@@ -184,15 +191,18 @@ def candidate_windows(
     ids: list[list[str]],
     scores: list[list[float]],
     removed: Counter,
+    cache_dir: Path | None = None,
 ) -> list[list[Candidate]]:
-    """Per query: the retrieved candidates minus positives (and their copies), cut to the rank window."""
-    dup = DuplicateIndex(dataset.corpus)
+    """Per query: the retrieved candidates minus positives (and their copies), cut to the rank window.
+    Duplicate keys are cached per corpus in ``cache_dir`` (None: not cached)."""
+    dup = DuplicateIndex(dataset.corpus, cache_dir)
     windows = []
     for pos, row_ids, row_scores in zip(positives, ids, scores):
         cands = exclude_positives(candidates_from(row_ids, row_scores), set(pos), dup.keys_of(pos), dup.keys, removed)
         if source == "bm25":
             cands = drop_unmatched(cands, removed)
         windows.append(rank_window(cands, config.range_min, config.range_max, removed))
+    dup.save()
     return windows
 
 

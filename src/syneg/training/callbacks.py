@@ -95,7 +95,10 @@ class EpochEvaluator(TrainerCallback):
         if self.history and self.history[-1]["step"] == state.global_step and state.global_step > 0:
             return  # already evaluated at this step (step and epoch ends coincide)
         started = time.perf_counter()
-        metrics = evaluate_model(model, self.dataset, batch_size=self.batch_size, evaluator=self.evaluator)
+        # untrained weights are a model loaded from disk: its corpus embeddings are cached under a hash of
+        # the weights, so runs starting from the same model (experiment cells) encode the corpus once
+        metrics = evaluate_model(model, self.dataset, batch_size=self.batch_size, evaluator=self.evaluator,
+                                 use_cache=state.global_step == 0)
         model.train()
         row = {"event": "eval", "step": state.global_step, "epoch": epoch, "metrics": metrics,
                "eval_s": round(time.perf_counter() - started, 2)}
