@@ -5,8 +5,9 @@ data loading), as wall and CPU seconds (CPU time is steadier on shared cores); w
 repeated, alternating tools, and the best is kept. Cold = no embedding cache; warm = both tools reuse their own corpus-embedding
 cache from the cold run (syneg's ``cache_dir``, sentence-transformers' ``cache_folder``). The
 peer's cache also holds query embeddings, which syneg's does not: that run ("warm-full") is
-reported separately, and its query file is deleted before the like-for-like warm run. Both encode under
-the same precision (bf16 autocast when the CPU supports it, as syneg does by default).
+reported separately, and its query file is deleted before the like-for-like warm run. Both encode in bf16
+when the CPU supports it: the peer under autocast, syneg on its fused path (bf16 residual stream; see
+docs/benchmarks.md for what that changes).
 
     python bench/bench_mining.py --data /work/shared/data/scifact
 """
