@@ -26,6 +26,7 @@ def _baselines() -> dict[str, dict[str, Any]]:
 
 
 BASELINES = _baselines()
+SHARED_STAGES = ("mine", "synthesize")  # stages (and their config sections, whose seed cells pin) cells share
 Baseline = Literal[tuple(BASELINES)]  # type: ignore[valid-type]
 
 
@@ -96,7 +97,7 @@ def cell_config(config: ExperimentConfig, cell: Cell) -> RunConfig:
     raw = apply_overrides(base, items)
     raw["seed"] = cell.seed
     raw["run_dir"] = str(cell_dir(config, cell))
-    for section in ("mine", "synthesize"):  # seeds vary mixing and training; the negative pools are shared
+    for section in SHARED_STAGES:  # seeds vary mixing and training; the negative pools are shared
         pinned = raw[section]["seed"]
         raw[section]["seed"] = config.seed if pinned is None else pinned
     raw["synthesize"]["cache"] = config.synthesize.cache or str(Path(config.run_dir) / "synthesis-cache.sqlite")

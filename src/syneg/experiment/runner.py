@@ -12,7 +12,7 @@ from pathlib import Path
 from syneg import layout
 from syneg.evaluation import evaluate_model
 from syneg.evaluation.metrics import PER_QUERY_METRIC
-from syneg.experiment.grid import Cell, ExperimentConfig, cell_config, expand
+from syneg.experiment.grid import SHARED_STAGES, Cell, ExperimentConfig, cell_config, expand
 from syneg.experiment.results import CellResult
 from syneg.experiment.summary import write_results
 from syneg.hardware import available_cores
@@ -36,9 +36,6 @@ def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -
         if not config.experiment.keep_models:
             shutil.rmtree(model, ignore_errors=True)
     return read_cell(cell, run.path)
-
-
-SHARED_STAGES = ("mine", "synthesize")  # outputs that cells differing only downstream share
 
 
 def reuse_shared_stages(pipeline: Pipeline, cells: Path, seed: int, log: Callable[[str], None]) -> None:

@@ -64,10 +64,7 @@ class FusedAddNorm(nn.Module):
 
     def __init__(self, block: nn.Module, last: bool = False) -> None:
         super().__init__()
-        dense, norm = block.dense, block.LayerNorm
-        self.weight = nn.Parameter(dense.weight.detach().to(torch.bfloat16), requires_grad=False)
-        self.bias = None if dense.bias is None else nn.Parameter(dense.bias.detach().to(torch.bfloat16),
-                                                                  requires_grad=False)
+        self.dense, norm = FusedLinear(block.dense), block.LayerNorm
         dtype = torch.float32 if last else torch.bfloat16
         self.norm_weight = nn.Parameter(norm.weight.detach().to(dtype), requires_grad=False)
         self.norm_bias = nn.Parameter(norm.bias.detach().to(dtype), requires_grad=False)
@@ -76,7 +73,7 @@ class FusedAddNorm(nn.Module):
     def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
         summed = torch.ops.mkldnn._linear_pointwise.binary(
             hidden_states.to(torch.bfloat16).contiguous(), input_tensor.to(torch.bfloat16).contiguous(),
-            self.weight, self.bias, "add")
+            self.dense.weight, self.dense.bias, "add")
         if self.last:
             summed = summed.float()
         return nn.functional.layer_norm(summed, self.shape, self.norm_weight, self.norm_bias, self.eps)
@@ -109,8 +106,6 @@ def _fuse(module: nn.Module) -> None:
 
 def _fuse_linears(module: nn.Module) -> None:
     for name, child in list(module.named_children()):
-        if isinstance(child, FusedAddNorm):
-            continue
         if name == "dense" and isinstance(child, nn.Linear) and _is_exact_gelu(getattr(module, "intermediate_act_fn", None)):
             module.dense = FusedLinear(child, gelu=True)
             module.intermediate_act_fn = nn.Identity()
