@@ -134,6 +134,15 @@ def test_bad_value_names_its_option(args, message, tmp_path, monkeypatch, capsys
     assert f"error: {message}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option", [["--keep-best"], ["--eval-steps", "5"]])
+def test_train_checkpoint_options_need_an_eval_split(option, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "--train", "t.jsonl", "--out", "model", *option])
+    assert exited.value.code == 2 and "add --eval-split or --eval-data" in capsys.readouterr().err
+    assert not (tmp_path / "model").exists()
+
+
 CHOICES = [
     ("mine", "--retriever", get_args(MineConfig.model_fields["retriever"].annotation)),
     ("mine", "--sampling", get_args(MineConfig.model_fields["sampling"].annotation)),

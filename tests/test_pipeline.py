@@ -50,6 +50,11 @@ def test_run_resumes_after_kill_and_reruns_changed_stages(small_slice, tmp_path)
     assert len(per_query["trained"]) == 20
     diagnostics = json.loads((run_dir / "diagnostics.json").read_text())
     assert diagnostics["instances"] > 0 and "hardness" in diagnostics
+    # keep_best (the default) evaluates checkpoints without eval_steps: before training and at the end
+    log = [json.loads(line) for line in (run_dir / "model" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r["event"] == "eval"] == [0, 2]
+    kept = json.loads((run_dir / "model.stats.json").read_text())["kept"]
+    assert kept["step"] in (0, 2) and kept["untrained"] == (kept["step"] == 0)
 
     # a mixing setting changed: mining and synthesis are reused, mixing and later stages rerun
     again = run_cli("run", *settings(small_slice, run_dir), "--set", "mix.strategy=retrieved")

@@ -141,7 +141,8 @@ class TrainConfig(Section):
     loss: Literal[LOSSES] = "infonce"  # type: ignore[valid-type]  # the loss registry (training/losses)
     infonce_weight: NonNegative = 1.0  # distillation losses: + this x InfoNCE (0 = distillation alone)
     eval_steps: PositiveInt | None = None  # evaluate on the eval split every N steps too (a learning curve)
-    keep_best: bool = True  # with checkpoint evaluations: save the best by nDCG@10, the untrained model included
+    keep_best: bool = True  # evaluate before training, at epoch ends (and every eval_steps); save the best by
+    # nDCG@10, the untrained model included (`syneg run`: on the eval split; `syneg train`: needs --eval-split/--eval-data)
 
 
 class EvaluateConfig(Section):

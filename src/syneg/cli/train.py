@@ -73,6 +73,9 @@ def train_command(
                            warmup_ratio=warmup_ratio, max_instances=max_instances, max_steps=max_steps,
                            num_negatives=num_negatives, mini_batch_size=mini_batch_size, loss=loss,
                            infonce_weight=infonce_weight, eval_steps=eval_steps, keep_best=keep_best)
+    if (keep_best or eval_steps is not None) and eval_split is None and eval_data is None:
+        raise typer.BadParameter("--keep-best and --eval-steps evaluate checkpoints on an eval split: "
+                                 "add --eval-split or --eval-data")
     resolve_device(device)  # a missing GPU fails here, before any process starts
     if (nproc > 1 or nnodes > 1) and not under_torchrun():
         nodes = torchrun_nodes(nnodes, node_rank, rdzv_endpoint)

@@ -136,8 +136,9 @@ def diagnose_stage(settings: StageSettings, run: RunDir, train: BeirDataset, pro
 
 
 def train_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
-    """Fine-tune the student with the configured loss; with ``train.eval_steps``, evaluate on the
-    eval split during training (a learning curve) and keep the best checkpoint (``keep_best``).
+    """Fine-tune the student with the configured loss. With ``train.keep_best`` or ``train.eval_steps``
+    it evaluates on the eval split before training, at each epoch's end and every ``eval_steps`` (a
+    learning curve), and with ``keep_best`` keeps the best of those checkpoints, the untrained one included.
 
     | reads    | config ``train``, ``teacher`` (scores for distillation), ``data`` (eval split); ``train.jsonl`` |
     | writes   | ``model/`` (with its training logs), ``model.stats.json``                 |
@@ -150,7 +151,8 @@ def train_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progre
     instances = read_records(run.file(layout.TRAIN), TrainingInstance)
     if needs_teacher_scores(settings.train.loss):
         instances = fill_teacher_scores(instances, settings.teacher)
-    eval_ds = None if settings.train.eval_steps is None else settings.data.load_split("eval", settings.seed)
+    checkpoints = settings.train.keep_best or settings.train.eval_steps is not None
+    eval_ds = settings.data.load_split("eval", settings.seed) if checkpoints else None
     out = run.file(layout.MODEL)
     if out.exists():
         shutil.rmtree(out)
