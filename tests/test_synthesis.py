@@ -21,7 +21,7 @@ from syneg.io import read_records  # noqa: E402
 from syneg.records import SyntheticNegative  # noqa: E402
 from syneg.rng import instance_rng  # noqa: E402
 from syneg.synthesis import batch, plan, synthesize  # noqa: E402
-from syneg.synthesis.attributes import derive_domains, sample_attributes  # noqa: E402
+from syneg.synthesis.attributes import LENGTHS, derive_domains, sample_attributes, target_words  # noqa: E402
 from syneg.synthesis.backends.openai_backend import OpenAIBackend  # noqa: E402
 from syneg.synthesis.backends.retry import RetryPolicy  # noqa: E402
 from syneg.synthesis.cache import ResultCache  # noqa: E402
@@ -91,6 +91,22 @@ def test_attributes_seeded_per_instance(dataset):
     assert draw(0, "q1", "d1", 0) == draw(0, "q1", "d1", 0)
     assert len({json.dumps(draw(0, "q1", "d1", k)) for k in range(8)}) > 1
     assert set(draw(0, "q1", "d1", 0)) == {"domain", "level", "length", "words", "aspect", "key_terms"}
+
+
+def test_max_words_caps_the_asked_length_and_leaves_shorter_ones(dataset):
+    long_positive = "word " * 400
+    config = SynthesizeConfig(backend="openai", model="m", mode="free", limit=4, per_query=3)
+    items, _ = plan(dataset, config)
+    assert all(int(i.attributes["words"]) <= 100 for i in items)  # the default cap
+    words = {phrase: target_words(long_positive, phrase, max_words=300) for phrase in LENGTHS}
+    assert words == {"about the same length as": 300, "shorter than": 240, "slightly longer than": 300}
+    assert target_words("word " * 50, "about the same length as", max_words=300) == 50  # below the cap: unchanged
+    wide, _ = plan(dataset, config.model_copy(update={"max_words": 300}))
+    asked = [(int(a.attributes["words"]), int(b.attributes["words"])) for a, b in zip(items, wide)]
+    assert all(w >= n for n, w in asked) and any(w > n for n, w in asked)
+    longest = max(wide, key=lambda item: int(item.attributes["words"]))
+    assert int(longest.attributes["words"]) > 100
+    assert f"about {longest.attributes['words']} words" in longest.messages[-1]["content"]
 
 
 def test_plan_keys_depend_on_everything(dataset):

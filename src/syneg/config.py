@@ -12,6 +12,7 @@ from syneg.errors import DataError, SynegError
 from syneg.evaluation.metrics import DEFAULT_METRICS
 from syneg.hardware import DEVICE_PATTERN
 from syneg.mixing.registry import STRATEGIES
+from syneg.synthesis.attributes import MAX_WORDS, MIN_WORDS
 from syneg.synthesis.backends import BACKENDS
 from syneg.training.losses import LOSSES
 from syneg.synthesis.backends.wire import SERVERS
@@ -103,6 +104,7 @@ class SynthesizeConfig(Section):
     seed: int | None = None  # attribute sampling seed; None = the run's seed
     temperature: NonNegative = 0.7  # 0 = greedy
     max_tokens: Annotated[int, Field(ge=16)] = 384
+    max_words: Annotated[int, Field(ge=MIN_WORDS)] = MAX_WORDS  # cap on the passage length asked for (the positive's length x the sampled phrase); raise max_tokens with it
     domains: list[str] | None = None  # None = derived from the corpus
     guard_model: str | None = None  # scorer of the hardness guard; None = teacher.model, else the packaged MiniLM
     guard_margin: Finite = 0.0  # drop when score >= positive score - margin (likely false negative)

@@ -65,6 +65,7 @@ def synthesize(
     mined: MinedOpt = None,
     show_positive: ShowPositiveOpt = None,
     max_tokens: Annotated[Optional[int], _opt("max_tokens", "--max-tokens")] = None,
+    max_words: Annotated[Optional[int], _opt("max_words", "--max-words", help="Cap on the passage length asked for, in words (raise --max-tokens with it).")] = None,
     temperature: Annotated[Optional[float], _opt("temperature", "--temperature")] = None,
     guard: Annotated[Optional[bool], _opt("guard", "--guard/--no-guard", help="Teacher-score band filter.")] = None,
     guard_margin: Annotated[Optional[float], _opt("guard_margin", "--guard-margin")] = None,
@@ -92,7 +93,7 @@ def synthesize(
     config = _section(mode, mined, backend=backend, model=model, base_url=base_url, server=server, engine=engine,
                       api_key_env=api_key_env, per_query=per_query, concurrency=concurrency, batch_size=batch_size,
                       threads=threads, limit=limit, show_positive=show_positive,
-                      max_tokens=max_tokens, temperature=temperature, guard=guard, guard_margin=guard_margin,
+                      max_tokens=max_tokens, max_words=max_words, temperature=temperature, guard=guard, guard_margin=guard_margin,
                       guard_floor=guard_floor, cache=cache, request_timeout=request_timeout,
                       max_attempts=max_attempts, deadline=deadline)
     resolve_device(device)  # a missing GPU fails before any call

@@ -50,10 +50,10 @@ def derive_domains(corpus: Mapping[str, Document], size: int = 24) -> list[str]:
     return ranked[:size] or ["general"]
 
 
-def target_words(positive: str, length_phrase: str) -> int:
-    """Word budget for a passage ``length_phrase`` the positive, clamped to a workable range."""
+def target_words(positive: str, length_phrase: str, max_words: int = MAX_WORDS) -> int:
+    """Word budget for a passage ``length_phrase`` the positive, clamped to [MIN_WORDS, max_words]."""
     words = len(positive.split()) * LENGTHS[length_phrase]
-    return int(min(MAX_WORDS, max(MIN_WORDS, round(words / 10) * 10)))
+    return int(min(max_words, max(MIN_WORDS, round(words / 10) * 10)))
 
 
 def pick_domain(rng: random.Random, domains: list[str], context: str) -> str:
@@ -78,6 +78,7 @@ def sample_attributes(
     query: str,
     positive: str,
     side_texts: Iterable[str] = (),
+    max_words: int = MAX_WORDS,
 ) -> dict[str, str]:
     """Draw one attribute set; every value is a string so it can be recorded as is."""
     side_texts = list(side_texts)
@@ -86,7 +87,7 @@ def sample_attributes(
         "domain": pick_domain(rng, domains, " ".join([query, positive, *side_texts])),
         "level": rng.choice(LEVELS),
         "length": length,
-        "words": str(target_words(positive, length)),
+        "words": str(target_words(positive, length, max_words)),
         "aspect": pick_aspect(rng, query, side_texts),
         "key_terms": ", ".join(content_terms(query)[:KEY_TERMS]),
     }

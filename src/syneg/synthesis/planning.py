@@ -98,7 +98,7 @@ def _item(pair: Pair, k: int, config: SynthesizeConfig, model_id: str, domains: 
     rng = instance_rng(seed, pair.query_id, pair.positive_id, k)
     source_id, source_text = pair.mined[k % len(pair.mined)] if pair.mined else (None, None)
     side = [source_text] if config.mode == "grounded" else [text for _, text in pair.mined]
-    attributes = sample_attributes(rng, domains, pair.query, pair.positive, side)
+    attributes = sample_attributes(rng, domains, pair.query, pair.positive, side, config.max_words)
     messages = build_messages(
         pair.query, attributes, config.mode,
         positive=pair.positive if config.show_positive else None,
