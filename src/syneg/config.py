@@ -104,7 +104,7 @@ class SynthesizeConfig(Section):
     seed: int | None = None  # attribute sampling seed; None = the run's seed
     temperature: NonNegative = 0.7  # 0 = greedy
     max_tokens: Annotated[int, Field(ge=16)] = 384
-    max_words: Annotated[int, Field(ge=MIN_WORDS)] = MAX_WORDS  # cap on the passage length asked for (the positive's length x the sampled phrase); raise max_tokens with it
+    max_words: Annotated[int, Field(ge=MIN_WORDS)] = MAX_WORDS  # cap on the asked passage length (raise max_tokens too)
     domains: list[str] | None = None  # None = derived from the corpus
     guard_model: str | None = None  # scorer of the hardness guard; None = teacher.model, else the packaged MiniLM
     guard_margin: Finite = 0.0  # drop when score >= positive score - margin (likely false negative)
@@ -144,7 +144,7 @@ class TrainConfig(Section):
     infonce_weight: NonNegative = 1.0  # distillation losses: + this x InfoNCE (0 = distillation alone)
     eval_steps: PositiveInt | None = None  # evaluate on the eval split every N steps too (a learning curve)
     keep_best: bool = True  # evaluate before training, at epoch ends (and every eval_steps); save the best by
-    # nDCG@10, the untrained model included (`syneg run`: on the eval split; `syneg train`: needs --eval-split/--eval-data)
+    # nDCG@10, the untrained model included (`syneg run`: the eval split; `syneg train`: --eval-split/--eval-data)
 
 
 class EvaluateConfig(Section):
