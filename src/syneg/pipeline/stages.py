@@ -135,12 +135,12 @@ def diagnose_stage(settings: StageSettings, run: RunDir, train: BeirDataset, pro
     return diagnostics
 
 
-def train_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
+def train_stage(settings: StageSettings, run: RunDir, eval_ds: BeirDataset, progress: bool) -> dict[str, Any]:
     """Fine-tune the student with the configured loss. With ``train.keep_best`` or ``train.eval_steps``
     it evaluates on the eval split before training, at each epoch's end and every ``eval_steps`` (a
     learning curve), and with ``keep_best`` keeps the best of those checkpoints, the untrained one included.
 
-    | reads    | config ``train``, ``teacher`` (scores for distillation), ``data`` (eval split); ``train.jsonl`` |
+    | reads    | config ``train``, ``teacher`` (scores for distillation); ``train.jsonl``; the eval split |
     | writes   | ``model/`` (with its training logs), ``model.stats.json``                 |
     """
     from syneg.training import train as train_model
@@ -152,13 +152,12 @@ def train_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progre
     if needs_teacher_scores(settings.train.loss):
         instances = fill_teacher_scores(instances, settings.teacher)
     checkpoints = settings.train.keep_best or settings.train.eval_steps is not None
-    eval_ds = settings.data.load_split("eval", settings.seed) if checkpoints else None
     out = run.file(layout.MODEL)
     if out.exists():
         shutil.rmtree(out)
-    summary = train_model(instances, settings.train, out, eval_dataset=eval_ds, seed=settings.seed,
-                          provenance=read_provenance(run.file(layout.TRAIN)), show_progress=progress,
-                          device=settings.device)
+    summary = train_model(instances, settings.train, out, eval_dataset=eval_ds if checkpoints else None,
+                          seed=settings.seed, provenance=read_provenance(run.file(layout.TRAIN)),
+                          show_progress=progress, device=settings.device)
     layout.write_stats(out, summary)
     return summary
 
@@ -192,7 +191,7 @@ STAGES: tuple[Stage, ...] = (
           active=_uses_synthetic),
     Stage("mix", mix_stage, layout.TRAIN, ("data", "mix"), ("mine", "synthesize")),
     Stage("diagnose", diagnose_stage, layout.DIAGNOSTICS, ("train",), ("mix",)),
-    Stage("train", train_stage, layout.MODEL, ("data", "teacher", "train"), ("mix",)),
+    Stage("train", train_stage, layout.MODEL, ("data", "teacher", "train"), ("mix",), dataset="eval"),
     Stage("evaluate", evaluate_stage, layout.METRICS, ("data", "evaluate", "train"), ("train",), dataset="eval"),
 )
 STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)
