@@ -46,6 +46,18 @@ BAD_CASES = {
     "unknown_doc": ({"qrels": "query-id\tcorpus-id\tscore\nq1\tdX\t1\n"}, "train.tsv:2", "corpus-id 'dX' is not in corpus.jsonl"),
     "bad_score": ({"qrels": "query-id\tcorpus-id\tscore\nq1\td1\t1.5\n"}, "train.tsv:2", "not an integer"),
     "no_header": ({"qrels": "q1\td1\t1\n"}, "train.tsv:1", "expected the header"),
+    "grade_2_31": ({"qrels": "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t2147483648\n"}, "train.tsv:3",
+                   "score 2147483648 is out of range (relevance grades are integers from -1000 to 1000)"),
+    "grade_10_23": ({"qrels": f"query-id\tcorpus-id\tscore\nq1\td1\t{10**23}\n"}, "train.tsv:2", "out of range"),
+    "grade_below": ({"qrels": "query-id\tcorpus-id\tscore\nq1\td1\t-1001\n"}, "train.tsv:2", "out of range"),
+    "grade_5000_digits": ({"qrels": "query-id\tcorpus-id\tscore\nq1\td1\t" + "9" * 5000 + "\n"}, "train.tsv:2",
+                          "out of range"),
+    "grade_exponent": ({"qrels": "query-id\tcorpus-id\tscore\nq1\td1\t1e23\n"}, "train.tsv:2", "not an integer"),
+    "grade_inf": ({"qrels": "query-id\tcorpus-id\tscore\nq1\td1\tinf\n"}, "train.tsv:2", "not an integer"),
+    "grade_nan": ({"qrels": "query-id\tcorpus-id\tscore\nq1\td1\tnan\n"}, "train.tsv:2", "not an integer"),
+    "grade_underscore": ({"qrels": "query-id\tcorpus-id\tscore\nq1\td1\t1_0\n"}, "train.tsv:2", "not an integer"),
+    "grade_arabic_digit": ({"qrels": "query-id\tcorpus-id\tscore\nq1\td1\t\u0663\n"}, "train.tsv:2",
+                           "not an integer"),
     "non_utf8_corpus": ({"corpus": b'{"_id": "d1", "text": "ok"}\n{"_id": "d2", "text": "caf\xe9"}\n'}, "corpus.jsonl:2", "not valid UTF-8"),
     "non_utf8_qrels": ({"qrels": b"query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td\xff\t1\n"}, "train.tsv:3", "not valid UTF-8"),
 }
@@ -97,3 +109,21 @@ def test_dev_fraction_rejects_other_splits(slice_dir):
     assert result.returncode == 2 and "must be 'train' or 'dev'" in result.stderr
     result = run_cli("data", "info", "--dev-fraction", "1.5", "--split", "dev")
     assert result.returncode == 2 and "between 0 and 1" in result.stderr
+
+
+def test_grades_at_the_bounds_are_kept(tmp_path):
+    qrels = "query-id\tcorpus-id\tscore\nq1\td1\t1000\nq1\td3\t-1000\nq2\td2\t+0007\n"
+    ds = load_beir(write_beir(tmp_path / "b", qrels=qrels), "train")
+    assert ds.qrels == {"q1": {"d1": 1000, "d3": -1000}, "q2": {"d2": 7}}
+
+
+def test_dev_fraction_leaving_no_query_is_an_error(beir_dir):
+    result = run_cli("data", "info", "--data", beir_dir, "--dev-fraction", "0.2", "--split", "dev")
+    assert result.returncode == 2 and "leaves the 'dev' split no query (2 judged train queries" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32), str(10**30)])
+def test_seed_is_bounded(beir_dir, seed):
+    result = run_cli("data", "info", "--data", beir_dir, "--seed", seed)
+    assert result.returncode == 2 and "--seed" in result.stderr and "Traceback" not in result.stderr

@@ -132,6 +132,14 @@ def test_evaluator_is_reusable(slice_run) -> None:
         (["nDCG@"], "unknown metric"),
         (["ERR@10"], "not computed by pytrec_eval"),
         ([], "no metrics"),
+        (["nDCG@0"], "'nDCG@0': cut-off 0 must be an integer from 1 to 100000"),  # pytrec_eval aborts on it
+        (["nDCG@2147483648"], "cut-off 2147483648 must be an integer from 1 to 100000"),
+        (["P@99999999999999999999999"], "must be an integer from 1 to 100000"),
+        (["RR@100001"], "cut-off 100001"),
+        (["P(rel=2147483648)@5"], "rel=2147483648 must be an integer from -1000 to 1000"),
+        (["nDCG(gains={0:0,1:1,2:1e300})@10"], "gains must map grades to gains"),
+        (["IPrec@2"], "recall level 2 must be between 0 and 1"),
+        (["SetF(beta=1e300)"], "must be a number from 0 to 1000"),
     ],
 )
 def test_bad_metrics_are_rejected(metrics, message) -> None:
@@ -160,6 +168,11 @@ def test_run_file_round_trip(tmp_path) -> None:
         ("q1 Q0 d1 1 high t\n", 1, "score 'high' is not a number"),
         ("q1 Q0 d1 1 nan t\n", 1, "not finite"),
         ("q1 Q0 d1 1 0.5 t\n\nq1 Q0 d1 2 0.4 t\n", 3, "appears twice"),
+        ("q1 Q0 d1 1 0.5 t\nq1 Q0 d2 -1 0.4 t\n", 2, "rank '-1' is not an integer from 0 to 1000000000"),
+        ("q1 Q0 d1 1000000001 0.5 t\n", 1, "rank '1000000001' is not an integer"),
+        pytest.param("q1 Q0 d1 " + "9" * 5000 + " 0.5 t\n", 1, "is not an integer from 0", id="rank-5000-digits"),
+        ("q1 Q0 d1 1 inf t\n", 1, "score 'inf' is not finite"),
+        ("q1 Q0 d1 1 -1e400 t\n", 1, "score '-1e400' is not finite"),
     ],
 )
 def test_bad_run_lines_name_file_and_line(tmp_path, text, line, message) -> None:
@@ -219,3 +232,66 @@ def test_cli_evaluate_errors(tmp_path) -> None:
     assert done.returncode == 2 and "unknown metric 'bogus'" in done.stderr
     done = run_cli("evaluate", "--run", tmp_path / "missing.trec")
     assert done.returncode == 2 and "run file not found" in done.stderr
+
+
+def test_run_sharing_no_query_with_the_qrels_is_an_error() -> None:
+    with pytest.raises(SynegError, match=r"shares no query with the qrels: none of its 1 queries \(e\.g\. 'q9'\)"):
+        Evaluator(QRELS).evaluate({"q9": {"d1": 1.0}})
+    with pytest.raises(SynegError, match="shares no query"):
+        Evaluator(QRELS).per_query({})
+
+
+def test_cli_evaluate_run_of_another_split_fails(tmp_path, beir_dir) -> None:
+    run = tmp_path / "run.trec"
+    run.write_text("x1 Q0 d1 1 0.9 t\nx2 Q0 d2 1 0.7 t\n")
+    done = run_cli("evaluate", "--run", run, "--data", beir_dir, "--json")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "error: the run shares no query with the qrels: none of its 2 queries" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("grade", [str(2**31), str(10**23)])
+def test_cli_evaluate_refuses_huge_grades_before_work(tmp_path, grade) -> None:
+    from conftest import write_beir
+
+    data = write_beir(tmp_path / "b", qrels=f"query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t{grade}\n")
+    run = tmp_path / "run.trec"
+    run.write_text("q1 Q0 d1 1 0.9 t\nq2 Q0 d2 1 0.7 t\n")
+    done = run_cli("evaluate", "--run", run, "--data", data, timeout=120)
+    assert done.returncode == 2 and f"train.tsv:3: score {grade} is out of range" in done.stderr
+    assert "Traceback" not in done.stderr and "SystemError" not in done.stderr
+
+
+def test_grades_at_the_bounds_evaluate() -> None:
+    qrels = {"q1": {"d1": 1000, "d2": -1000, "d3": 1}}
+    result = Evaluator(qrels, ["nDCG@10", "P@2"]).evaluate({"q1": {"d2": 0.9, "d1": 0.8, "d3": 0.1}})
+    assert 0 < result["nDCG@10"] < 1 and result["P@2"] == 0.5
+
+
+def test_cli_evaluate_checks_metrics_and_run_before_loading_data(tmp_path) -> None:
+    run = tmp_path / "run.trec"
+    run.write_text("q1 Q0 d1 1 0.9 t\n")
+    missing = tmp_path / "no-such-data"
+    done = run_cli("evaluate", "--run", run, "--data", missing, "--metrics", "nDCG@0")
+    assert done.returncode == 2 and "cut-off 0" in done.stderr and "Traceback" not in done.stderr
+    run.write_text("q1 Q0 d1 1 1e999 t\n")
+    done = run_cli("evaluate", "--run", run, "--data", missing)
+    assert done.returncode == 2 and f"{run}:1: score '1e999' is not finite" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("retrieve", "--top-k", "100001"),
+        ("retrieve", "--top-k", str(2**63)),
+        ("retrieve", "--batch-size", "65537"),
+        ("retrieve", "--max-seq-length", "131073"),
+        ("retrieve", "--seed", "-1"),
+        ("mine", "--batch-size", str(10**12)),
+    ],
+)
+def test_cli_count_options_are_bounded(tmp_path, beir_dir, args) -> None:
+    out = tmp_path / "out"
+    done = run_cli(*args, "--data", beir_dir, "--out", out)
+    assert done.returncode == 2 and f"Invalid value for '{args[1]}': Input should be" in done.stderr
+    assert "Traceback" not in done.stderr and not out.exists()

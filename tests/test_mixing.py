@@ -307,3 +307,42 @@ def test_streamed_mix_holds_one_mined_instance_at_a_time(records, tmp_path):
     list(held)
     kept = list(held)  # a reader that keeps them (as read_records did) is seen
     assert held.most_alive == len(kept) - 1
+
+
+@pytest.mark.parametrize("fmt", ["syneg", "flagembedding"])
+def test_mix_with_no_instance_fails(tmp_path, records, fmt):
+    mined, _ = records
+    write_jsonl(tmp_path / "none.jsonl", [mined[8]])  # the one pair without any negative
+    (tmp_path / "empty.jsonl").write_text("")
+    out = tmp_path / "train.jsonl"
+    result = run_cli("mix", "--mined", tmp_path / "none.jsonl", "--strategy", "retrieved", "--format", fmt,
+                     "--out", out)
+    assert result.returncode == 2 and not out.exists() and "Traceback" not in result.stderr
+    assert "error: the retrieved strategy gave none of the 1 mined pairs a negative" in result.stderr
+    result = run_cli("mix", "--mined", tmp_path / "empty.jsonl", "--strategy", "retrieved", "--format", fmt,
+                     "--out", out)
+    assert result.returncode == 2 and not out.exists()
+    assert f"error: nothing to mix: {tmp_path / 'empty.jsonl'} has no mined instance" in result.stderr
+    with pytest.raises(SynegError, match="none of the 1 mined pairs"):
+        mix([mined[8]], [], "retrieved")
+
+
+@pytest.mark.parametrize("epoch", ["-1", "1000001"])
+def test_mix_epoch_is_bounded(tmp_path, records, epoch):
+    write_jsonl(tmp_path / "mined.jsonl", records[0])
+    result = run_cli("mix", "--mined", tmp_path / "mined.jsonl", "--strategy", "retrieved", "--epoch", epoch,
+                     "--out", tmp_path / "train.jsonl")
+    assert result.returncode == 2 and "--epoch" in result.stderr and not (tmp_path / "train.jsonl").exists()
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_mix_refuses_non_finite_scores(tmp_path, records, value):
+    mined, _ = records
+    write_jsonl(tmp_path / "mined.jsonl", mined[:3])
+    rows = (tmp_path / "mined.jsonl").read_text().splitlines()
+    rows[1] = json.dumps({**json.loads(rows[1]), "positive_score": 12345.678}).replace("12345.678", value)
+    (tmp_path / "mined.jsonl").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "train.jsonl"
+    result = run_cli("mix", "--mined", tmp_path / "mined.jsonl", "--strategy", "retrieved", "--out", out)
+    assert result.returncode == 2 and not out.exists()
+    assert "mined.jsonl:2: invalid MinedInstance: positive_score: Input should be a finite number" in result.stderr

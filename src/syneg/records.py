@@ -10,9 +10,9 @@ Source = Literal["bm25", "dense", "synthetic", "random"]
 
 
 class Record(BaseModel):
-    """Base record: unknown fields are rejected so typos in hand-made files surface."""
+    """Base record: unknown fields are rejected so typos in hand-made files surface; scores must be finite."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Negative(Record):

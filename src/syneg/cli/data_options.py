@@ -14,6 +14,7 @@ import typer
 
 from syneg.cli.options import model_default
 from syneg.config import DataConfig, RunConfig
+from syneg.limits import MAX_SEED
 
 if TYPE_CHECKING:
     from syneg.data import BeirDataset
@@ -30,7 +31,8 @@ DevFractionOpt = Annotated[
     Optional[float],
     typer.Option("--dev-fraction", help="Carve a seeded dev split from train: --split train = the rest, dev = the carved part."),
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for every sampled choice (hashed per instance).")]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED,
+                                       help="Seed for every sampled choice (hashed per instance).")]
 
 OPTIONS: dict[str, Any] = {"data": DataOpt, "split": SplitOpt, "dev_fraction": DevFractionOpt, "seed": SeedOpt}
 

@@ -49,16 +49,19 @@ def evaluate(
         bool, typer.Option("--json", help="Only the JSON summary line (no table on stderr).")
     ] = False,
 ) -> None:
-    """Evaluate a run over every query of the split (a query missing from the run scores 0).
+    """Evaluate a run over every query of the split (a query missing from the run scores 0; a run
+    that shares no query with the split is an error).
 
     stdout: one JSON object, metric -> mean plus queries; the same as a table on stderr.
     """
-    from syneg.evaluation import Evaluator, read_run
+    from syneg.evaluation import Evaluator, parse_metrics, read_run
 
     names = metric_names(metrics, list(ctx.args))
+    parse_metrics(names)  # every input is checked before the data is loaded
+    trec_run = read_run(run)
     evaluator = Evaluator(selection.load().qrels, names, ignore_identical_ids=not keep_identical_ids,
                           show_progress=True)
-    result = evaluator.evaluate(read_run(run))
+    result = evaluator.evaluate(trec_run)
     if not as_json:
         width = max(len(name) for name in result)
         for name, value in result.items():

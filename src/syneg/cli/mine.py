@@ -14,6 +14,7 @@ from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.options import DeviceOpt, OutOpt, ShardOpt, build_section, choices, field_option, nullable_float
 from syneg.config import MineConfig, TeacherConfig
+from syneg.limits import MAX_BATCH_SIZE
 
 Retriever, Sampling = choices(MineConfig, "retriever"), choices(MineConfig, "sampling")
 MarginReference = choices(MineConfig, "margin_reference")
@@ -64,7 +65,7 @@ def mine(
     false_negatives: Annotated[Optional[FalseNegatives], _teacher(
         "false_negatives", "--false-negatives", help="drop them, or relabel them as extra positives.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(
-        min=1, help="Encoding batch size; default 64 on CPU, 256 on CUDA.")] = None,
+        min=1, max=MAX_BATCH_SIZE, help="Encoding batch size; default 64 on CPU, 256 on CUDA.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(
         help="Dense corpus-embedding cache (default: $SYNEG_CACHE_DIR or ~/.cache/syneg/embeddings).")] = None,
     device: DeviceOpt = "auto",

@@ -14,6 +14,7 @@ from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.options import build_section, check_out, choice_enum, choices, field_option
 from syneg.config import MixConfig
+from syneg.limits import MAX_EPOCH
 from syneg.mixing import FORMATS
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def mix_command(
     num_negatives: Annotated[Optional[int], _opt("num_negatives", "--num-negatives", "-k",
                                                  help="Negatives per instance K.")] = None,
     selection: DataSelection,
-    epoch: Annotated[int, typer.Option("--epoch", help="Epoch number: each epoch draws its own negatives.")] = 0,
+    epoch: Annotated[int, typer.Option("--epoch", min=0, max=MAX_EPOCH, help="Epoch number: each epoch draws its own negatives.")] = 0,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = "syneg",
     query_prompt: Annotated[Optional[str], typer.Option(
         "--query-prompt", help="flagembedding: the query instruction written as each row's prompt.")] = None,

@@ -13,6 +13,7 @@ from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.options import DeviceOpt, OutOpt, choice_enum, choices, model_default
 from syneg.config import MineConfig
 from syneg.hardware import PRECISIONS
+from syneg.limits import MAX_BATCH_SIZE, MAX_DEPTH, MAX_SEQ_LENGTH
 
 Retriever = choices(MineConfig, "retriever")
 Precision = choice_enum("Precision", PRECISIONS)
@@ -27,12 +28,12 @@ def retrieve(
         MineConfig, "retriever"
     ),
     model: Annotated[Optional[str], typer.Option("--model", help="Dense model path; default: packaged MiniLM.")] = None,
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Documents per query.")] = 100,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=MAX_DEPTH, help="Documents per query.")] = 100,
     max_seq_length: Annotated[
-        Optional[int], typer.Option("--max-seq-length", min=1, help="Dense: truncate texts to this many tokens.")
+        Optional[int], typer.Option("--max-seq-length", min=1, max=MAX_SEQ_LENGTH, help="Dense: truncate texts to this many tokens.")
     ] = None,
     batch_size: Annotated[Optional[int], typer.Option(
-        "--batch-size", min=1, help="Dense: encoding batch size; default 64 on CPU, 256 on CUDA.")] = None,
+        "--batch-size", min=1, max=MAX_BATCH_SIZE, help="Dense: encoding batch size; default 64 on CPU, 256 on CUDA.")] = None,
     precision: Annotated[
         Precision, typer.Option("--precision", help="Dense: auto = bf16 autocast where the hardware has it.")
     ] = PRECISIONS[0],

@@ -29,6 +29,9 @@ def load_dataset(
     full = load_beir(folder, "train")
     train_ids, dev_ids = carve_dev(list(full.qrels), dev_fraction, seed)
     keep = train_ids if split == "train" else dev_ids
+    if not keep:
+        raise SynegError(f"--dev-fraction {dev_fraction} leaves the {split!r} split no query "
+                         f"({len(full.qrels)} judged train queries in {folder})")
     full.split = split
     full.qrels = {qid: full.qrels[qid] for qid in keep}
     full.queries = {qid: full.queries[qid] for qid in keep}

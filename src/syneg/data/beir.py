@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from syneg.errors import DataError
 from syneg.io import iter_jsonl, iter_lines, resolve_input
+from syneg.limits import MAX_GRADE
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 HEADER_TEXT = "\t".join(QRELS_HEADER)
@@ -97,7 +99,7 @@ def load_qrels(
     queries: dict[str, str] | None = None,
     corpus: dict[str, Document] | None = None,
 ) -> dict[str, dict[str, int]]:
-    """Read a qrels TSV (header ``query-id corpus-id score``, integer scores).
+    """Read a qrels TSV (header ``query-id corpus-id score``, integer grades within +-``MAX_GRADE``).
 
     When ``queries`` / ``corpus`` are given, every row must point into them. A pair judged twice
     with different scores is an error; an identical repeated row is accepted.
@@ -132,10 +134,17 @@ def _qrels_row(line: str, path: Path, number: int) -> tuple[str, str, int]:
         raise DataError(path, f"expected 3 tab-separated columns, got {len(cells)}", number)
     query_id = _clean_id(cells[0], "query-id", path, number)
     doc_id = _clean_id(cells[1], "corpus-id", path, number)
-    try:
-        return query_id, doc_id, int(cells[2])
-    except ValueError:
-        raise DataError(path, f"score {cells[2]!r} is not an integer", number) from None
+    return query_id, doc_id, _grade(cells[2], path, number)
+
+
+def _grade(text: str, path: Path, number: int) -> int:
+    """A relevance grade: a plain decimal integer within +-``MAX_GRADE``."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise DataError(path, f"score {text[:40]!r} is not an integer", number)
+    if len(text.lstrip("+-").lstrip("0")) > len(str(MAX_GRADE)) or abs(int(text)) > MAX_GRADE:
+        raise DataError(path, f"score {text[:40]} is out of range (relevance grades are integers from "
+                              f"-{MAX_GRADE} to {MAX_GRADE})", number)
+    return int(text)
 
 
 def qrels_file(data_dir: Path, split: str) -> Path:

@@ -31,7 +31,8 @@ class Evaluator:
     - a document whose id equals the query id is dropped from the run first
       (BEIR's ``ignore_identical_ids=True``), unless ``ignore_identical_ids=False``;
     - relevance 0 judgements are non-relevant (pytrec_eval: R, RR and P count relevance >= 1;
-      nDCG uses the graded relevance as gain); queries in the run but not in the qrels are ignored;
+      nDCG uses the graded relevance as gain); queries in the run but not in the qrels are ignored,
+      and a run that shares no query with the qrels is an error (not all zeros);
     - ties are broken as trec_eval does (score descending, then doc id descending), so results
       do not depend on the run's rank column; ``RR@k`` is ``recip_rank`` after cutting the
       run to its first ``k`` documents in that order (``trec_eval -M k``).
@@ -81,6 +82,10 @@ class Evaluator:
         return {qid: docs for qid, docs in cleaned.items() if docs}
 
     def _all_per_query(self, run: Run, specs: list[MetricSpec]) -> dict[str, dict[str, float]]:
+        if not any(qid in self.qrels for qid in run):
+            example = f" (e.g. {next(iter(run))!r})" if run else ""
+            raise SynegError(f"the run shares no query with the qrels: none of its {len(run)} queries{example} "
+                             f"is among the {len(self.qrels)} judged ones (another split or dataset?)")
         run = self._clean(run)
         values: dict[tuple[int, int | None], dict[str, float]] = defaultdict(dict)
         cutoffs = [c for c in self._evaluators if any(s.run_cutoff == c for s in specs)]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from syneg.errors import DataError, SynegError
 from syneg.io import atomic_open, iter_lines
+from syneg.limits import MAX_RANK
 
 if TYPE_CHECKING:  # reading a run must not import torch (which retrieval does)
     from syneg.retrieval.base import SearchResult
@@ -63,14 +65,12 @@ def _parse_line(line: str, path: Path, number: int) -> tuple[str, str, float]:
     if len(cells) != 6:
         raise DataError(path, f"expected 6 columns 'qid Q0 docid rank score tag', got {len(cells)}", number)
     qid, _, doc_id, rank, score_text, _ = cells
-    try:
-        int(rank)
-    except ValueError:
-        raise DataError(path, f"rank {rank!r} is not an integer", number) from None
+    if not re.fullmatch(r"[0-9]{1,10}", rank) or int(rank) > MAX_RANK:
+        raise DataError(path, f"rank {rank[:40]!r} is not an integer from 0 to {MAX_RANK}", number)
     try:
         score = float(score_text)
     except ValueError:
-        raise DataError(path, f"score {score_text!r} is not a number", number) from None
+        raise DataError(path, f"score {score_text[:40]!r} is not a number", number) from None
     if not math.isfinite(score):
-        raise DataError(path, f"score {score_text!r} is not finite", number)
+        raise DataError(path, f"score {score_text[:40]!r} is not finite", number)
     return qid, doc_id, score

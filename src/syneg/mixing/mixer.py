@@ -46,6 +46,9 @@ def mix(
 class Mixing:
     """The training instances of :func:`mix`, drawn one mined instance at a time as it is iterated.
 
+    No mined instance, or no instance with a negative after drawing, is a :class:`SynegError` (an empty
+    training file is a failure, not a result).
+
     ``mined`` is read twice: once for its (query, positive) pairs, once to draw. A :class:`~syneg.io.RecordFile`
     is read from disk each time, so only the instance being drawn is held (a one-shot iterator is kept as a
     list). ``stats`` is ready once the iteration has run to its end.
@@ -58,6 +61,8 @@ class Mixing:
         self.strategy = get_strategy(strategy)
         _check(self.strategy, ratio, num_negatives, corpus)
         pairs = [(m.query_id, m.positive_id) for m in self.mined]
+        if not pairs:
+            raise SynegError(f"nothing to mix: {_source(self.mined)} has no mined instance")
         self.index = SyntheticIndex() if self.strategy.needs_corpus else index_synthetic(synthetic, pairs)
         self.context = MixContext(pairs, self.index, ratio, num_negatives, seed, epoch, corpus)
         self._tally: _Tally | None = None
@@ -77,6 +82,9 @@ class Mixing:
             tally.add(instance)
             yield instance
         self._tally = tally
+        if not tally.instances:
+            raise SynegError(f"the {self.strategy.name} strategy gave none of the {len(ctx.pairs)} mined pairs a "
+                             "negative: no training instance (check the mined and synthetic negatives)")
 
     @property
     def stats(self) -> dict:
@@ -87,6 +95,11 @@ class Mixing:
         return {"strategy": strategy.name, "ratio": ctx.ratio, "num_negatives": ctx.k, "seed": ctx.seed,
                 "epoch": ctx.epoch, "target_per_instance": strategy.target(ctx.k, ctx.ratio),
                 **self._tally.summary(len(ctx.pairs), self.index.unmatched)}
+
+
+def _source(mined: Iterable[MinedInstance]) -> str:
+    path = getattr(mined, "path", None)
+    return str(path) if path is not None else "the input"
 
 
 def _check(strategy: Strategy, ratio: float, num_negatives: int, corpus: object) -> None:

@@ -1,0 +1,15 @@
+"""Bounds on the numbers syneg reads from files and options; a value outside them is a clear error.
+
+They are far beyond any real use and small enough that no value inside them can exhaust memory
+(pytrec_eval allocates by relevance grade; retrieval and metric cut-offs allocate by depth).
+"""
+
+from __future__ import annotations
+
+MAX_GRADE = 1000  # |relevance grade| in a qrels file (BEIR uses 0..2, TREC -2..4)
+MAX_RANK = 10**9  # rank column of a TREC run
+MAX_DEPTH = 100_000  # documents per query: --top-k, metric cut-offs (nDCG@k)
+MAX_BATCH_SIZE = 65_536  # texts encoded together
+MAX_SEQ_LENGTH = 131_072  # tokens per text
+MAX_EPOCH = 1_000_000  # mix --epoch
+MAX_SEED = 2**32 - 1  # seeds (numpy and torch take 0..2^32-1)
