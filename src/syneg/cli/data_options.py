@@ -31,7 +31,16 @@ DevFractionOpt = Annotated[
     Optional[float],
     typer.Option("--dev-fraction", help="Carve a seeded dev split from train: --split train = the rest, dev = the carved part."),
 ]
-SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED,
+
+
+def check_seed(value: int) -> int:
+    """Refuse a seed outside 0..MAX_SEED (numpy and torch take no other)."""
+    if not 0 <= value <= MAX_SEED:
+        raise typer.BadParameter(f"expected 0 to {MAX_SEED}, got {value}")
+    return value
+
+
+SeedOpt = Annotated[int, typer.Option("--seed", callback=check_seed,
                                        help="Seed for every sampled choice (hashed per instance).")]
 
 OPTIONS: dict[str, Any] = {"data": DataOpt, "split": SplitOpt, "dev_fraction": DevFractionOpt, "seed": SeedOpt}
