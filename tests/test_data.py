@@ -127,3 +127,29 @@ def test_dev_fraction_leaving_no_query_is_an_error(beir_dir):
 def test_seed_is_bounded(beir_dir, seed):
     result = run_cli("data", "info", "--data", beir_dir, "--seed", seed)
     assert result.returncode == 2 and "--seed" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("setting", [
+    "synthesize.per_query=1001", "synthesize.max_per_query=1001", "synthesize.target_kept=1e9",
+    "synthesize.concurrency=1025", "synthesize.threads=1025", "synthesize.max_tokens=2147483648",
+    "synthesize.max_attempts=101", "mine.top_k=100001", "mine.range_max=100001", "mine.num_negatives=1001",
+    "mix.num_negatives=1001", "train.batch_size=65537", "train.max_seq_length=131073", "train.num_negatives=1001",
+    "teacher.batch_size=65537", "seed=-1", "seed=4294967296", "data.split_seed=-1", "mine.seed=-1",
+])
+def test_config_counts_and_seeds_are_bounded(setting):
+    from syneg.config import load_config
+
+    key = setting.partition("=")[0]
+    with pytest.raises(DataError, match=rf"<config>: {key}: Input should be (less|greater) than or equal to"):
+        load_config(None, [setting])
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (("synthesize", "--per-query", "1000000000", "--out", "x.jsonl"), "--per-query"),
+    (("mine", "--top-k", "100001"), "--top-k"),
+    (("mix", "--mined", "missing.jsonl", "-k", "1001", "--out", "x.jsonl"), "--num-negatives"),
+])
+def test_config_backed_options_are_bounded_before_work(tmp_path, args, option):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2 and f"error: {option}: Input should be less than or equal to" in result.stderr
+    assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())

@@ -6,11 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from syneg.errors import DataError, SynegError
 from syneg.evaluation.metrics import DEFAULT_METRICS
 from syneg.hardware import DEVICE_PATTERN
+from syneg.limits import (
+    MAX_ATTEMPTS, MAX_BATCH_SIZE, MAX_CALLS_PER_PAIR, MAX_DEPTH, MAX_NEGATIVES, MAX_SEED, MAX_SEQ_LENGTH, MAX_WORKERS,
+)
 from syneg.mixing.registry import STRATEGIES
 from syneg.synthesis.attributes import MAX_WORDS, MIN_WORDS
 from syneg.synthesis.backends import BACKENDS
@@ -27,6 +30,15 @@ Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]  # strictly between 0 and 1
 Share = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]  # in (0, 1]
 Name = Annotated[str, Field(min_length=1)]
+# counts and sizes (bounds: syneg.limits)
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Depth = Annotated[int, Field(gt=0, le=MAX_DEPTH)]
+Negatives = Annotated[int, Field(gt=0, le=MAX_NEGATIVES)]
+BatchSize = Annotated[int, Field(gt=0, le=MAX_BATCH_SIZE)]
+SeqLength = Annotated[int, Field(gt=0, le=MAX_SEQ_LENGTH)]
+Calls = Annotated[int, Field(gt=0, le=MAX_CALLS_PER_PAIR)]
+Workers = Annotated[int, Field(gt=0, le=MAX_WORKERS)]
+KeptTarget = Annotated[float, Field(gt=0, le=MAX_CALLS_PER_PAIR, allow_inf_nan=False)]
 Device = Annotated[str, Field(pattern=DEVICE_PATTERN)]  # auto|cpu|cuda|cuda:N|mps (syneg.hardware.resolve_device)
 
 
@@ -41,7 +53,7 @@ class DataConfig(Section):
     train_split: Name = "train"
     eval_split: Name = "dev"
     dev_fraction: Fraction | None = 0.3  # carve dev from train; None = use qrels/<eval_split>.tsv
-    split_seed: int | None = None  # seed of the dev carve; None = the run's seed (fix it to compare seeds)
+    split_seed: Seed | None = None  # seed of the dev carve; None = the run's seed (fix it to compare seeds)
 
     def load_split(self, kind: Literal["train", "eval"], seed: int) -> BeirDataset:
         """The ``train`` or ``eval`` split, carved with ``split_seed`` (else ``seed``) when ``dev_fraction`` is set."""
@@ -60,20 +72,20 @@ class TeacherConfig(Section):
     flagging false negatives and giving the scores that distillation losses learn from."""
 
     model: str | None = None  # None = no teacher; else mpnet, embeddinggemma or a bi-/cross-encoder path
-    max_seq_length: PositiveInt | None = 256
-    batch_size: PositiveInt = 32
+    max_seq_length: SeqLength | None = 256
+    batch_size: BatchSize = 32
     perc: Share = 0.95  # false negative: score >= perc x positive's
     false_negatives: Literal["drop", "relabel"] = "drop"  # relabel = keep as an extra positive of the pair
-    max_extra_positives: NonNegativeInt = 2  # relabelled passages kept per pair
+    max_extra_positives: Annotated[int, Field(ge=0, le=MAX_NEGATIVES)] = 2  # relabelled passages kept per pair
 
 
 class MineConfig(Section):
     retriever: Literal["bm25", "dense"] = "bm25"
     model: str | None = None  # dense / rescoring model; None = packaged MiniLM
-    num_negatives: PositiveInt = 8
-    top_k: PositiveInt = 100
-    range_min: NonNegativeInt = 0
-    range_max: PositiveInt | None = None
+    num_negatives: Negatives = 8
+    top_k: Depth = 100
+    range_min: Annotated[int, Field(ge=0, le=MAX_DEPTH)] = 0
+    range_max: Depth | None = None
     sampling: Literal["top", "random"] = "top"
     absolute_margin: NonNegative | None = None
     relative_margin: NonNegative | None = 0.05
@@ -81,10 +93,10 @@ class MineConfig(Section):
     max_score: Finite | None = None
     rescore_model: str | None = None
     max_queries: PositiveInt | None = None  # seeded subset of the split's queries
-    seed: int | None = None  # query subset and positive sampling seed; None = the run's seed
+    seed: Seed | None = None  # query subset and positive sampling seed; None = the run's seed
     one_positive: bool = False  # one positive per query instead of every pair
     positive_choice: Literal["random", "graded"] = "random"  # one_positive: seeded, or top grade then teacher score
-    max_seq_length: PositiveInt | None = None  # encoder truncation for dense retrieval and rescoring
+    max_seq_length: SeqLength | None = None  # encoder truncation for dense retrieval and rescoring
 
 
 class SynthesizeConfig(Section):
@@ -95,27 +107,27 @@ class SynthesizeConfig(Section):
     engine: Literal[ENGINES] = "local"  # type: ignore[valid-type]  # where calls run (synthesis.engines registry)
     mode: Literal["free", "grounded"] = "grounded"
     show_positive: bool = False
-    per_query: PositiveInt = 1  # calls per (query, positive) pair (unless target_kept plans them)
-    target_kept: Positive | None = None  # kept negatives wanted per pair; calls = ceil(target / keep rate)
+    per_query: Calls = 1  # calls per (query, positive) pair (unless target_kept plans them)
+    target_kept: KeptTarget | None = None  # kept negatives wanted per pair; calls = ceil(target / keep rate)
     keep_rate: Share | None = None  # expected share of calls kept; None = the last run's pass rate, else 1
-    max_per_query: PositiveInt = 8  # cap on planned calls per pair
-    concurrency: PositiveInt | None = None  # calls in flight; None = the backend's (batch_size for llamacpp, 4 otherwise)
+    max_per_query: Calls = 8  # cap on planned calls per pair
+    concurrency: Workers | None = None  # calls in flight; None = the backend's (batch_size for llamacpp, 4 otherwise)
     limit: PositiveInt | None = None  # first N (query, positive) pairs only; None = all (RunConfig's default: 180)
-    seed: int | None = None  # attribute sampling seed; None = the run's seed
+    seed: Seed | None = None  # attribute sampling seed; None = the run's seed
     temperature: NonNegative = 0.7  # 0 = greedy
-    max_tokens: Annotated[int, Field(ge=16)] = 384
+    max_tokens: Annotated[int, Field(ge=16, le=MAX_SEQ_LENGTH)] = 384
     max_words: Annotated[int, Field(ge=MIN_WORDS)] = MAX_WORDS  # cap on the asked passage length (raise max_tokens too)
     domains: list[str] | None = None  # None = derived from the corpus
     guard_model: str | None = None  # scorer of the hardness guard; None = teacher.model, else the packaged MiniLM
     guard_margin: Finite = 0.0  # drop when score >= positive score - margin (likely false negative)
     guard_floor: Finite = 0.5  # drop when score < floor x positive score (off-topic filler)
     repeat_penalty: Positive | None = None  # None = backend default (1.15 for llamacpp, unset for openai)
-    threads: PositiveInt | None = None  # llama.cpp / torch threads; None = every core this process may use
+    threads: Workers | None = None  # llama.cpp / torch threads; None = every core this process may use
     batch_size: Annotated[int, Field(ge=1, le=64)] = 16  # llamacpp/transformers: calls decoded together (1 = one at a time)
     guard: bool = True  # False = keep every parsed, valid negative (no teacher scoring)
     api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the API key (openai backend)
     request_timeout: Positive = 120.0  # seconds per HTTP request (openai backend)
-    max_attempts: PositiveInt = 5  # bounded retries on 429 / 5xx / timeouts
+    max_attempts: Annotated[int, Field(gt=0, le=MAX_ATTEMPTS)] = 5  # bounded retries on 429 / 5xx / timeouts
     deadline: Positive | None = None  # seconds for all calls of a run; those still pending then fail
     cache: str | None = None  # sqlite cache of successful calls; None = <out>.cache.sqlite
 
@@ -123,22 +135,22 @@ class SynthesizeConfig(Section):
 class MixConfig(Section):
     strategy: Literal[STRATEGIES] = "hybrid"  # type: ignore[valid-type]  # the strategy registry
     ratio: NonNegative = 0.7  # synthetic : retrieved
-    num_negatives: PositiveInt = 3
+    num_negatives: Negatives = 3
 
 
 class TrainConfig(Section):
     model: str | None = None  # None = packaged MiniLM
     epochs: PositiveInt = 1
-    batch_size: PositiveInt = 16
+    batch_size: BatchSize = 16
     lr: Positive = 2e-5
     temperature: Positive = 0.02
-    max_seq_length: PositiveInt = 256
+    max_seq_length: SeqLength = 256
     bf16: bool = True
     warmup_ratio: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.1
     max_instances: PositiveInt | None = None
     max_steps: PositiveInt | None = None  # stop after this many optimizer steps (None = all epochs)
-    num_negatives: PositiveInt | None = None  # negative columns K; None = the largest count in the data
-    mini_batch_size: PositiveInt | None = None  # set = CachedMultipleNegativesRankingLoss with this mini-batch
+    num_negatives: Negatives | None = None  # negative columns K; None = the largest count in the data
+    mini_batch_size: BatchSize | None = None  # set = CachedMultipleNegativesRankingLoss with this mini-batch
     eval_before: bool = True  # evaluate the untrained model too (needs an eval dataset)
     loss: Literal[LOSSES] = "infonce"  # type: ignore[valid-type]  # the loss registry (training/losses)
     infonce_weight: NonNegative = 1.0  # distillation losses: + this x InfoNCE (0 = distillation alone)
@@ -155,7 +167,7 @@ class RunConfig(Section):
     """Everything one ``syneg run`` needs."""
 
     run_dir: str = "runs/default"
-    seed: int = 0
+    seed: Seed = 0
     device: Device = "auto"  # where every model runs; not part of the stages' keys (where, not what)
     data: DataConfig = DataConfig()
     teacher: TeacherConfig = TeacherConfig()
