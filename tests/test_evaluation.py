@@ -288,10 +288,13 @@ def test_cli_evaluate_checks_metrics_and_run_before_loading_data(tmp_path) -> No
         ("retrieve", "--max-seq-length", "131073"),
         ("retrieve", "--seed", "-1"),
         ("mine", "--batch-size", str(10**12)),
+        ("train", "--nproc", "1025"),  # torchrun would start that many processes
+        ("train", "--nnodes", str(10**9)),
     ],
 )
 def test_cli_count_options_are_bounded(tmp_path, beir_dir, args) -> None:
     out = tmp_path / "out"
-    done = run_cli(*args, "--data", beir_dir, "--out", out)
+    inputs = ("--train", tmp_path / "missing.jsonl") if args[0] == "train" else ("--data", beir_dir)
+    done = run_cli(*args, *inputs, "--out", out)
     assert done.returncode == 2 and f"Invalid value for '{args[1]}'" in done.stderr
     assert "Traceback" not in done.stderr and not out.exists()

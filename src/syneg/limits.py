@@ -15,5 +15,5 @@ MAX_EPOCH = 1_000_000  # mix --epoch
 MAX_SEED = 2**32 - 1  # seeds (numpy and torch take 0..2^32-1)
 MAX_NEGATIVES = 1000  # negatives per (query, positive) and extra positives kept per pair
 MAX_CALLS_PER_PAIR = 1000  # LLM calls planned per (query, positive): --per-query, max_per_query, target_kept
-MAX_WORKERS = 1024  # calls in flight, CPU threads
+MAX_WORKERS = 1024  # calls in flight, CPU threads, training processes per node and nodes
 MAX_ATTEMPTS = 100  # tries per LLM call

@@ -14,6 +14,7 @@ from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, SeedOpt
 from syneg.cli.options import DeviceOpt, build_section, choices, field_option, model_default
 from syneg.config import DataConfig, TeacherConfig, TrainConfig
+from syneg.limits import MAX_WORKERS
 
 Opt = typer.Option
 _opt = functools.partial(field_option, TrainConfig)
@@ -56,9 +57,9 @@ def train_command(
                                              help="Split to evaluate on each epoch (enables evaluation).")] = None,
     eval_dev_fraction: Annotated[Optional[float], Opt("--eval-dev-fraction",
                                                       help="Carve the eval split from train with this fraction.")] = None,
-    nproc: Annotated[int, Opt("--nproc", min=1, help="Data-parallel processes per node (launches torchrun; NCCL on "
+    nproc: Annotated[int, Opt("--nproc", min=1, max=MAX_WORKERS, help="Data-parallel processes per node (launches torchrun; NCCL on "
                                                      "GPUs, gloo on CPU).")] = 1,
-    nnodes: Annotated[int, Opt("--nnodes", min=1, help="Nodes training together (torchrun; run the same command on each).")] = 1,
+    nnodes: Annotated[int, Opt("--nnodes", min=1, max=MAX_WORKERS, help="Nodes training together (torchrun; run the same command on each).")] = 1,
     node_rank: Annotated[int, Opt("--node-rank", min=0, help="This node's rank, 0..nnodes-1.")] = 0,
     rdzv_endpoint: Annotated[Optional[str], Opt("--rdzv-endpoint", help="HOST:PORT of the rendezvous (node 0), for --nnodes > 1.")] = None,
     device: DeviceOpt = "auto",
