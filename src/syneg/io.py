@@ -192,6 +192,10 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DataError(path, f"malformed JSON: {exc.msg} (column {exc.colno})", number) from None
+        except ValueError:  # an integer past Python's 4300-digit conversion limit
+            raise DataError(path, "malformed JSON: an integer with more than 4300 digits", number) from None
+        except RecursionError:
+            raise DataError(path, "malformed JSON: nested too deeply", number) from None
         if not isinstance(obj, dict):
             raise DataError(path, f"expected a JSON object, got {type(obj).__name__}", number)
         yield number, obj
