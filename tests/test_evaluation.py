@@ -150,6 +150,8 @@ def test_bad_metrics_are_rejected(metrics, message) -> None:
 def test_empty_qrels_rejected() -> None:
     with pytest.raises(SynegError, match="empty qrels"):
         Evaluator({})
+    with pytest.raises(SynegError, match="judge no document relevant"):
+        Evaluator({"q1": {"d1": 0, "d2": -1}, "q2": {"d3": 0}})
 
 
 def test_run_file_round_trip(tmp_path) -> None:

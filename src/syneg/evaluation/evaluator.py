@@ -50,6 +50,8 @@ class Evaluator:
 
         if not qrels:
             raise SynegError("cannot evaluate against empty qrels")
+        if not any(grade > 0 for docs in qrels.values() for grade in docs.values()):
+            raise SynegError("cannot evaluate against qrels that judge no document relevant (every grade <= 0)")
         self.qrels = qrels
         shared: dict[tuple[object, int | None], object] = {}  # equal measures (MAP, AP) share one object
         self.specs = [
