@@ -346,3 +346,16 @@ def test_mix_refuses_non_finite_scores(tmp_path, records, value):
     result = run_cli("mix", "--mined", tmp_path / "mined.jsonl", "--strategy", "retrieved", "--out", out)
     assert result.returncode == 2 and not out.exists()
     assert "mined.jsonl:2: invalid MinedInstance: positive_score: Input should be a finite number" in result.stderr
+
+
+@pytest.mark.parametrize("ratio", ["1e308", "1000001", "inf"])
+def test_mix_ratio_is_bounded(tmp_path, records, ratio):
+    mined, synthetic = records
+    write_jsonl(tmp_path / "mined.jsonl", mined)
+    write_jsonl(tmp_path / "synthetic.jsonl", synthetic)
+    out = tmp_path / "train.jsonl"
+    result = run_cli("mix", "--mined", tmp_path / "mined.jsonl", "--synthetic", tmp_path / "synthetic.jsonl",
+                     "--ratio", ratio, "--out", out)
+    assert result.returncode == 2 and "error: --ratio: Input should be" in result.stderr and not out.exists()
+    with pytest.raises(SynegError, match="--ratio must be a number from 0 to 1e"):
+        mix(mined, synthetic, "hybrid", ratio=float(ratio))

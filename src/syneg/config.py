@@ -12,7 +12,8 @@ from syneg.errors import DataError, SynegError
 from syneg.evaluation.metrics import DEFAULT_METRICS
 from syneg.hardware import DEVICE_PATTERN
 from syneg.limits import (
-    MAX_ATTEMPTS, MAX_BATCH_SIZE, MAX_CALLS_PER_PAIR, MAX_DEPTH, MAX_NEGATIVES, MAX_SEED, MAX_SEQ_LENGTH, MAX_WORKERS,
+    MAX_ATTEMPTS, MAX_BATCH_SIZE, MAX_CALLS_PER_PAIR, MAX_DEPTH, MAX_NEGATIVES, MAX_RATIO, MAX_SEED, MAX_SEQ_LENGTH,
+    MAX_WORKERS,
 )
 from syneg.mixing.registry import STRATEGIES
 from syneg.synthesis.attributes import MAX_WORDS, MIN_WORDS
@@ -134,7 +135,7 @@ class SynthesizeConfig(Section):
 
 class MixConfig(Section):
     strategy: Literal[STRATEGIES] = "hybrid"  # type: ignore[valid-type]  # the strategy registry
-    ratio: NonNegative = 0.7  # synthetic : retrieved
+    ratio: Annotated[float, Field(ge=0, le=MAX_RATIO, allow_inf_nan=False)] = 0.7  # synthetic : retrieved
     num_negatives: Negatives = 3
 
 

@@ -8,12 +8,12 @@ so a given (seed, epoch) always yields the same file and each epoch can draw ane
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 
 from syneg.data import BeirDataset, Document
 from syneg.errors import SynegError
+from syneg.limits import MAX_RATIO
 from syneg.mixing.base import MixContext, Strategy
 from syneg.mixing.pools import SyntheticIndex, index_synthetic
 from syneg.mixing.registry import get_strategy
@@ -103,8 +103,8 @@ def _source(mined: Iterable[MinedInstance]) -> str:
 
 
 def _check(strategy: Strategy, ratio: float, num_negatives: int, corpus: object) -> None:
-    if not (ratio >= 0 and math.isfinite(ratio)):
-        raise SynegError(f"--ratio must be a finite number >= 0, got {ratio}")
+    if not 0 <= ratio <= MAX_RATIO:
+        raise SynegError(f"--ratio must be a number from 0 to {MAX_RATIO:g}, got {ratio}")
     if num_negatives < 1:
         raise SynegError(f"--num-negatives must be at least 1, got {num_negatives}")
     if strategy.needs_corpus and corpus is None:
