@@ -81,7 +81,7 @@ def test_shards_are_disjoint_contiguous_blocks_covering_every_unit():
     assert blocks == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]] and sum(blocks, []) == units
     assert Shard(4, 4).take([1, 2]) == [2] and Shard(1, 4).take([1, 2]) == []
     assert Shard.parse(" 2/3 ") == Shard(2, 3)
-    for bad in ("0/3", "4/3", "2", "a/b"):
+    for bad in ("0/3", "4/3", "2", "a/b", "1/100001", "1/" + "9" * 5000, "\u0661/\u0663"):  # bounded, ASCII digits
         with pytest.raises(SynegError, match="--shard"):
             Shard.parse(bad)
 

@@ -17,4 +17,5 @@ MAX_NEGATIVES = 1000  # negatives per (query, positive) and extra positives kept
 MAX_CALLS_PER_PAIR = 1000  # LLM calls planned per (query, positive): --per-query, max_per_query, target_kept
 MAX_WORKERS = 1024  # calls in flight, CPU threads, training processes per node and nodes
 MAX_ATTEMPTS = 100  # tries per LLM call
+MAX_SHARDS = 100_000  # N of --shard I/N
 MAX_RATIO = 1e6  # mix synthetic : retrieved ratio R (beyond it every negative is synthetic anyway)

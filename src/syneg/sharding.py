@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from syneg import layout
 from syneg.errors import SynegError
 from syneg.io import atomic_open
+from syneg.limits import MAX_SHARDS
 
 T = TypeVar("T")
 SHARD_KEY = "shard"  # the stats key of a shard's block
@@ -36,12 +37,12 @@ class Shard:
     @classmethod
     def parse(cls, text: str) -> Shard:
         """``I/N`` with ``1 <= I <= N`` (e.g. ``$SLURM_ARRAY_TASK_ID/3`` with ``--array=1-3``)."""
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        match = re.fullmatch(r"\s*([0-9]{1,6})\s*/\s*([0-9]{1,6})\s*", text)
         if match is None:
-            raise SynegError(f"--shard {text!r}: expected I/N, e.g. 2/3")
+            raise SynegError(f"--shard {text[:40]!r}: expected I/N with 1 <= I <= N <= {MAX_SHARDS}, e.g. 2/3")
         index, count = int(match[1]), int(match[2])
-        if not 1 <= index <= count:
-            raise SynegError(f"--shard {text}: I must be in 1..{count}")
+        if not 1 <= index <= count <= MAX_SHARDS:
+            raise SynegError(f"--shard {text}: I must be in 1..{count} and N at most {MAX_SHARDS}")
         return cls(index, count)
 
     def take(self, units: Sequence[T]) -> list[T]:
