@@ -290,6 +290,7 @@ def test_cli_evaluate_checks_metrics_and_run_before_loading_data(tmp_path) -> No
         ("retrieve", "--max-seq-length", "131073"),
         ("retrieve", "--seed", "-1"),
         ("mine", "--batch-size", str(10**12)),
+        ("retrieve", "--device", "cuda:" + "9" * 5000),  # was a ValueError traceback (int() digit limit)
         ("train", "--nproc", "1025"),  # torchrun would start that many processes
         ("train", "--nnodes", str(10**9)),
     ],

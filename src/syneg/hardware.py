@@ -13,7 +13,7 @@ import re
 from syneg.errors import SynegError
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")  # auto: bf16 (else fp16 on CUDA) autocast where the hardware has it
-DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
+DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:[0-9]{1,4})?)$"  # N: ASCII digits, at most 4
 DEVICE_CHOICES = "auto|cpu|cuda|cuda:N|mps"
 ENCODE_BATCH = {"cpu": 64, "cuda": 256, "mps": 128}  # default encoding batch size per device type
 
