@@ -157,3 +157,12 @@ def test_config_backed_options_are_bounded_before_work(tmp_path, args, option):
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 2 and f"error: {option}: Input should be less than or equal to" in result.stderr
     assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "[" * 100000 + "]" * 100000])
+def test_config_file_with_a_huge_number_or_deep_nesting_is_an_error(tmp_path, value):
+    path = tmp_path / "run.yaml"
+    path.write_text(f"seed: {value}\n")
+    result = run_cli("config", "show", path)
+    assert result.returncode == 2 and f"error: {path}: invalid YAML:" in result.stderr
+    assert "Traceback" not in result.stderr

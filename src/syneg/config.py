@@ -250,6 +250,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise DataError(path, f"invalid YAML: {getattr(exc, 'problem', exc)}", None if line is None else line + 1) from None
     except UnicodeDecodeError as exc:
         raise DataError(path, f"not valid UTF-8 ({exc.reason})") from None
+    except (ValueError, RecursionError):  # an integer past Python's 4300-digit limit; nesting too deep
+        raise DataError(path, "invalid YAML: an integer with more than 4300 digits or nesting too deep") from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):
