@@ -159,7 +159,7 @@ def test_config_backed_options_are_bounded_before_work(tmp_path, args, option):
     assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("value", ["9" * 5000, "[" * 100000 + "]" * 100000])
+@pytest.mark.parametrize("value", ["9" * 5000, "[" * 100000 + "]" * 100000], ids=["5000-digits", "deep"])
 def test_config_file_with_a_huge_number_or_deep_nesting_is_an_error(tmp_path, value):
     path = tmp_path / "run.yaml"
     path.write_text(f"seed: {value}\n")
