@@ -60,7 +60,8 @@ def collect(
             _reject(outcome, item, "validate", "truncated" if parsed.truncated else "unparseable", result.text)
             continue
         others = seen.setdefault((item.pair.query_id, item.pair.positive_id), [])
-        reason = check_passage(value.passage, item.pair.positive, item.pair.query, others, examples=EXAMPLES)
+        reason = check_passage(value.passage, item.pair.positive, item.pair.query, others, examples=EXAMPLES,
+                               target_words=int(item.attributes["words"]))
         if reason is not None:
             _reject(outcome, item, "validate", reason, result.text)
             continue
