@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from conftest import run_cli  # noqa: E402
-from synth_fake_server import FakeOpenAI, canned  # noqa: E402
+from synth_fake_server import FakeOpenAI, RewritingOpenAI, canned  # noqa: E402
 
 from syneg.config import SynthesizeConfig  # noqa: E402
 from syneg.data import load_dataset  # noqa: E402
@@ -74,6 +74,22 @@ def test_check_passage_reasons():
     assert check_passage(other, positive, query) is None
     assert check_passage(other.replace("three", "four"), positive, query, [other]) == "duplicate"
     assert check_passage(other + " " + positive, "unrelated words only here", query, examples=[other]) == "copies_example"
+
+
+def test_check_passage_rejects_junk():
+    positive = "Vitamin D deficiency is strongly linked to bone loss in older adults across several cohorts."
+    query = "Does vitamin D affect bones?"
+    other = "Calcium intake in adolescents was measured by food diaries in three schools over two years of study."
+    words = [f"w{i}" for i in range(40_000)]
+    assert check_passage(" ".join(words), positive, query) == "too_long"  # any setting: over 4 x max_words
+    assert check_passage(" ".join(words[:130]), positive, query, target_words=30) == "too_long"
+    assert check_passage(" ".join(words[:110]), positive, query, target_words=30) is None
+    for junk in (json.dumps({"reasoning": "r", "passage": other}), json.dumps([{"passage": other}]),
+                 other + ' "passage": "more"', other + ' \\"reasoning\\": x'):
+        assert check_passage(junk, positive, query) == "json_text", junk
+    for char in ("\x1b[31m", "\x00", "\x07", "\r", "\x85", "\u202e"):
+        assert check_passage(other + char + " ok", positive, query) == "control_characters", repr(char)
+    assert check_passage(other + "\n\tNext line [1] (see {x}).", positive, query) is None
 
 
 def test_band_verdicts():
@@ -251,6 +267,60 @@ def test_batch_export_import_roundtrip(dataset, tmp_path):
     assert stats["imported"] == {"imported": 2, "failed": 1} and stats["kept"] == 2
     with ResultCache(tmp_path / "c.sqlite") as cache:
         assert sum(batch.export_batch(items, cache, tmp_path / "again.jsonl", "fake").values()) == 1
+
+
+def test_junk_passages_are_rejected_and_counted_by_reason(dataset, tmp_path):
+    junk = iter(["word " * 40_000, '{"reasoning": "r", "passage": "p"}', "\x1b[2J\x1b[31mred alert\x1b[0m"])
+
+    def rewrite(reply: dict, key: str) -> dict:
+        passage = next(junk, None)
+        return reply if passage is None else {**reply, "passage": reply["passage"] + " " + passage}
+
+    with RewritingOpenAI(rewrite) as server:
+        stats, _ = run(dataset, server, tmp_path / "out.jsonl", limit=4)
+    assert stats["drops"]["validate"] == {"too_long": 1, "json_text": 1, "control_characters": 1}
+    assert stats["kept"] == 1
+    failed = [json.loads(line) for line in (tmp_path / "out.jsonl.failed.jsonl").read_text().splitlines()]
+    assert sorted(row["reason"] for row in failed) == ["control_characters", "json_text", "too_long"]
+
+
+# --- a cache file that is not syneg's is refused, unchanged --------------------------------------
+
+def _foreign(path: Path, sql: str) -> Path:
+    with sqlite3.connect(path) as db:
+        db.executescript(sql)
+    db.close()
+    return path
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: _foreign(p, "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users VALUES (1, 'a');"),
+    lambda p: _foreign(p, "CREATE TABLE results (id INTEGER, score REAL);"),  # a table of the same name
+    lambda p: _foreign(p, "PRAGMA application_id = 1234;"),  # another application's mark, no table yet
+    lambda p: _foreign(p, "CREATE TABLE results (item_key TEXT, call_key TEXT, text TEXT, finish TEXT, usage TEXT, "
+                          "latency REAL, calls INTEGER, created REAL); CREATE TABLE accounts (id INTEGER);"),
+    lambda p: p.write_text("name,score\nalice,3\n" * 200) and p,  # not sqlite at all
+    lambda p: p.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200) and p,  # a damaged header
+], ids=["other-tables", "same-name-table", "other-app-id", "extra-table", "csv", "damaged"])
+def test_foreign_cache_file_is_refused_unchanged(tmp_path, make):
+    path = make(tmp_path / "app.db")
+    before = path.read_bytes()
+    result = run_cli("synthesize", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+                     "--limit", "2", "--dry-run", "--cache", path, "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"{path}: not a syneg cache" in result.stderr
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+
+
+def test_new_empty_and_syneg_cache_files_are_accepted(tmp_path):
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    for path in (empty, tmp_path / "new.sqlite", empty):  # the second open sees syneg's mark
+        with ResultCache(path) as cache:
+            assert cache.keys() == set()
+    with sqlite3.connect(empty) as db:
+        assert db.execute("PRAGMA application_id").fetchone()[0] == 0x53594E47
+    db.close()
 
 
 # --- CLI ---------------------------------------------------------------------------------------
