@@ -17,6 +17,7 @@ from synth_fake_server import FakeOpenAI, RewritingOpenAI, canned  # noqa: E402
 
 from syneg.config import SynthesizeConfig  # noqa: E402
 from syneg.data import load_dataset  # noqa: E402
+from syneg.errors import SynegError  # noqa: E402
 from syneg.io import read_records  # noqa: E402
 from syneg.records import SyntheticNegative  # noqa: E402
 from syneg.rng import instance_rng  # noqa: E402
@@ -24,7 +25,7 @@ from syneg.synthesis import batch, plan, synthesize  # noqa: E402
 from syneg.synthesis.attributes import LENGTHS, derive_domains, sample_attributes, target_words  # noqa: E402
 from syneg.synthesis.backends.openai_backend import OpenAIBackend  # noqa: E402
 from syneg.synthesis.backends.retry import RetryPolicy  # noqa: E402
-from syneg.synthesis.cache import ResultCache  # noqa: E402
+from syneg.synthesis.cache import CachedResult, ResultCache  # noqa: E402
 from syneg.synthesis.guard import FALSE_NEGATIVE, OFF_TOPIC, Band  # noqa: E402
 from syneg.synthesis.parse import parse_output  # noqa: E402
 from syneg.synthesis.validate import check_passage  # noqa: E402
@@ -84,10 +85,11 @@ def test_check_passage_rejects_junk():
     assert check_passage(" ".join(words), positive, query) == "too_long"  # any setting: over 4 x max_words
     assert check_passage(" ".join(words[:130]), positive, query, target_words=30) == "too_long"
     assert check_passage(" ".join(words[:110]), positive, query, target_words=30) is None
+    assert check_passage(other + " " + "x" * 40_000, positive, query) == "too_long"  # one endless word
     for junk in (json.dumps({"reasoning": "r", "passage": other}), json.dumps([{"passage": other}]),
                  other + ' "passage": "more"', other + ' \\"reasoning\\": x'):
         assert check_passage(junk, positive, query) == "json_text", junk
-    for char in ("\x1b[31m", "\x00", "\x07", "\r", "\x85", "\u202e"):
+    for char in ("\x1b[31m", "\x00", "\x07", "\r", "\x85", "\u202e", "\u200b", "\u2028", "\ufeff", "\ud800"):
         assert check_passage(other + char + " ok", positive, query) == "control_characters", repr(char)
     assert check_passage(other + "\n\tNext line [1] (see {x}).", positive, query) is None
 
@@ -270,18 +272,19 @@ def test_batch_export_import_roundtrip(dataset, tmp_path):
 
 
 def test_junk_passages_are_rejected_and_counted_by_reason(dataset, tmp_path):
-    junk = iter(["word " * 40_000, '{"reasoning": "r", "passage": "p"}', "\x1b[2J\x1b[31mred alert\x1b[0m"])
+    junk = iter([("word " * 5_000, ""), ('{"reasoning": "r", "passage": "p"}', ""), ("x" * 20_000, ""),
+                 ("\x1b[2J\x1b[31mred alert\x1b[0m", ""), ("zero\u200bwidth", ""), ("", "\x1b[0m\x07")])
 
     def rewrite(reply: dict, key: str) -> dict:
-        passage = next(junk, None)
-        return reply if passage is None else {**reply, "passage": reply["passage"] + " " + passage}
+        passage, reasoning = next(junk, ("", ""))
+        return {"passage": f"{reply['passage']} {passage}", "reasoning": reply["reasoning"] + reasoning}
 
     with RewritingOpenAI(rewrite) as server:
-        stats, _ = run(dataset, server, tmp_path / "out.jsonl", limit=4)
-    assert stats["drops"]["validate"] == {"too_long": 1, "json_text": 1, "control_characters": 1}
+        stats, _ = run(dataset, server, tmp_path / "out.jsonl", limit=7)
+    assert stats["drops"]["validate"] == {"too_long": 2, "json_text": 1, "control_characters": 3}
     assert stats["kept"] == 1
     failed = [json.loads(line) for line in (tmp_path / "out.jsonl.failed.jsonl").read_text().splitlines()]
-    assert sorted(row["reason"] for row in failed) == ["control_characters", "json_text", "too_long"]
+    assert len(failed) == 6 and "\\u001b" not in (tmp_path / "out.jsonl").read_text()
 
 
 # --- a cache file that is not syneg's is refused, unchanged --------------------------------------
@@ -310,6 +313,21 @@ def test_foreign_cache_file_is_refused_unchanged(tmp_path, make):
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert f"{path}: not a syneg cache" in result.stderr
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+
+
+def test_cache_refuses_folders_and_devices(tmp_path):
+    for path in (tmp_path, Path("/dev/null")):
+        with pytest.raises(SynegError, match="not a regular file"):
+            ResultCache(path)
+    assert not Path("/dev/null.lock").exists()
+
+
+def test_cache_stores_replies_as_valid_utf8(tmp_path):
+    with ResultCache(tmp_path / "c.sqlite") as cache:  # a server's JSON may decode to a lone surrogate
+        cache.put(CachedResult("k", "k", '{"passage": "a\ud800b \U0001F600"}', "stop", {}, None, 1))
+        cache.put_failure("f", "unparseable: \udfff", "raw \ud800")
+        assert cache.get("k").text == '{"passage": "a\ufffdb \U0001F600"}'
+        assert cache.failure("f") == ("unparseable: \ufffd", "raw \ufffd")
 
 
 def test_new_empty_and_syneg_cache_files_are_accepted(tmp_path):

@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shlex
 import socket
 import sqlite3
@@ -35,6 +36,15 @@ CREATE TABLE IF NOT EXISTS failures (
     item_key TEXT PRIMARY KEY, reason TEXT NOT NULL, raw TEXT, created REAL NOT NULL);
 """
 _RESULT_COLUMNS = {"item_key", "call_key", "text", "finish", "usage", "latency", "calls", "created"}
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a lone surrogate (JSON allows "\\ud800") is not UTF-8
+
+
+def _stored(text: str | None) -> str | None:
+    """``text`` as the cache keeps it: secrets masked (a server may echo the key), lone surrogates replaced."""
+    text = redact(text)
+    return _SURROGATE.sub("\ufffd", text) if text else text
 
 
 def call_key(model: str, messages: list[dict[str, str]], params: dict[str, Any], schema: str, version: str) -> str:
@@ -128,6 +138,8 @@ def _add_mode_column(db: sqlite3.Connection) -> None:
 
 def _connect(path: Path) -> sqlite3.Connection:
     """A connection to ``path`` once :func:`_check_cache` accepts it (DataError otherwise, file untouched)."""
+    if path.exists() and not path.is_file():  # a folder, a device, a FIFO (which would block the read)
+        raise DataError(path, "not a syneg cache (not a regular file)")
     try:
         db = sqlite3.connect(path, check_same_thread=False)
     except sqlite3.Error as exc:
@@ -195,18 +207,18 @@ class ResultCache:
         """Commit successes and ``(item_key, reason, raw)`` failures in one transaction: all or none.
 
         Texts are stored redacted (:func:`syneg.redact.redact`: a server may echo the key), so nothing
-        read from the cache holds a secret. A success forgets an earlier failure of its item.
+        read from the cache holds a secret, and as valid UTF-8. A success forgets an earlier failure of its item.
         """
         now = time.time()
         with self.db:
             for r in results:
                 self.db.execute("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?)",
-                                (r.item_key, r.call_key, redact(r.text), r.finish, json.dumps(r.usage), r.latency,
-                                 r.calls, now, r.mode))
+                                (r.item_key, r.call_key, _stored(r.text), _stored(r.finish), json.dumps(r.usage),
+                                 r.latency, r.calls, now, r.mode))
                 self.db.execute("DELETE FROM failures WHERE item_key=?", (r.item_key,))
             for item_key, reason, raw in failures:
                 self.db.execute("INSERT OR REPLACE INTO failures VALUES (?,?,?,?)",
-                                (item_key, redact(reason), redact(raw), now))
+                                (item_key, _stored(reason), _stored(raw), now))
 
     def close(self) -> None:
         """Close the database, then release the lock (the lock file stays: removing it would race)."""
