@@ -36,8 +36,6 @@ CREATE TABLE IF NOT EXISTS failures (
     item_key TEXT PRIMARY KEY, reason TEXT NOT NULL, raw TEXT, created REAL NOT NULL);
 """
 _RESULT_COLUMNS = {"item_key", "call_key", "text", "finish", "usage", "latency", "calls", "created"}
-
-
 _SURROGATE = re.compile("[\ud800-\udfff]")  # a lone surrogate (JSON allows "\\ud800") is not UTF-8
 
 
@@ -115,8 +113,8 @@ def _acquire_lock(path: Path) -> BinaryIO:
 
 
 def _check_cache(db: sqlite3.Connection, path: Path) -> None:
-    """Refuse (reading only) a database that is not a syneg cache: a new or empty file, one marked with
-    :data:`APPLICATION_ID`, or an unmarked one with only the cache's tables (written before the mark)."""
+    """DataError unless ``db`` (only read here) is a new or empty file, one marked with :data:`APPLICATION_ID`,
+    or an unmarked one with only the cache's tables (a cache written before the mark)."""
     marked = db.execute("PRAGMA application_id").fetchone()[0]
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
               if not row[0].startswith("sqlite_")}
