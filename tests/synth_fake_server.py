@@ -144,3 +144,30 @@ def _completion(body: dict, content: str, finish: str) -> dict:
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(content.split()),
                   "total_tokens": prompt_tokens + len(content.split())},
     }
+
+
+class RewritingOpenAI(FakeOpenAI):
+    """A :class:`FakeOpenAI` whose successful replies pass through ``rewrite(reply, api_key) -> reply`` (the
+    schema's dict; ``api_key`` from the request's Authorization header): a server that echoes the key
+    in a reply, or sends junk passages."""
+
+    def __init__(self, rewrite, **kwargs):
+        super().__init__(**kwargs)
+        self.rewrite = rewrite
+
+    def respond(self, body: dict, headers: dict | None = None) -> tuple[int, dict, dict]:
+        status, extra, payload = super().respond(body, headers)
+        message = payload["choices"][0]["message"] if status == 200 else {}
+        try:
+            reply = json.loads(message.get("content") or "")
+        except ValueError:  # an error, or a fault's garbled reply: left as it is
+            return status, extra, payload
+        auth = next((v for k, v in (headers or {}).items() if k.lower() == "authorization"), "")  # httpx: lower case
+        message["content"] = json.dumps(self.rewrite(reply, auth.removeprefix("Bearer ")))
+        return status, extra, payload
+
+
+def echo_key(reply: dict, key: str) -> dict:
+    """A ``rewrite`` for :class:`RewritingOpenAI`: the key in the passage and the reasoning of a valid reply."""
+    return {"reasoning": f"{reply['reasoning']} (request key {key})",
+            "passage": f"{reply['passage']} The access key {key} appears in the logs of the cohort."}

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, write_beir
+from synth_fake_server import RewritingOpenAI, echo_key
 from syneg.data import BeirDataset, load_dataset
 from syneg.io import read_records, write_jsonl
 from syneg.layout import write_stats
@@ -103,6 +104,52 @@ def test_hf_dataset_folder_loads_with_load_dataset_and_has_a_valid_card(records,
     mode = 0o777 & ~_umask()
     assert out.stat().st_mode & 0o777 == mode and (out / "data").stat().st_mode & 0o777 == mode
     assert (out / "data" / "train-00000-of-00001.parquet").stat().st_mode & 0o777 == mode & 0o666
+
+
+def test_hub_export_of_a_run_holds_no_echoed_key_and_no_local_path(tmp_path, monkeypatch):
+    """A server that echoes the API key in successful replies; the data in a local folder."""
+    import pyarrow.parquet as pq
+    from huggingface_hub import DatasetCard
+
+    key = "zq-ECHOED-key-5d2e8a41"  # no known key shape: only the configured key's value can mask it
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    data = write_beir(tmp_path / "my-private-data")
+    mined, synthetic = tmp_path / "mined.jsonl", tmp_path / "synthetic.jsonl"
+    assert run_cli("mine", "--data", data, "--num-negatives", "2", "--out", mined).returncode == 0
+    with RewritingOpenAI(echo_key) as server:
+        made = run_cli("synthesize", "--data", data, "--mined", mined, "--backend", "openai", "--model", "fake",
+                       "--base-url", server.base_url, "--mode", "free", "--no-guard", "--out", synthetic)
+    assert made.returncode == 0 and server.ok_bodies(), made.stderr
+    assert "The access key *** appears" in synthetic.read_text()
+    for fmt, out in (("hf-dataset", tmp_path / "hf"), ("syneg", tmp_path / "train.jsonl")):
+        mixed = run_cli("mix", "--data", data, "--mined", mined, "--synthetic", synthetic, "--strategy", "hybrid",
+                        "--format", fmt, "--out", out)
+        assert mixed.returncode == 0, mixed.stderr
+    table = pq.read_table(tmp_path / "hf" / "data" / "train-00000-of-00001.parquet").to_pylist()
+    assert any("The access key *** appears" in v for row in table for v in row.values() if isinstance(v, str))
+    assert not any(key in str(row) for row in table)
+    for path in tmp_path.rglob("*"):
+        assert not path.is_file() or key.encode() not in path.read_bytes(), path
+    card = DatasetCard.load(tmp_path / "hf" / "README.md").text
+    assert '"data": "my-private-data"' in card and str(tmp_path) not in card
+
+
+def test_cards_cut_local_paths_to_their_names(tmp_path):
+    from syneg.mixing.exports.provenance import provenance_lines, stats_details
+    from syneg.training.card import card_section
+
+    local = tmp_path / "models" / "my-teacher"
+    provenance = {"mix": {"strategy": "hybrid", "inputs": {"mined": str(tmp_path / "mined.jsonl")}},
+                  "mine": {"settings": {"data": str(tmp_path / "beir"), "model": str(local), "retriever": "dense"},
+                           "instances": 2},
+                  "synthesize": {**GENERATION, "model": f"llama_cpp:{local}.gguf",
+                                 "failures": {"server": "http://127.0.0.1:8080/v1"}}}
+    summary = {"steps": 1, "data": {"rows": 2, "k": 1}, "config": {"temperature": 0.05}}
+    text = "\n".join([*provenance_lines(provenance), *stats_details(provenance), card_section(provenance, summary)])
+    assert str(tmp_path) not in text and "/models/" not in text
+    for shown in ('"data": "beir"', "model `my-teacher`", "`llama_cpp:my-teacher.gguf`", '"mined": "mined.jsonl"',
+                  '"server": "http://127.0.0.1:8080/v1"'):
+        assert shown in text, shown
 
 
 def test_card_terms_and_size_labels(tmp_path):
@@ -307,7 +354,9 @@ def test_trained_model_card_has_the_negatives_provenance(dataset, records, tmp_p
 
     mined, synthetic = records
     write_jsonl(tmp_path / "mined.jsonl", mined)
-    write_stats(tmp_path / "mined.jsonl", {"settings": {"retriever": "bm25", "top_k": 30}, "instances": len(mined),
+    write_stats(tmp_path / "mined.jsonl", {"settings": {"retriever": "bm25", "top_k": 30, "data": str(tmp_path / "beir"),
+                                                        "rescore_model": str(tmp_path / "teachers" / "mini")},
+                                           "instances": len(mined),
                                            "queries": 6, "score_source": "teacher"})
     write_jsonl(tmp_path / "synthetic.jsonl", synthetic)
     write_stats(tmp_path / "synthetic.jsonl", GENERATION)
@@ -325,5 +374,6 @@ def test_trained_model_card_has_the_negatives_provenance(dataset, records, tmp_p
     assert "library_name: sentence-transformers" in card  # sentence-transformers' own card is kept
     section = card[card.index(SECTION_TITLE):]
     for fact in ("strategy `hybrid`", "retriever `bm25`", "LLM `openai:gpt-test`", "keep rate 0.75",
-                 "attribute `level`", "| nDCG@10 |", "(3 queries)"):
+                 "attribute `level`", "| nDCG@10 |", "(3 queries)", "rescore_model `mini`"):
         assert fact in section
+    assert str(tmp_path) not in card and os.environ["SYNEG_CACHE_DIR"] not in card  # no machine path

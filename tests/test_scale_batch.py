@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import run_cli  # noqa: E402
-from synth_fake_server import FakeOpenAI  # noqa: E402
+from synth_fake_server import FakeOpenAI, RewritingOpenAI, echo_key  # noqa: E402
 
 from syneg.config import SynthesizeConfig
 from syneg.data import load_dataset
@@ -97,6 +98,88 @@ def test_importing_with_another_model_is_an_error_not_an_empty_import(dataset, t
                    "--no-guard", "--import-batch", results, "--out", tmp_path / "neg.jsonl")
     assert proc.returncode == 0, proc.stderr
     assert len((tmp_path / "neg.jsonl").read_text().splitlines()) == 5
+
+
+def _import_cli(results, out: Path, *extra: str, limit: int = 5):
+    return run_cli("synthesize", "--backend", "openai", "--model", "fake", "--mode", "free", "--limit", str(limit),
+                   "--no-guard", *(arg for path in results for arg in ("--import-batch", path)), "--out", out, *extra)
+
+
+def _exported(dataset, tmp_path: Path) -> list[dict]:
+    items, _ = plan(dataset, CONFIG)
+    with ResultCache(tmp_path / "export.sqlite") as cache:
+        batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake")
+    return _read(tmp_path / "req.jsonl")
+
+
+def _committed(cache: Path) -> int:
+    with sqlite3.connect(cache) as db:
+        count = sum(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in ("results", "failures"))
+    db.close()
+    return count
+
+
+@pytest.mark.parametrize("bad", [
+    "{not json", '"a string"', '{"id": "b5"}',  # malformed, not an object, no custom_id
+    {"response": "ok"}, {"response": {"status_code": 200, "body": {"choices": {}}}},  # wrong shapes
+    {"response": {"status_code": 200, "body": {"choices": [{"message": {"content": 42}}]}}},
+    {"response": {"status_code": 200, "body": {"choices": [{"message": {"content": "x"}}],
+                                               "usage": {"prompt_tokens": "many"}}}},
+])
+def test_batch_import_is_all_or_nothing(dataset, tmp_path, bad):
+    answered = _answer(_exported(dataset, tmp_path))
+    if isinstance(bad, dict):  # a result line of a planned call with a bad field
+        bad = json.dumps({"id": "b5", "custom_id": answered[0]["custom_id"], **bad})
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in answered) + bad + "\n")  # line 6 is bad
+    out = tmp_path / "neg.jsonl"
+    proc = _import_cli([path], out)
+    assert proc.returncode == 2 and f"{path}:6" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert _committed(tmp_path / "neg.jsonl.cache.sqlite") == 0 and not out.exists()
+
+
+def test_batch_import_of_a_repeated_custom_id(dataset, tmp_path):
+    answered = _answer(_exported(dataset, tmp_path))
+    again = _write(tmp_path / "again.jsonl", [answered[1]])  # the same reply twice is harmless
+    assert _import_cli([_write(tmp_path / "results.jsonl", answered), again], tmp_path / "same.jsonl").returncode == 0
+    other = json.loads(json.dumps(answered[1]))
+    other["response"]["body"]["choices"][0]["message"]["content"] = json.dumps(
+        {"reasoning": "r", "passage": "Another passage entirely, about sampling in several unrelated cohorts of mice."})
+    path = _write(tmp_path / "conflict.jsonl", [*answered[:3], other, *answered[3:]])
+    proc = _import_cli([path], tmp_path / "neg.jsonl")
+    assert proc.returncode == 2 and f"{path}:4" in proc.stderr and f"first at {path}:2" in proc.stderr, proc.stderr
+    assert answered[1]["custom_id"] in proc.stderr and _committed(tmp_path / "neg.jsonl.cache.sqlite") == 0
+    across = _import_cli([_write(tmp_path / "first.jsonl", answered), _write(tmp_path / "second.jsonl", [other])],
+                         tmp_path / "across.jsonl")
+    assert across.returncode == 2 and f"{tmp_path / 'second.jsonl'}:1" in across.stderr, across.stderr
+
+
+def test_batch_import_missing_results_exit_3_and_keep_the_rest(dataset, tmp_path):
+    answered = _answer(_exported(dataset, tmp_path))
+    out = tmp_path / "neg.jsonl"
+    proc = _import_cli([_write(tmp_path / "part.jsonl", answered[:3])], out)
+    assert proc.returncode == 3 and "2 of 5 planned calls have no result in the imported" in proc.stderr, proc.stderr
+    assert len(out.read_text().splitlines()) == 3 and _committed(tmp_path / "neg.jsonl.cache.sqlite") == 3
+    rest = _import_cli([_write(tmp_path / "rest.jsonl", answered[3:])], out)  # the other part completes the run
+    assert rest.returncode == 0 and len(out.read_text().splitlines()) == 5, rest.stderr
+
+
+def test_batch_import_redacts_a_key_echoed_in_replies(dataset, tmp_path, monkeypatch):
+    key = "zq-ECHOED-key-7f1c2a9b"  # no known key shape: only the configured key's value can mask it
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    server, lines = RewritingOpenAI(echo_key), []
+    for index, request in enumerate(_exported(dataset, tmp_path)):
+        status, _, body = server.respond(request["body"], {"Authorization": f"Bearer {key}"})
+        lines.append({"id": f"b{index}", "custom_id": request["custom_id"],
+                      "response": {"status_code": status, "body": body}})
+    server.httpd.server_close()
+    results = _write(tmp_path / "results.jsonl", lines)
+    assert key in results.read_text()
+    proc = _import_cli([results], tmp_path / "out" / "neg.jsonl")
+    assert proc.returncode == 0, proc.stderr
+    assert "The access key *** appears" in (tmp_path / "out" / "neg.jsonl").read_text()
+    for path in (tmp_path / "out").iterdir():
+        assert key.encode() not in path.read_bytes(), path
 
 
 def _one_call(dataset, server: str, base_url: str, **update) -> dict:

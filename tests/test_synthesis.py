@@ -13,10 +13,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from conftest import run_cli  # noqa: E402
-from synth_fake_server import FakeOpenAI, canned  # noqa: E402
+from synth_fake_server import FakeOpenAI, RewritingOpenAI, canned  # noqa: E402
 
 from syneg.config import SynthesizeConfig  # noqa: E402
 from syneg.data import load_dataset  # noqa: E402
+from syneg.errors import SynegError  # noqa: E402
 from syneg.io import read_records  # noqa: E402
 from syneg.records import SyntheticNegative  # noqa: E402
 from syneg.rng import instance_rng  # noqa: E402
@@ -24,7 +25,7 @@ from syneg.synthesis import batch, plan, synthesize  # noqa: E402
 from syneg.synthesis.attributes import LENGTHS, derive_domains, sample_attributes, target_words  # noqa: E402
 from syneg.synthesis.backends.openai_backend import OpenAIBackend  # noqa: E402
 from syneg.synthesis.backends.retry import RetryPolicy  # noqa: E402
-from syneg.synthesis.cache import ResultCache  # noqa: E402
+from syneg.synthesis.cache import CachedResult, ResultCache  # noqa: E402
 from syneg.synthesis.guard import FALSE_NEGATIVE, OFF_TOPIC, Band  # noqa: E402
 from syneg.synthesis.parse import parse_output  # noqa: E402
 from syneg.synthesis.validate import check_passage  # noqa: E402
@@ -74,6 +75,23 @@ def test_check_passage_reasons():
     assert check_passage(other, positive, query) is None
     assert check_passage(other.replace("three", "four"), positive, query, [other]) == "duplicate"
     assert check_passage(other + " " + positive, "unrelated words only here", query, examples=[other]) == "copies_example"
+
+
+def test_check_passage_rejects_junk():
+    positive = "Vitamin D deficiency is strongly linked to bone loss in older adults across several cohorts."
+    query = "Does vitamin D affect bones?"
+    other = "Calcium intake in adolescents was measured by food diaries in three schools over two years of study."
+    words = [f"w{i}" for i in range(40_000)]
+    assert check_passage(" ".join(words), positive, query) == "too_long"  # any setting: over 4 x max_words
+    assert check_passage(" ".join(words[:130]), positive, query, target_words=30) == "too_long"
+    assert check_passage(" ".join(words[:110]), positive, query, target_words=30) is None
+    assert check_passage(other + " " + "x" * 40_000, positive, query) == "too_long"  # one endless word
+    for junk in (json.dumps({"reasoning": "r", "passage": other}), json.dumps([{"passage": other}]),
+                 other + ' "passage": "more"', other + ' \\"reasoning\\": x'):
+        assert check_passage(junk, positive, query) == "json_text", junk
+    for char in ("\x1b[31m", "\x00", "\x07", "\r", "\x85", "\u202e", "\u200b", "\u2028", "\ufeff", "\ud800"):
+        assert check_passage(other + char + " ok", positive, query) == "control_characters", repr(char)
+    assert check_passage(other + "\n\tNext line [1] (see {x}).", positive, query) is None
 
 
 def test_band_verdicts():
@@ -251,6 +269,76 @@ def test_batch_export_import_roundtrip(dataset, tmp_path):
     assert stats["imported"] == {"imported": 2, "failed": 1} and stats["kept"] == 2
     with ResultCache(tmp_path / "c.sqlite") as cache:
         assert sum(batch.export_batch(items, cache, tmp_path / "again.jsonl", "fake").values()) == 1
+
+
+def test_junk_passages_are_rejected_and_counted_by_reason(dataset, tmp_path):
+    junk = iter([("word " * 5_000, ""), ('{"reasoning": "r", "passage": "p"}', ""), ("x" * 20_000, ""),
+                 ("\x1b[2J\x1b[31mred alert\x1b[0m", ""), ("zero\u200bwidth", ""), ("", "\x1b[0m\x07")])
+
+    def rewrite(reply: dict, key: str) -> dict:
+        passage, reasoning = next(junk, ("", ""))
+        return {"passage": f"{reply['passage']} {passage}", "reasoning": reply["reasoning"] + reasoning}
+
+    with RewritingOpenAI(rewrite) as server:
+        stats, _ = run(dataset, server, tmp_path / "out.jsonl", limit=7)
+    assert stats["drops"]["validate"] == {"too_long": 2, "json_text": 1, "control_characters": 3}
+    assert stats["kept"] == 1
+    failed = [json.loads(line) for line in (tmp_path / "out.jsonl.failed.jsonl").read_text().splitlines()]
+    assert len(failed) == 6 and "\\u001b" not in (tmp_path / "out.jsonl").read_text()
+
+
+# --- a cache file that is not syneg's is refused, unchanged --------------------------------------
+
+def _foreign(path: Path, sql: str) -> Path:
+    with sqlite3.connect(path) as db:
+        db.executescript(sql)
+    db.close()
+    return path
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: _foreign(p, "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users VALUES (1, 'a');"),
+    lambda p: _foreign(p, "CREATE TABLE results (id INTEGER, score REAL);"),  # a table of the same name
+    lambda p: _foreign(p, "PRAGMA application_id = 1234;"),  # another application's mark, no table yet
+    lambda p: _foreign(p, "CREATE TABLE results (item_key TEXT, call_key TEXT, text TEXT, finish TEXT, usage TEXT, "
+                          "latency REAL, calls INTEGER, created REAL); CREATE TABLE accounts (id INTEGER);"),
+    lambda p: p.write_text("name,score\nalice,3\n" * 200) and p,  # not sqlite at all
+    lambda p: p.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200) and p,  # a damaged header
+], ids=["other-tables", "same-name-table", "other-app-id", "extra-table", "csv", "damaged"])
+def test_foreign_cache_file_is_refused_unchanged(tmp_path, make):
+    path = make(tmp_path / "app.db")
+    before = path.read_bytes()
+    result = run_cli("synthesize", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+                     "--limit", "2", "--dry-run", "--cache", path, "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"{path}: not a syneg cache" in result.stderr
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+
+
+def test_cache_refuses_folders_and_devices(tmp_path):
+    for path in (tmp_path, Path("/dev/null")):
+        with pytest.raises(SynegError, match="not a regular file"):
+            ResultCache(path)
+    assert not Path("/dev/null.lock").exists()
+
+
+def test_cache_stores_replies_as_valid_utf8(tmp_path):
+    with ResultCache(tmp_path / "c.sqlite") as cache:  # a server's JSON may decode to a lone surrogate
+        cache.put(CachedResult("k", "k", '{"passage": "a\ud800b \U0001F600"}', "stop", {}, None, 1))
+        cache.put_failure("f", "unparseable: \udfff", "raw \ud800")
+        assert cache.get("k").text == '{"passage": "a\ufffdb \U0001F600"}'
+        assert cache.failure("f") == ("unparseable: \ufffd", "raw \ufffd")
+
+
+def test_new_empty_and_syneg_cache_files_are_accepted(tmp_path):
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    for path in (empty, tmp_path / "new.sqlite", empty):  # the second open sees syneg's mark
+        with ResultCache(path) as cache:
+            assert cache.keys() == set()
+    with sqlite3.connect(empty) as db:
+        assert db.execute("PRAGMA application_id").fetchone()[0] == 0x53594E47
+    db.close()
 
 
 # --- CLI ---------------------------------------------------------------------------------------

@@ -1,9 +1,14 @@
-"""Keep secrets out of everything syneg writes: URL credentials, bearer tokens, API keys."""
+"""Keep secrets out of everything syneg writes (URL credentials, bearer tokens, API keys), and machine
+paths out of what it publishes."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
+from collections.abc import Mapping
+from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
@@ -48,3 +53,21 @@ def redact_url(url: str | None) -> str | None:
         host = parts.hostname or ""
         parts = parts._replace(netloc=f"{MASK}@{host}" + (f":{parts.port}" if parts.port else ""))
     return redact(urlunsplit(parts))
+
+
+# an absolute (or home-relative) local path: not inside a URL ("://", "host/path") or a relative path
+_LOCAL_PATH = re.compile(r"(?<![\w./~-])~?/(?!/)[^\s\"'`,;()\[\]{}<>|]+")
+
+
+def without_paths(value: Any) -> Any:
+    """``value`` (text, or JSON-like data) with each absolute local path cut to its last name, for what is
+    published (dataset and model cards): ``{"data": "/tmp/x/beir"}`` -> ``{"data": "beir"}``."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, str):
+        return _LOCAL_PATH.sub(lambda match: PurePosixPath(match.group()).name, value)
+    if isinstance(value, Mapping):
+        return {key: without_paths(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_paths(item) for item in value]
+    return value

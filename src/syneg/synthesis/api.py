@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from syneg.errors import RunFailed
 from syneg.hardware import resolve_device
 from syneg.io import write_jsonl
 from syneg.records import MinedInstance
-from syneg.redact import redact_url
+from syneg.redact import redact_url, register_secret
 from syneg.sharding import SHARD_KEY, Shard
 from syneg.synthesis import batch, rates
 from syneg.synthesis.backends import ChatBackend, get_backend
@@ -59,6 +60,9 @@ def shard_items(items: Sequence[SynthesisItem], shard: Shard | None, model_id: s
 
 
 def open_cache(config: SynthesizeConfig, out: str | Path) -> ResultCache:
+    """The run's result cache; the configured API key is registered first, so replies stored there are
+    redacted of it whichever backend (or batch import) they come from."""
+    register_secret(os.environ.get(config.api_key_env))
     return ResultCache(config.cache or side_paths(out)["cache"])
 
 
@@ -173,7 +177,12 @@ def _stats(items, counters: RunCounters, outcome: Outcome, config, model_id, ela
 def failure_report(stats: dict[str, Any], out: str | Path) -> tuple[list[str], RunFailed | None]:
     """Lines to print about failed items, and the error to exit with when the run failed."""
     failed_path = side_paths(out)["failed"]
-    return report_lines(stats["failures"], failed_path), verdict(stats["failures"], failed_path)
+    lines, failed = report_lines(stats["failures"], failed_path), verdict(stats["failures"], failed_path)
+    if stats["imported"] is not None and stats["missing"]:  # a batch import without some of its results
+        lines.append(f"synthesize: {stats['missing']} of {stats['items']} planned calls have no result in the "
+                     "imported files: import their result files too (or rerun without --import-batch to call them)")
+        failed = RunFailed("\n".join(lines))
+    return lines, failed
 
 
 def estimate(items: Sequence[SynthesisItem], cache: ResultCache, config: SynthesizeConfig, model_id: str,

@@ -7,6 +7,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from syneg.errors import DataError, SynegError
@@ -69,64 +70,102 @@ def export_batch(
     return written
 
 
-def _reply(obj: dict, path: Path, number: int) -> tuple[str | None, str | None, dict[str, int], str | None]:
-    """(content, finish_reason, usage, error) of one result line (OpenAI / vLLM batch output)."""
-    response = obj.get("response") or {}
+@dataclass(frozen=True)
+class _Reply:
+    """One answered result line: the reply and where it was read."""
+
+    text: str | None
+    finish: str | None
+    usage: dict[str, int]
+    where: str
+
+
+def _field(value: object, kind: type, name: str, path: Path, number: int):
+    """``value`` when it is None or a ``kind``; else a DataError naming the field."""
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise DataError(path, f"{name} is not a {kind.__name__}", number)
+    return value
+
+
+def _reply(obj: dict, path: Path, number: int) -> _Reply | str:
+    """The reply of one result line (OpenAI / vLLM batch output), or the batch API's error for it."""
+    response = _field(obj.get("response"), dict, "response", path, number) or {}
     if obj.get("error") or response.get("status_code", 200) != 200:
-        return None, None, {}, f"batch_error: {obj.get('error') or response.get('status_code')}"
-    body = response.get("body")
-    if not isinstance(body, dict) or not body.get("choices"):
+        return f"batch_error: {obj.get('error') or response.get('status_code')}"
+    body = _field(response.get("body"), dict, "response.body", path, number) or {}
+    choices = _field(body.get("choices"), list, "response.body.choices", path, number)
+    if not choices or not isinstance(choices[0], dict):
         raise DataError(path, "result line has no response.body.choices", number)
-    choice = body["choices"][0]
-    usage = body.get("usage") or {}
-    counts = {k: int(usage.get(k) or 0) for k in ("prompt_tokens", "completion_tokens")}
-    return (choice.get("message") or {}).get("content"), choice.get("finish_reason"), counts, None
+    message = _field(choices[0].get("message"), dict, "choices[0].message", path, number) or {}
+    usage = _field(body.get("usage"), dict, "response.body.usage", path, number) or {}
+    counts = {k: _field(usage.get(k), int, f"usage.{k}", path, number) or 0
+              for k in ("prompt_tokens", "completion_tokens")}
+    return _Reply(_field(message.get("content"), str, "message.content", path, number),
+                  _field(choices[0].get("finish_reason"), str, "finish_reason", path, number), counts,
+                  f"{path}:{number}")
 
 
 def import_batch(items: Sequence[SynthesisItem], cache: ResultCache, paths: str | Path | Sequence[str | Path],
                  transient: dict[str, tuple[str, str]], model_id: str = "") -> Counter:
-    """Read batch output and error files into the cache: parsed replies as results, bad replies as (sticky) failures.
+    """Read batch output and error files into the cache, all or nothing: every line of every file is read
+    and checked first (a bad line, or a ``custom_id`` answered twice with different replies, is a
+    DataError naming file and line, and nothing is imported); then parsed replies are committed as
+    results and bad replies as (sticky) failures in one transaction.
 
-    A line the batch API itself failed (an error, a non-200 status) is a transient failure: it goes
-    into ``transient`` (item key -> (reason, detail)), not the cache, so a later import or run retries it.
-    Results of which none answers a planned call (another backend, model, prompt or settings than the
-    export's) are a :class:`SynegError`, not an empty import.
+    A line the batch API itself failed (an error, a non-200 status) is a transient failure unless another
+    line answers the item: it goes into ``transient`` (item key -> (reason, detail)), not the cache, so a
+    later import or run retries it. Results of which none answers a planned call (another backend, model,
+    prompt or settings than the export's) are a :class:`SynegError`, not an empty import.
     """
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     keys = {item.key for item in items}
-    counts: Counter[str] = Counter()
+    replies: dict[str, _Reply] = {}
+    errors: dict[str, str] = {}
+    unknown = 0
     for path in paths:
-        _import_file(Path(path), keys, cache, transient, counts)
-    if counts["unknown_custom_id"] and not counts["imported"] + counts["failed"]:
-        raise SynegError(f"none of the {counts['unknown_custom_id']} results in {', '.join(map(str, paths))} answers "
+        for number, obj in iter_jsonl(path):
+            key = obj.get("custom_id")
+            if not isinstance(key, str):
+                raise DataError(path, "missing custom_id", number)
+            if key not in keys:
+                unknown += 1
+                continue
+            reply = _reply(obj, path, number)
+            if isinstance(reply, str):
+                errors.setdefault(key, reply)
+                continue
+            first = replies.setdefault(key, reply)
+            if (first.text, first.finish) != (reply.text, reply.finish):
+                raise DataError(path, f"custom_id {key} is answered again with a different reply "
+                                      f"(first at {first.where}); keep one of the two", number)
+    if unknown and not replies and not errors:
+        raise SynegError(f"none of the {unknown} results in {', '.join(map(str, paths))} answers "
                          f"a call of this run ({model_id or 'its backend and model'}): import with the --backend, "
                          "--model and settings the batch was exported with")
+    counts = _commit(cache, replies)
+    for key, error in errors.items():
+        if key not in replies:
+            transient[key] = ("batch_error", redact(error) or "batch_error")
+            counts["failed"] += 1
+    if unknown:
+        counts["unknown_custom_id"] = unknown
     return counts
 
 
-def _import_file(path: Path, keys: set[str], cache: ResultCache, transient: dict[str, tuple[str, str]],
-                 counts: Counter) -> None:
-    for number, obj in iter_jsonl(path):
-        key = obj.get("custom_id")
-        if not isinstance(key, str):
-            raise DataError(path, "missing custom_id", number)
-        if key not in keys:
-            counts["unknown_custom_id"] += 1
-            continue
-        text, finish, usage, error = _reply(obj, path, number)
-        if error is not None:
-            transient[key] = ("batch_error", redact(error) or "batch_error")
-            counts["failed"] += 1
-            continue
-        if finish == "length":
-            error = "truncated: finish_reason=length"
+def _commit(cache: ResultCache, replies: dict[str, _Reply]) -> Counter:
+    """Store the replies in one transaction: parsed ones as results, the others as failures."""
+    counts: Counter[str] = Counter()
+    results, failures = [], []
+    for key, reply in replies.items():
+        error = "truncated: finish_reason=length" if reply.finish == "length" else None
         if error is None:
-            parsed = parse_output(text)
+            parsed = parse_output(reply.text)
             if parsed.value is None:
                 error = f"{'truncated' if parsed.truncated else 'unparseable'}: {parsed.error}"
         if error is None:
-            cache.put(CachedResult(key, key, text or "", finish, usage, None, 1))
-            counts["imported"] += 1
+            results.append(CachedResult(key, key, reply.text or "", reply.finish, reply.usage, None, 1))
         else:
-            cache.put_failure(key, redact(error), redact(text))
-            counts["failed"] += 1
+            failures.append((key, error, reply.text))
+    cache.put_all(results, failures)
+    counts["imported"], counts["failed"] = len(results), len(failures)
+    return counts

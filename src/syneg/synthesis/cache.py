@@ -2,6 +2,7 @@
 
 One process at a time uses a cache: it holds an exclusive ``flock`` on ``<cache>.lock`` (which names it)
 until ``close()``; the kernel drops the lock when the process dies, so a killed run leaves none behind.
+A file that is not a syneg cache (another application's database, not sqlite at all) is refused unchanged.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shlex
 import socket
 import sqlite3
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,13 +26,23 @@ from syneg.errors import DataError, SynegError
 from syneg.layout import LOCK_SUFFIX, side_file
 from syneg.redact import redact
 
-_SCHEMA = """
+APPLICATION_ID = 0x53594E47  # "SYNG" in the database header: marks a file as a syneg cache
+_SCHEMA = f"""
+PRAGMA application_id = {APPLICATION_ID};
 CREATE TABLE IF NOT EXISTS results (
     item_key TEXT PRIMARY KEY, call_key TEXT NOT NULL, text TEXT NOT NULL, finish TEXT,
     usage TEXT NOT NULL, latency REAL, calls INTEGER NOT NULL, created REAL NOT NULL, mode TEXT);
 CREATE TABLE IF NOT EXISTS failures (
     item_key TEXT PRIMARY KEY, reason TEXT NOT NULL, raw TEXT, created REAL NOT NULL);
 """
+_RESULT_COLUMNS = {"item_key", "call_key", "text", "finish", "usage", "latency", "calls", "created"}
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a lone surrogate (JSON allows "\\ud800") is not UTF-8
+
+
+def _stored(text: str | None) -> str | None:
+    """``text`` as the cache keeps it: secrets masked (a server may echo the key), lone surrogates replaced."""
+    text = redact(text)
+    return _SURROGATE.sub("\ufffd", text) if text else text
 
 
 def call_key(model: str, messages: list[dict[str, str]], params: dict[str, Any], schema: str, version: str) -> str:
@@ -99,12 +112,45 @@ def _acquire_lock(path: Path) -> BinaryIO:
     return handle
 
 
+def _check_cache(db: sqlite3.Connection, path: Path) -> None:
+    """DataError unless ``db`` (only read here) is a new or empty file, one marked with :data:`APPLICATION_ID`,
+    or an unmarked one with only the cache's tables (a cache written before the mark)."""
+    marked = db.execute("PRAGMA application_id").fetchone()[0]
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+              if not row[0].startswith("sqlite_")}
+    columns = {row[1] for row in db.execute("PRAGMA table_info(results)")}
+    if marked == APPLICATION_ID or (marked == 0 and (not tables or (tables <= {"results", "failures"}
+                                                                     and _RESULT_COLUMNS <= columns))):
+        return
+    found = f"application id {marked:#x}" if marked else f"tables {', '.join(sorted(tables))}"
+    raise DataError(path, f"not a syneg cache ({found}); left unchanged: pass a new file as --cache")
+
+
 def _add_mode_column(db: sqlite3.Connection) -> None:
     """Caches written before the ``mode`` column get it (empty for their rows)."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(results)")}
     if "mode" not in columns:
         with db:
             db.execute("ALTER TABLE results ADD COLUMN mode TEXT")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection to ``path`` once :func:`_check_cache` accepts it (DataError otherwise, file untouched)."""
+    if path.exists() and not path.is_file():  # a folder, a device, a FIFO (which would block the read)
+        raise DataError(path, "not a syneg cache (not a regular file)")
+    try:
+        db = sqlite3.connect(path, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise DataError(path, f"cannot open the cache database ({exc})") from None
+    try:
+        _check_cache(db, path)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise DataError(path, f"not a syneg cache (not an sqlite database: {exc}); left unchanged") from None
+    except DataError:
+        db.close()
+        raise
+    return db
 
 
 class ResultCache:
@@ -116,15 +162,19 @@ class ResultCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = _acquire_lock(self.path)
+        self.db = _connect(self.path)  # checked before the lock file or any write
         try:
-            self.db = sqlite3.connect(self.path, check_same_thread=False)
+            self._lock = _acquire_lock(self.path)
+        except SynegError:
+            self.db.close()
+            raise
+        try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
             _add_mode_column(self.db)
         except sqlite3.DatabaseError as exc:
-            self._lock.close()
+            self.close()
             raise DataError(self.path, f"not a usable cache database ({exc})") from None
 
     def get(self, item_key: str) -> CachedResult | None:
@@ -145,17 +195,28 @@ class ResultCache:
 
     def put(self, result: CachedResult) -> None:
         """Commit one success now (and forget an earlier failure of the item)."""
-        with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?)",
-                (result.item_key, result.call_key, result.text, result.finish, json.dumps(result.usage),
-                 result.latency, result.calls, time.time(), result.mode),
-            )
-            self.db.execute("DELETE FROM failures WHERE item_key=?", (result.item_key,))
+        self.put_all([result], [])
 
     def put_failure(self, item_key: str, reason: str, raw: str | None) -> None:
+        """Commit an item's content failure: its reason and raw reply."""
+        self.put_all([], [(item_key, reason, raw)])
+
+    def put_all(self, results: Iterable[CachedResult], failures: Iterable[tuple[str, str, str | None]]) -> None:
+        """Commit successes and ``(item_key, reason, raw)`` failures in one transaction: all or none.
+
+        Texts are stored redacted (:func:`syneg.redact.redact`: a server may echo the key), so nothing
+        read from the cache holds a secret, and as valid UTF-8. A success forgets an earlier failure of its item.
+        """
+        now = time.time()
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO failures VALUES (?,?,?,?)", (item_key, reason, raw, time.time()))
+            for r in results:
+                self.db.execute("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?)",
+                                (r.item_key, r.call_key, _stored(r.text), _stored(r.finish), json.dumps(r.usage),
+                                 r.latency, r.calls, now, r.mode))
+                self.db.execute("DELETE FROM failures WHERE item_key=?", (r.item_key,))
+            for item_key, reason, raw in failures:
+                self.db.execute("INSERT OR REPLACE INTO failures VALUES (?,?,?,?)",
+                                (item_key, _stored(reason), _stored(raw), now))
 
     def close(self) -> None:
         """Close the database, then release the lock (the lock file stays: removing it would race)."""

@@ -14,7 +14,7 @@ from syneg.synthesis.guard import FALSE_NEGATIVE, HardnessGuard
 from syneg.synthesis.parse import parse_output
 from syneg.synthesis.planning import SynthesisItem
 from syneg.synthesis.prompt import DEMO_REPLY, PROMPT_VERSION
-from syneg.synthesis.validate import check_passage
+from syneg.synthesis.validate import check_passage, has_control_characters
 
 
 EXAMPLES = (json.loads(DEMO_REPLY)["passage"],)  # the prompt's demonstration must not come back
@@ -60,7 +60,10 @@ def collect(
             _reject(outcome, item, "validate", "truncated" if parsed.truncated else "unparseable", result.text)
             continue
         others = seen.setdefault((item.pair.query_id, item.pair.positive_id), [])
-        reason = check_passage(value.passage, item.pair.positive, item.pair.query, others, examples=EXAMPLES)
+        reason = check_passage(value.passage, item.pair.positive, item.pair.query, others, examples=EXAMPLES,
+                               target_words=int(item.attributes["words"]))
+        if reason is None and has_control_characters(value.reasoning):  # written beside the passage
+            reason = "control_characters"
         if reason is not None:
             _reject(outcome, item, "validate", reason, result.text)
             continue

@@ -160,4 +160,4 @@ def _record_failure(item: SynthesisItem, exc: ItemFailed, cache: ResultCache, co
     if exc.transient:
         counters.transient[item.key] = (exc.reason, detail)
     else:
-        cache.put_failure(item.key, f"{exc.reason}: {detail}", redact(exc.raw))
+        cache.put_failure(item.key, f"{exc.reason}: {detail}", exc.raw)

@@ -2,7 +2,8 @@
 
 ``provenance`` is ``{"mix": ..., "mine": ..., "synthesize": ..., "attributes": ...}``: the stats that
 ``syneg mix``, ``syneg mine`` and ``syneg synthesize`` write beside their outputs (None when not found)
-and :func:`attribute_summary` of the synthetic negatives.
+and :func:`attribute_summary` of the synthetic negatives. Cards are published: local paths in the
+statistics (the data folder, a teacher's folder) are cut to their last name (:func:`syneg.redact.without_paths`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from syneg.records import SyntheticNegative
+from syneg.redact import without_paths
 
 TOP_VALUES = 3
 MINE_KEYS = ("retriever", "model", "top_k", "range_min", "range_max", "sampling", "num_negatives",
@@ -64,6 +66,7 @@ def synthesize_lines(synthesize: Mapping[str, Any], attributes: Mapping[str, Any
 
 def provenance_lines(provenance: Mapping[str, Any]) -> list[str]:
     """Markdown bullets: mixing, mining and generation settings and outcomes (what is known)."""
+    provenance = without_paths(provenance)
     lines = [mix_line(provenance["mix"])] if provenance.get("mix") else []
     lines += [mine_line(provenance["mine"])] if provenance.get("mine") else ["- **Mining:** (no statistics found)"]
     if provenance.get("synthesize"):
@@ -75,6 +78,7 @@ def provenance_lines(provenance: Mapping[str, Any]) -> list[str]:
 
 def stats_details(provenance: Mapping[str, Any]) -> list[str]:
     """The full statistics as collapsed JSON blocks."""
+    provenance = without_paths(provenance)
     lines = []
     for title, key in (("Mixing", "mix"), ("Mining", "mine"), ("Generation", "synthesize")):
         if provenance.get(key):
