@@ -45,7 +45,8 @@ def training_curves(files: RunFiles) -> str:
 
 
 def _images(files: RunFiles) -> str:
-    pngs = sorted(files.root.rglob("*.png"))
+    pngs = sorted(p for p in files.root.rglob("*.png")  # not those in hidden (temporary) folders
+                  if not any(part.startswith(".") for part in p.relative_to(files.root).parts))
     parts = []
     for png in pngs[:MAX_IMAGES]:
         data = files.read_bytes(png, MAX_IMAGE_BYTES)

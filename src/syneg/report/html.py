@@ -8,6 +8,7 @@ statistics folded away at the end.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from syneg import layout
 from syneg.errors import SynegError
@@ -23,12 +24,18 @@ from syneg.report.runfiles import RunFiles
 from syneg.report.timings import stage_timings
 
 
-def _stats(files: RunFiles, output: Path) -> dict | None:
+def _stats(files: RunFiles, output: Path) -> Any:
     """A stage output's statistics (diagnostics are their own), unless stale (see ``layout.read_stats``)."""
     if output.name == layout.DIAGNOSTICS:
         return files.read_json(output)
     stats = files.read_json(layout.stats_path(output))
-    return stats if isinstance(stats, dict) and layout.stats_match(output, stats) else None
+    if not isinstance(stats, dict):
+        return None
+    if layout.OUTPUT_FINGERPRINT in stats:  # the digest reads the output: only one of the run's own files
+        with files.open(output) as handle:
+            if handle is None:
+                return None
+    return stats if layout.stats_match(output, stats) else None
 
 
 def stage_statistics(files: RunFiles) -> str:
