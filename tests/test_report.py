@@ -168,6 +168,7 @@ def test_report_skips_links_out_of_the_run_and_files_that_are_not_regular(tmp_pa
         (run / name).symlink_to(target)
     os.mkfifo(run / "per_query.json")  # opening a FIFO must not wait for a writer
     (run / "diagnostics.json").mkdir()
+    (run / "loop.png").symlink_to("loop.png")
     (run / "copy.png").symlink_to("loss.png")  # a link that stays inside the run is read
     result = run_cli("report", run, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -176,12 +177,13 @@ def test_report_skips_links_out_of_the_run_and_files_that_are_not_regular(tmp_pa
     assert SECRET not in page and encoded not in page
     assert "<h3>copy.png</h3><img" in page and "<h3>loss.png</h3><img" in page
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 9, result.stderr
+    assert len(warnings) == 10, result.stderr
     for name in ("mined.jsonl", "metrics.json", "synthetic.jsonl.stats.json", "stolen.png", "model/train_log.jsonl",
                  "stages/mine.done.json", "null.png"):
         assert f"{name}: skipped: a link that leads out of the run directory" in page
     for name in ("per_query.json", "diagnostics.json"):
         assert f"{name}: skipped: not a regular file" in page
+    assert "loop.png: skipped: a link loop" in page and str(tmp_path) not in page
     assert "not yet evaluated" in section(page, "headline")
 
 

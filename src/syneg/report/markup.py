@@ -90,7 +90,7 @@ def flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def kv_table(obj: dict[str, Any]) -> str:
     """A two-column key/value table of a (nested) dict."""
-    rows = [f"<tr><th>{esc(k)}</th><td>{esc(shorten(v, 1000))}</td></tr>" for k, v in flatten(obj)]
+    rows = [f"<tr><th>{esc(shorten(k, 200))}</th><td>{esc(shorten(v, 1000))}</td></tr>" for k, v in flatten(obj)]
     return f"<table>{_capped(rows, 2)}</table>"
 
 

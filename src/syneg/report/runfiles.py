@@ -10,6 +10,7 @@ JSON-lines file (the rest is not read, with a note).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import stat
@@ -54,8 +55,9 @@ class RunFiles:
             real = path.resolve(strict=True)
         except FileNotFoundError:
             return None
-        except (OSError, RuntimeError) as exc:  # a link loop, a permission problem
-            self._note(path, f"skipped: cannot be resolved ({exc})")
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a link loop, before Python 3.13
+            loop = isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP
+            self._note(path, "skipped: a link loop" if loop else f"skipped: cannot be resolved ({exc.strerror})")
             return None
         if not real.is_relative_to(self._real):
             self._note(path, "skipped: a link that leads out of the run directory")
