@@ -61,7 +61,7 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
 
 
 def remove_stale_temps(path: Path) -> None:
-    """Delete the temporary files and folders of ``path`` (``.{name}.{pid}.*.tmp``) whose writing process is gone.
+    """Delete the temporary files and folders of ``path`` (``.{name}.{pid}.*.tmp``) whose writer is gone.
 
     Liveness is checked on this machine: writers on other hosts sharing the folder are not seen.
     """

@@ -84,7 +84,7 @@ def _read_keys(path: Path, ids: list[str]) -> dict[str, frozenset[int]]:
     """The cached keys by document id.
 
     A file that is unreadable or not of this corpus is named in one warning and deleted (the keys are
-    computed again and saved); its members' sizes are checked before they are read.
+    computed again and saved); the array headers are checked before any data is read.
     """
     try:
         rows, keys, problem = _load_keys(path, len(ids))
@@ -98,10 +98,7 @@ def _read_keys(path: Path, ids: list[str]) -> dict[str, frozenset[int]]:
 
 
 def _load_keys(path: Path, documents: int) -> tuple[np.ndarray | None, np.ndarray | None, str]:
-    """``rows`` (distinct corpus positions) and ``keys`` (two uint64 per row) of a cache file, or what is wrong.
-
-    The array headers are checked before any data is read.
-    """
+    """``rows`` (distinct corpus positions) and ``keys`` (two uint64 per row) of a cache file, or what is wrong."""
     with zipfile.ZipFile(path) as archive:
         (shape, dtype), (key_shape, key_dtype) = _header(archive, "rows"), _header(archive, "keys")
         if (len(shape) != 1 or shape[0] > documents or dtype.kind not in "iu" or key_shape != (*shape, 2)

@@ -55,11 +55,19 @@ def shorten(text: Any, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit].rstrip() + "…"
 
 
+def tags(attributes: Any, limit: int = 8) -> str:
+    """Up to ``limit`` ``key: value`` tags of an attributes mapping, each shortened and escaped."""
+    items = list(attributes.items())[:limit] if isinstance(attributes, dict) else []
+    return "".join(f"<span class=tag>{esc(shorten(k, 40))}: {esc(shorten(v, 80))}</span>" for k, v in items)
+
+
 def _capped(rows: Sequence[str], width: int) -> str:
     """The first ``MAX_TABLE_ROWS`` rows, then one row saying how many were left out."""
     more = len(rows) - MAX_TABLE_ROWS
     shown = "".join(rows[:MAX_TABLE_ROWS])
-    return shown if more <= 0 else shown + f"<tr><td colspan={width} class=note>… {more:,} more rows not shown</td></tr>"
+    if more <= 0:
+        return shown
+    return shown + f"<tr><td colspan={width} class=note>… {more:,} more rows not shown</td></tr>"
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:

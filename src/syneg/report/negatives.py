@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from syneg import layout
-from syneg.report.markup import esc, note, num, shorten
+from syneg.report.markup import esc, note, num, shorten, tags
 from syneg.report.runfiles import RunFiles
 
 EXAMPLES = 3
 PER_SOURCE = 3
 MINED_SOURCES = ("bm25", "dense")
-TAGS = 8  # attribute tags shown per synthetic negative
 
 
 def _contexts(files: RunFiles) -> dict[str, dict[str, Any]]:
@@ -44,18 +43,16 @@ def _mined_html(neg: dict[str, Any]) -> str:
     rank = f" rank {neg['rank']}" if neg.get("rank") is not None else ""
     score = f" score {num(neg['score'], 3)}" if isinstance(neg.get("score"), (int, float)) else ""
     return (f"<div class='neg {esc(neg.get('source'))}'><span class=tag>{esc(neg.get('source'))}</span>"
-            f"<span class=note>{esc(rank + score)}</span><br>{esc(shorten(neg.get('text')))}</div>")
+            f"<span class=note>{esc(shorten(rank + score, 80))}</span><br>{esc(shorten(neg.get('text')))}</div>")
 
 
 def _synthetic_html(row: dict[str, Any]) -> str:
-    attrs = row.get("attributes") if isinstance(row.get("attributes"), dict) else {}
-    tags = "".join(f"<span class=tag>{esc(shorten(k, 40))}: {esc(shorten(v, 80))}</span>"
-                   for k, v in list(attrs.items())[:TAGS])
     scores = ""
     if row.get("teacher_score") is not None:
         scores = (f"<br><span class=note>teacher score {num(row.get('teacher_score'), 3)} vs positive "
                   f"{num(row.get('positive_teacher_score'), 3)}</span>")
-    return (f"<div class='neg synthetic'>{tags}<br><b>reasoning:</b> {esc(shorten(row.get('reasoning')))}"
+    return (f"<div class='neg synthetic'>{tags(row.get('attributes'))}<br>"
+            f"<b>reasoning:</b> {esc(shorten(row.get('reasoning')))}"
             f"<br><b>passage:</b> {esc(shorten(row.get('text')))}{scores}</div>")
 
 
@@ -64,7 +61,7 @@ def _card(qid: str, context: dict[str, Any], synthetic: list[dict[str, Any]]) ->
     synth = "".join(_synthetic_html(r) for r in synthetic[:PER_SOURCE]) or note("none")
     query = shorten(context.get("query", f"query {qid}"), 300)
     positive = esc(shorten(context.get("positive"))) if context.get("positive") else "<i>not in the mined file</i>"
-    return (f"<div class=card><h4>{esc(query)} <span class=note>({esc(qid)})</span></h4>"
+    return (f"<div class=card><h4>{esc(query)} <span class=note>({esc(shorten(qid, 80))})</span></h4>"
             f"<p><b>positive:</b> {positive}</p><div class=pair><div><b>mined (bm25 / dense)</b>{mined}</div>"
             f"<div><b>synthetic (LLM)</b>{synth}</div></div></div>")
 

@@ -38,7 +38,8 @@ def _rows(items: list[tuple[str, float, float]], texts: dict[str, str] | None) -
     for qid, zero, trained in items:
         text = esc(shorten(texts.get(qid, "(not in the evaluation split)"), 300)) if texts is not None else "–"
         diff = trained - zero
-        rows.append([esc(shorten(qid, 80)), text, f"<td class=num>{num(zero, 3)}</td>", f"<td class=num>{num(trained, 3)}</td>",
+        rows.append([esc(shorten(qid, 80)), text, f"<td class=num>{num(zero, 3)}</td>",
+                     f"<td class=num>{num(trained, 3)}</td>",
                      f"<td class='num {'up' if diff > 0 else 'down'}'>{num(diff, 3, signed=True)}</td>"])
     return rows
 

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from syneg import layout
-from syneg.report.markup import esc, note, num, shorten, table
+from syneg.report.markup import esc, note, num, shorten, table, tags
 from syneg.report.runfiles import RunFiles
 
 
@@ -16,10 +16,8 @@ def _example(row: dict[str, Any]) -> str:
         parts.append(f"<b>detail:</b> {esc(shorten(row['detail'], 200))}")
     if row.get("raw"):
         parts.append(f"<b>reply:</b> <code>{esc(shorten(row['raw'], 240))}</code>")
-    attrs = row.get("attributes")
-    if isinstance(attrs, dict) and attrs:
-        parts.append("".join(f"<span class=tag>{esc(shorten(k, 40))}: {esc(shorten(v, 80))}</span>"
-                             for k, v in list(attrs.items())[:8]))
+    if labels := tags(row.get("attributes")):
+        parts.append(labels)
     if row.get("teacher_score") is not None:
         parts.append(f"<span class=note>teacher score {num(row.get('teacher_score'), 3)} vs positive "
                      f"{num(row.get('positive_teacher_score'), 3)}</span>")
