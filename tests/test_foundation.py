@@ -103,3 +103,70 @@ def test_atomic_write_uses_normal_file_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_staged_folders_get_normal_permissions_whoever_wrote_the_files(tmp_path):
+    import os
+    import tempfile
+
+    from syneg.io import staged_dir
+
+    mask = os.umask(0o022)
+    try:
+        with staged_dir(tmp_path / "model") as work:
+            fd, tmp = tempfile.mkstemp(dir=work)  # how transformers writes model.safetensors: 0600
+            os.close(fd)
+            os.replace(tmp, work / "model.safetensors")
+            (work / "1_Pooling").mkdir(mode=0o700)
+            (work / "1_Pooling" / "config.json").write_text("{}")
+            os.chmod(work / "1_Pooling" / "config.json", 0o600)
+    finally:
+        os.umask(mask)
+    modes = {str(p.relative_to(tmp_path)): p.stat().st_mode & 0o777 for p in [tmp_path / "model",
+                                                                             *(tmp_path / "model").rglob("*")]}
+    assert modes == {"model": 0o755, "model/model.safetensors": 0o644, "model/1_Pooling": 0o755,
+                     "model/1_Pooling/config.json": 0o644}
+
+
+_KILLED_WRITER = """
+import sys, time
+from pathlib import Path
+from syneg.io import staged_dir
+with staged_dir(Path(sys.argv[1])) as work:
+    (work / "model.safetensors").write_bytes(bytes(1 << 20))
+    print(work.name, flush=True)
+    time.sleep(120)
+"""
+
+
+def _start_writer(out):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(out)], stdout=subprocess.PIPE, text=True)
+    return proc, proc.stdout.readline().strip()
+
+
+def test_a_folder_write_killed_midway_is_swept_by_the_next_write(tmp_path):
+    import signal
+
+    from syneg.io import staged_dir
+
+    out = tmp_path / "model"
+    killed, killed_tmp = _start_writer(out)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert killed_tmp == f".model.{killed.pid}.{killed_tmp.split('.')[3]}.tmp" and (tmp_path / killed_tmp).is_dir()
+    alive, alive_tmp = _start_writer(out)  # sweeps the killed writer's folder; keeps its own while at work
+    try:
+        assert sorted(p.name for p in tmp_path.iterdir()) == [alive_tmp]
+        with staged_dir(out) as work:
+            (work / "weights").write_text("new")
+        leftovers = sorted(p.name for p in tmp_path.iterdir())
+        assert leftovers == sorted([alive_tmp, "model"]) and (out / "weights").read_text() == "new"
+        with staged_dir(out) as work:  # replacing a finished folder leaves no old copy behind either
+            (work / "weights").write_text("newer")
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive_tmp, "model"])
+    finally:
+        alive.kill()
+        alive.wait()

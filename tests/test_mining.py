@@ -86,7 +86,82 @@ def test_duplicate_keys_are_cached_per_corpus_content(tmp_path):
     edited = {**corpus, "a": Document("T", "Vitamin D and bone gain.")}
     assert DuplicateIndex(edited, tmp_path)._keys == {}  # another corpus content: another file
     written.write_bytes(b"not an npz")
-    assert DuplicateIndex(corpus, tmp_path).keys("a") == text_keys(corpus["a"])  # unreadable: recomputed
+    with pytest.warns(UserWarning, match="unusable"):
+        assert DuplicateIndex(corpus, tmp_path).keys("a") == text_keys(corpus["a"])  # unreadable: recomputed
+
+
+def _npz(path: Path, **arrays) -> None:
+    import numpy as np
+
+    with path.open("wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def _huge_header(path: Path) -> None:
+    """A valid archive whose ``rows`` header claims 10^12 rows (reading it would allocate 8 TB)."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    rows, keys = io.BytesIO(), io.BytesIO()
+    np.lib.format.write_array_header_1_0(rows, {"descr": "<i8", "fortran_order": False, "shape": (10**12,)})
+    np.lib.format.write_array_header_1_0(keys, {"descr": "<u8", "fortran_order": False, "shape": (10**12, 2)})
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("rows.npy", rows.getvalue())
+        archive.writestr("keys.npy", keys.getvalue())
+
+
+def _corrupt(kind: str, path: Path) -> None:
+    import numpy as np
+
+    good = path.read_bytes()
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":  # a killed copy: the BadZipFile case
+        path.write_bytes(good[: len(good) // 2])
+    elif kind == "npy":
+        np.save(path.open("wb"), np.zeros((3, 2), dtype=np.uint64))
+    elif kind == "float-rows":
+        _npz(path, rows=np.array([0.0, 1.0]), keys=np.zeros((2, 2), dtype=np.uint64))
+    elif kind == "rows-outside":
+        _npz(path, rows=np.array([0, 7]), keys=np.ones((2, 2), dtype=np.uint64))
+    elif kind == "repeated-rows":
+        _npz(path, rows=np.array([0, 0]), keys=np.ones((2, 2), dtype=np.uint64))
+    elif kind == "missing-member":
+        _npz(path, rows=np.array([0]))
+    elif kind == "huge-header":
+        _huge_header(path)
+
+
+@pytest.mark.parametrize("kind", ["empty", "truncated", "npy", "float-rows", "rows-outside", "repeated-rows",
+                                  "missing-member", "huge-header"])
+def test_a_broken_duplicate_key_cache_is_named_deleted_and_rebuilt(tmp_path, kind):
+    corpus = {"a": Document("T", "Vitamin D and bone loss."), "b": Document("", "Sleep."), "c": Document("", "Tea.")}
+    first = DuplicateIndex(corpus, tmp_path)
+    first.keys("a")
+    first.save()
+    (path,) = tmp_path.glob("duplicate-keys-*.npz")
+    _corrupt(kind, path)
+    with pytest.warns(UserWarning, match=rf"duplicate-key cache {path} is unusable: .+; deleted, rebuilding it"):
+        again = DuplicateIndex(corpus, tmp_path)
+    assert again._keys == {} and not path.exists()
+    assert again.keys("b") == text_keys(corpus["b"])
+    again.save()
+    assert DuplicateIndex(corpus, tmp_path)._keys == {"b": text_keys(corpus["b"])}  # rebuilt, read back
+
+
+def test_cli_mining_heals_a_broken_duplicate_key_cache(tmp_path, small_slice):
+    args = ("mine", "--data", small_slice, "--max-queries", "4", "--num-negatives", "3", "--cache-dir", tmp_path / "c")
+    first = run_cli(*args, "--out", tmp_path / "a.jsonl")
+    assert first.returncode == 0, first.stderr
+    (path,) = (tmp_path / "c").glob("duplicate-keys-*.npz")
+    path.write_bytes(path.read_bytes()[:40])
+    second = run_cli(*args, "--out", tmp_path / "b.jsonl")
+    assert second.returncode == 0, second.stderr
+    assert f"duplicate-key cache {path} is unusable" in second.stderr and "Traceback" not in second.stderr
+    assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
+    assert DuplicateIndex(load_dataset(small_slice, "train").corpus, tmp_path / "c")._keys  # rewritten, readable
 
 
 # --- rank window, margins, max score -----------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -131,3 +132,96 @@ def test_curves_hardness_and_folded_details(tmp_path):
     assert details.startswith("<h2>Details</h2><details><summary>Configuration</summary><pre>")
     assert "<summary>Stage statistics</summary>" in details and "guard_drops.false_negative" in details
     assert page.index("id='headline'") < page.index("id='details'")
+
+
+# --- the report reads only the run's own regular files, within bounds ---------------------------------
+
+
+SECRET = "TOPSECRET-d41d8"
+
+
+def _outside(tmp_path):
+    """Files outside the run that links in it point at: each holds the secret."""
+    out = tmp_path / "outside"
+    (out / "model").mkdir(parents=True)
+    (out / "secret.jsonl").write_text(json.dumps({"query_id": "1", "query": SECRET, "negatives": [
+        {"source": "bm25", "text": SECRET}]}) + "\n")
+    (out / "secret.json").write_text(json.dumps({"trained": {SECRET: 1.0}, "zero_shot": {SECRET: 0.5}}))
+    (out / "model" / "train_log.jsonl").write_text(json.dumps({"event": "step", "step": 1, "loss": SECRET}) + "\n")
+    (out / "secret.png").write_bytes(SECRET.encode())
+    (out / "mine.done.json").write_text(json.dumps({"seconds": 1.0, "finished": SECRET}))
+    return out
+
+
+def test_report_skips_links_out_of_the_run_and_files_that_are_not_regular(tmp_path):
+    import base64
+    import os
+
+    run, out = tmp_path / "run", _outside(tmp_path)
+    make_run(run)
+    (run / "metrics.json").unlink()
+    links = {"mined.jsonl": out / "secret.jsonl", "metrics.json": out / "secret.json",
+             "synthetic.jsonl.stats.json": out / "secret.json", "model": out / "model",
+             "stolen.png": out / "secret.png", "null.png": "/dev/null", "stages": out}
+    for name, target in links.items():
+        (run / name).unlink(missing_ok=True)
+        (run / name).symlink_to(target)
+    os.mkfifo(run / "per_query.json")  # opening a FIFO must not wait for a writer
+    (run / "diagnostics.json").mkdir()
+    (run / "loop.png").symlink_to("loop.png")
+    (run / "copy.png").symlink_to("loss.png")  # a link that stays inside the run is read
+    result = run_cli("report", run, timeout=120)
+    assert result.returncode == 0, result.stderr
+    page = (run / "report.html").read_text()
+    encoded = base64.b64encode(SECRET.encode()).decode()
+    assert SECRET not in page and encoded not in page
+    assert "<h3>copy.png</h3><img" in page and "<h3>loss.png</h3><img" in page
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 10, result.stderr
+    for name in ("mined.jsonl", "metrics.json", "synthetic.jsonl.stats.json", "stolen.png", "model/train_log.jsonl",
+                 "stages/mine.done.json", "null.png"):
+        assert f"{name}: skipped: a link that leads out of the run directory" in page
+    for name in ("per_query.json", "diagnostics.json"):
+        assert f"{name}: skipped: not a regular file" in page
+    assert "loop.png: skipped: a link loop" in page and str(tmp_path) not in page
+    assert "not yet evaluated" in section(page, "headline")
+
+
+def test_report_refuses_a_config_that_is_not_the_runs_own(tmp_path):
+    run, out = tmp_path / "run", _outside(tmp_path)
+    make_run(run)
+    (run / "config.yaml").unlink()
+    (run / "config.yaml").symlink_to(out / "secret.json")
+    result = run_cli("report", run)
+    assert result.returncode == 2 and "not a run directory" in result.stderr
+    assert "leads out of the run directory" in result.stderr and SECRET not in result.stderr + result.stdout
+    assert not (run / "report.html").exists()
+
+
+def test_report_caps_what_it_reads_and_embeds(tmp_path):
+    from syneg.report.markup import MAX_TABLE_ROWS
+    from syneg.report.runfiles import MAX_FILE_BYTES, MAX_IMAGE_BYTES, MAX_ROWS
+
+    run = tmp_path / "run"
+    make_run(run)
+    with (run / "big.png").open("wb") as handle:  # sparse: no disk used
+        handle.truncate(MAX_IMAGE_BYTES + 1)
+    with (run / "mined.jsonl").open("wb") as handle:  # one line longer than a file may be
+        handle.truncate(MAX_FILE_BYTES + 10)
+    (run / "train.jsonl").write_text("{}\n" * (MAX_ROWS + 5))
+    write_jsonl(run / "synthetic.jsonl.failed.jsonl", [{"stage": "validate", "reason": f"r{i}", "raw": "x" * 10_000}
+                                                       for i in range(MAX_TABLE_ROWS + 50)])
+    write_stats(run / "train.jsonl", {f"k{i}": "v" * 5000 for i in range(MAX_TABLE_ROWS + 7)})
+    write_json(run / "per_query.json", {"zero_shot": {"q1": "x", "q2": 0.5}, "trained": {"q1": None, "q2": 0.7}})
+    write_json(run / "metrics.json", {"trained": {"nDCG@10": "high", "R@100": 0.9}, "zero_shot": {"R@100": [1]}})
+    page = html.unescape(render_report(run))
+    assert f"big.png: skipped: larger than the report's limit of {MAX_IMAGE_BYTES:,} bytes" in page
+    assert "mined.jsonl: read only its first 0 rows" in page
+    assert f"train.jsonl: read only its first {MAX_ROWS:,} rows" in page
+    rejected = section(page, "rejected")
+    assert rejected.count("<tr><td>validate</td>") == MAX_TABLE_ROWS and "… 50 more rows not shown" in rejected
+    assert f"{MAX_TABLE_ROWS + 50} items rejected" in rejected and "x" * 241 not in rejected
+    details = section(page, "details")  # 207 keys and the output fingerprint
+    assert "… 8 more rows not shown" in details and "v" * 1001 not in page
+    assert len(page) < 2_000_000
+    assert "1 queries: 1 improved" in section(page, "queries")

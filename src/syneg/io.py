@@ -61,7 +61,7 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
 
 
 def remove_stale_temps(path: Path) -> None:
-    """Delete the temporary files of ``path`` (``.{name}.{pid}.*.tmp``) whose writing process is gone.
+    """Delete the temporary files and folders of ``path`` (``.{name}.{pid}.*.tmp``) whose writer is gone.
 
     Liveness is checked on this machine: writers on other hosts sharing the folder are not seen.
     """
@@ -69,8 +69,11 @@ def remove_stale_temps(path: Path) -> None:
     for tmp in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
         parts = tmp.name[len(prefix):-len(".tmp")].split(".")
         if len(parts) == 2 and parts[0].isdigit() and not _pid_alive(int(parts[0])):
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -96,25 +99,41 @@ def file_digest(path: str | Path) -> str:
 def staged_dir(out: str | Path) -> Iterator[Path]:
     """A hidden folder beside ``out`` to fill; renamed to ``out`` on success, removed on failure.
 
-    ``mkdtemp`` makes it 0700; it gets the umask's folder mode (0755 under umask 022) like ``mkdir``.
+    The folder is ``.{name}.{pid}.XXXXXXXX.tmp``; leftovers of killed writers are removed first, as for
+    files. Before the rename everything in it gets the umask's modes (0644 files, 0755 folders under umask
+    022), as ``open`` and ``mkdir`` give: ``mkdtemp`` makes the folder 0700, and libraries that write
+    through ``mkstemp`` (transformers' ``model.safetensors``) leave files 0600.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    remove_stale_temps(out)
+    tmp = _temp_dir(out)
     try:
-        tmp.chmod(_DIR_MODE)
         yield tmp
+        _normal_modes(tmp)
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
+def _normal_modes(root: Path) -> None:
+    """Give ``root`` and everything under it (links aside) the umask's folder and file modes."""
+    for path in (root, *root.rglob("*")):
+        if not path.is_symlink():
+            path.chmod(_DIR_MODE if path.is_dir() else _FILE_MODE)
+
+
+def _temp_dir(out: Path) -> Path:
+    """A new empty hidden folder ``.{name}.{pid}.XXXXXXXX.tmp`` beside ``out``."""
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp", dir=out.parent))
+
+
 def replace_dir(src: Path, dst: Path) -> None:
     """Move folder ``src`` to ``dst``, replacing an existing ``dst`` only after ``src`` is complete."""
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
+    if dst.exists() or dst.is_symlink():
+        old = _temp_dir(dst)  # swept like any temp folder when a kill leaves it behind
+        os.replace(dst, old / dst.name)
         os.replace(src, dst)
         shutil.rmtree(old, ignore_errors=True)
     else:

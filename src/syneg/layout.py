@@ -96,12 +96,13 @@ def read_stats(output: str | Path | None) -> dict[str, Any] | None:
         stats = json.loads(stats_path(output).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    if not isinstance(stats, dict):
-        return None
+    return stats if isinstance(stats, dict) and stats_match(output, stats) else None
+
+
+def stats_match(output: str | Path, stats: dict[str, Any]) -> bool:
+    """False when ``stats`` carry a fingerprint that ``output``'s bytes no longer have."""
     expected = stats.get(OUTPUT_FINGERPRINT)
-    if expected is not None and not (Path(output).is_file() and expected == file_digest(output)):
-        return None
-    return stats
+    return expected is None or (Path(output).is_file() and expected == file_digest(output))
 
 
 def marker_path(run_dir: str | Path, stage: str) -> Path:

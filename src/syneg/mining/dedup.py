@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -80,15 +81,47 @@ def _fingerprint(corpus: dict[str, Document]) -> str:
 
 
 def _read_keys(path: Path, ids: list[str]) -> dict[str, frozenset[int]]:
-    """The cached keys by document id; empty when the file is unreadable or not of this corpus."""
+    """The cached keys by document id.
+
+    A file that is unreadable or not of this corpus is named in one warning and deleted (the keys are
+    computed again and saved); the array headers are checked before any data is read.
+    """
     try:
-        with np.load(path, allow_pickle=False) as data:
-            rows, keys = data["rows"], data["keys"]
-    except (OSError, ValueError, KeyError):
-        return {}
-    if rows.ndim != 1 or keys.shape != (len(rows), 2) or (len(rows) and not 0 <= rows.min() <= rows.max() < len(ids)):
+        rows, keys, problem = _load_keys(path, len(ids))
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        rows, keys, problem = None, None, f"unreadable ({exc})"
+    if rows is None or keys is None:
+        warnings.warn(f"duplicate-key cache {path} is unusable: {problem}; deleted, rebuilding it", stacklevel=3)
+        path.unlink(missing_ok=True)
         return {}
     return {ids[row]: frozenset(int(key) for key in pair if key) for row, pair in zip(rows.tolist(), keys.tolist())}
+
+
+def _load_keys(path: Path, documents: int) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """``rows`` (distinct corpus positions) and ``keys`` (two uint64 per row) of a cache file, or what is wrong."""
+    with zipfile.ZipFile(path) as archive:
+        (shape, dtype), (key_shape, key_dtype) = _header(archive, "rows"), _header(archive, "keys")
+        if (len(shape) != 1 or shape[0] > documents or dtype.kind not in "iu" or key_shape != (*shape, 2)
+                or key_dtype != np.uint64):
+            return None, None, f"holds rows {dtype} {shape} and keys {key_dtype} {key_shape}"
+        rows, keys = (_array(archive, name) for name in ("rows", "keys"))
+    if len(rows) and not (0 <= rows.min() <= rows.max() < documents and len(np.unique(rows)) == len(rows)):
+        return None, None, f"rows outside the corpus of {documents} documents or repeated"
+    return rows, keys, ""
+
+
+def _header(archive: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of the array ``name`` of an .npz archive, from its header alone."""
+    with archive.open(f"{name}.npy") as handle:
+        major, _ = np.lib.format.read_magic(handle)
+        read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(handle)
+    return shape, dtype
+
+
+def _array(archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    with archive.open(f"{name}.npy") as handle:
+        return np.lib.format.read_array(handle, allow_pickle=False)
 
 
 def _write_keys(path: Path, keys: dict[str, frozenset[int]], ids: list[str]) -> None:

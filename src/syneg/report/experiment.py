@@ -9,6 +9,7 @@ from typing import Any
 
 from syneg.io import write_text
 from syneg.report.markup import esc, inline_png, note, page, section, table
+from syneg.report.runfiles import MAX_IMAGE_BYTES, RunFiles
 
 RESULTS_PAGE = "results.html"  # beside the experiment's results.md
 
@@ -47,7 +48,10 @@ def write_results_page(out: Path, title: str, header: Sequence[str], rows: Table
                        tests: Sequence[dict[str, Any]], reference: str | None, plots: Sequence[Path]) -> Path:
     """Write ``out/results.html``: ``header`` lines (text with `code` spans), the table, significance, plots."""
     intro = "".join("<p>" + re.sub(r"`([^`]*)`", r"<code>\1</code>", esc(line)) + "</p>" for line in header if line)
-    figures = "".join(f"<h3>{esc(p.stem)}</h3>{inline_png(p, p.stem)}" for p in plots) or note("no plots")
+    files = RunFiles(out)
+    images = [(p.stem, files.read_bytes(p, MAX_IMAGE_BYTES)) for p in plots]
+    figures = "".join(f"<h3>{esc(stem)}</h3>{inline_png(data, stem)}" for stem, data in images if data is not None)
+    figures = figures or note("no plots")
     body = (f"<h1>{esc(title)}</h1>{intro}"
             + section("results", "Results", note("Metrics x100, mean ± std over seeds; best per column in bold.")
                       + results_table(rows, columns))

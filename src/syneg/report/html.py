@@ -8,6 +8,7 @@ statistics folded away at the end.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from syneg import layout
 from syneg.errors import SynegError
@@ -19,39 +20,66 @@ from syneg.report.markup import details, esc, kv_table, note, page, section
 from syneg.report.negatives import side_by_side
 from syneg.report.queries import wins_and_losses
 from syneg.report.rejected import rejected
-from syneg.report.runfiles import read_json
+from syneg.report.runfiles import RunFiles
 from syneg.report.timings import stage_timings
 
 
-def stage_statistics(run: Path) -> str:
+def _stats(files: RunFiles, output: Path) -> Any:
+    """A stage output's statistics (diagnostics are their own), unless stale (see ``layout.read_stats``)."""
+    if output.name == layout.DIAGNOSTICS:
+        return files.read_json(output)
+    stats = files.read_json(layout.stats_path(output))
+    if not isinstance(stats, dict):
+        return None
+    if layout.OUTPUT_FINGERPRINT in stats:  # the digest reads the output: only one of the run's own files
+        with files.open(output) as handle:
+            if handle is None:
+                return None
+    return stats if layout.stats_match(output, stats) else None
+
+
+def stage_statistics(files: RunFiles) -> str:
     """Each stage's statistics (``<output>.stats.json``, diagnostics), one fold per stage."""
     parts = []
     for stage in STAGES:
-        output = run / stage.output
-        stats = read_json(output) if stage.output == layout.DIAGNOSTICS else layout.read_stats(output)
-        if stats:
+        stats = _stats(files, files.root / stage.output)
+        if isinstance(stats, dict) and stats:
             parts.append(details(stage.name, kv_table(stats)))
     return "".join(parts) or note("no stage statistics in this run")
 
 
+def _skipped(files: RunFiles) -> str:
+    """A note on the files the report skipped or read only in part, when there are any."""
+    if not files.notes:
+        return ""
+    items = "".join(f"<li>{esc(line)}</li>" for line in files.notes)
+    return note("Some files of this run were skipped or read in part:") + f"<ul class=note>{items}</ul>"
+
+
 def render_report(run_dir: str | Path) -> str:
-    """The HTML page for ``run_dir`` (raises SynegError when it is not a run directory)."""
-    run = Path(run_dir)
-    if not (run / layout.CONFIG).is_file():
-        raise SynegError(f"{run}: not a run directory (no {layout.CONFIG})")
-    per_query = read_json(run / layout.PER_QUERY)
-    config = f"<pre>{esc((run / layout.CONFIG).read_text(encoding='utf-8'))}</pre>"
-    body = [f"<h1>syneg run: {esc(run.resolve().name)}</h1>",
-            section("headline", "Zero-shot vs trained", headline(read_json(run / layout.METRICS), per_query)),
-            section("timings", "Stage timings", stage_timings(run)),
-            section("queries", "Per-query wins and losses", wins_and_losses(run, per_query)),
-            section("negatives", "Negatives side by side", side_by_side(run)),
-            section("rejected", "Rejected synthetic negatives", rejected(run)),
-            section("training", "Training curves", training_curves(run)),
-            section("hardness", "Hardness of the negatives", hardness(run)),
-            section("details", "Details", details("Configuration", config) + details(
-                "Stage statistics", stage_statistics(run)))]
-    return page(f"syneg report: {run.resolve().name}", "\n".join(body))
+    """The HTML page for ``run_dir`` (raises SynegError when it is not a run directory).
+
+    Only the run's own regular files are read, within bounds (see :mod:`syneg.report.runfiles`).
+    """
+    files = RunFiles(run_dir)
+    config_text = files.read_text(files.root / layout.CONFIG)
+    if config_text is None:
+        why = f"no readable {layout.CONFIG}" + (f": {files.notes[-1]}" if files.notes else "")
+        raise SynegError(f"{files.root}: not a run directory ({why})")
+    per_query = files.read_json(files.root / layout.PER_QUERY)
+    config = f"<pre>{esc(config_text)}</pre>"
+    sections = [section("headline", "Zero-shot vs trained",
+                        headline(files.read_json(files.root / layout.METRICS), per_query)),
+                section("timings", "Stage timings", stage_timings(files)),
+                section("queries", "Per-query wins and losses", wins_and_losses(files, per_query)),
+                section("negatives", "Negatives side by side", side_by_side(files)),
+                section("rejected", "Rejected synthetic negatives", rejected(files)),
+                section("training", "Training curves", training_curves(files)),
+                section("hardness", "Hardness of the negatives", hardness(files)),
+                section("details", "Details", details("Configuration", config) + details(
+                    "Stage statistics", stage_statistics(files)))]
+    name = files.root.resolve().name
+    return page(f"syneg report: {name}", "\n".join([f"<h1>syneg run: {esc(name)}</h1>", _skipped(files), *sections]))
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:

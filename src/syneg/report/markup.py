@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
+
+MAX_TABLE_ROWS = 200  # rows shown in one table
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}
 h1{margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
@@ -39,19 +41,45 @@ def num(value: Any, digits: int = 4, signed: bool = False) -> str:
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
+def numbers(obj: Any) -> dict[str, float]:
+    """The finite numbers of a JSON object by key (a file may hold anything)."""
+    if not isinstance(obj, dict):
+        return {}
+    return {str(k): float(v) for k, v in obj.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+
+
 def shorten(text: Any, limit: int = 400) -> str:
     """``text`` cut to ``limit`` characters (with an ellipsis), not yet escaped."""
     text = "" if text is None else str(text)
     return text if len(text) <= limit else text[:limit].rstrip() + "…"
 
 
+def tags(attributes: Any, limit: int = 8) -> str:
+    """Up to ``limit`` ``key: value`` tags of an attributes mapping, each shortened and escaped."""
+    items = list(attributes.items())[:limit] if isinstance(attributes, dict) else []
+    return "".join(f"<span class=tag>{esc(shorten(k, 40))}: {esc(shorten(v, 80))}</span>" for k, v in items)
+
+
+def _capped(rows: Sequence[str], width: int) -> str:
+    """The first ``MAX_TABLE_ROWS`` rows, then one row saying how many were left out."""
+    more = len(rows) - MAX_TABLE_ROWS
+    shown = "".join(rows[:MAX_TABLE_ROWS])
+    if more <= 0:
+        return shown
+    return shown + f"<tr><td colspan={width} class=note>… {more:,} more rows not shown</td></tr>"
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
-    """A table: escaped ``headers``, rows of cell HTML (wrapped in ``<td>`` unless a cell brings its own)."""
+    """A table: escaped ``headers``, rows of cell HTML (wrapped in ``<td>`` unless a cell brings its own).
+
+    At most ``MAX_TABLE_ROWS`` rows are shown.
+    """
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(c if c.startswith(("<td", "<th")) else f"<td>{c}</td>" for c in row) + "</tr>"
-                   for row in rows)
+    body = ["<tr>" + "".join(c if c.startswith(("<td", "<th")) else f"<td>{c}</td>" for c in row) + "</tr>"
+            for row in rows]
     attr = f" class='{cls}'" if cls else ""
-    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{_capped(body, len(headers))}</tbody></table>"
 
 
 def flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -70,8 +98,8 @@ def flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def kv_table(obj: dict[str, Any]) -> str:
     """A two-column key/value table of a (nested) dict."""
-    rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in flatten(obj))
-    return f"<table>{rows}</table>"
+    rows = [f"<tr><th>{esc(shorten(k, 200))}</th><td>{esc(shorten(v, 1000))}</td></tr>" for k, v in flatten(obj)]
+    return f"<table>{_capped(rows, 2)}</table>"
 
 
 def details(summary: str, body: str, open_: bool = False) -> str:
@@ -88,10 +116,9 @@ def note(text: str) -> str:
     return f"<p class=note>{esc(text)}</p>"
 
 
-def inline_png(path: Path, alt: str) -> str:
-    """``path`` as an ``<img>`` with a base64 ``data:`` source (the page stays one file)."""
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f"<img alt='{esc(alt)}' src='data:image/png;base64,{data}'>"
+def inline_png(data: bytes, alt: str) -> str:
+    """PNG bytes as an ``<img>`` with a base64 ``data:`` source (the page stays one file)."""
+    return f"<img alt='{esc(alt)}' src='data:image/png;base64,{base64.b64encode(data).decode('ascii')}'>"
 
 
 def page(title: str, body: str) -> str:

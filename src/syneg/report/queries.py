@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from syneg import layout
-from syneg.report.markup import esc, note, num, shorten, table
+from syneg.report.markup import esc, note, num, numbers, shorten, table
+from syneg.report.runfiles import RunFiles
 
 TOP = 10
 
 
-def eval_queries(run: Path) -> tuple[dict[str, str] | None, str]:
+def eval_queries(files: RunFiles) -> tuple[dict[str, str] | None, str]:
     """The run's evaluation queries ``{id: text}`` (from its config's data), or None and why not."""
     from syneg.config import load_config
     from syneg.errors import SynegError
 
+    with files.open(files.root / layout.CONFIG) as handle:  # the config must be the run's own file
+        if handle is None:
+            return None, f"no readable {layout.CONFIG}"
     try:
-        dataset = load_config(run / layout.CONFIG).load_split("eval")
+        dataset = load_config(files.root / layout.CONFIG).load_split("eval")
     except (SynegError, OSError, ValueError) as exc:  # the report still renders, with ids
         return None, str(exc)
     return dict(dataset.queries), ""
@@ -25,8 +28,8 @@ def eval_queries(run: Path) -> tuple[dict[str, str] | None, str]:
 
 def changes(per_query: dict[str, Any]) -> list[tuple[str, float, float]]:
     """``(query id, zero-shot, trained)`` for every query both models scored, largest gain first."""
-    zero, trained = per_query.get("zero_shot") or {}, per_query.get("trained") or {}
-    rows = [(q, float(zero[q]), float(trained[q])) for q in zero if q in trained]
+    zero, trained = numbers(per_query.get("zero_shot")), numbers(per_query.get("trained"))
+    rows = [(q, zero[q], trained[q]) for q in zero if q in trained]
     return sorted(rows, key=lambda r: (-(r[2] - r[1]), r[0]))
 
 
@@ -35,19 +38,20 @@ def _rows(items: list[tuple[str, float, float]], texts: dict[str, str] | None) -
     for qid, zero, trained in items:
         text = esc(shorten(texts.get(qid, "(not in the evaluation split)"), 300)) if texts is not None else "–"
         diff = trained - zero
-        rows.append([esc(qid), text, f"<td class=num>{num(zero, 3)}</td>", f"<td class=num>{num(trained, 3)}</td>",
+        rows.append([esc(shorten(qid, 80)), text, f"<td class=num>{num(zero, 3)}</td>",
+                     f"<td class=num>{num(trained, 3)}</td>",
                      f"<td class='num {'up' if diff > 0 else 'down'}'>{num(diff, 3, signed=True)}</td>"])
     return rows
 
 
-def wins_and_losses(run: Path, per_query: dict[str, Any] | None) -> str:
+def wins_and_losses(files: RunFiles, per_query: dict[str, Any] | None) -> str:
     """Two tables, the top gains and the top losses, each with the query text when the data loads."""
     if not isinstance(per_query, dict):
         return note("no per-query scores in this run")
     ranked = changes(per_query)
     wins = [r for r in ranked if r[2] > r[1]][:TOP]
     losses = [r for r in reversed(ranked) if r[2] < r[1]][:TOP]
-    texts, why = eval_queries(run)
+    texts, why = eval_queries(files)
     parts = [note(f"{len(ranked)} queries: {sum(r[2] > r[1] for r in ranked)} improved, "
                   f"{sum(r[2] < r[1] for r in ranked)} got worse, {sum(r[2] == r[1] for r in ranked)} "
                   "unchanged (nDCG@10).")]

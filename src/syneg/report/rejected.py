@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from syneg import layout
-from syneg.report.markup import esc, note, num, shorten, table
-from syneg.report.runfiles import iter_jsonl
+from syneg.report.markup import esc, note, num, shorten, table, tags
+from syneg.report.runfiles import RunFiles
 
 
 def _example(row: dict[str, Any]) -> str:
@@ -17,23 +16,22 @@ def _example(row: dict[str, Any]) -> str:
         parts.append(f"<b>detail:</b> {esc(shorten(row['detail'], 200))}")
     if row.get("raw"):
         parts.append(f"<b>reply:</b> <code>{esc(shorten(row['raw'], 240))}</code>")
-    attrs = row.get("attributes")
-    if isinstance(attrs, dict) and attrs:
-        parts.append("".join(f"<span class=tag>{esc(k)}: {esc(v)}</span>" for k, v in attrs.items()))
+    if labels := tags(row.get("attributes")):
+        parts.append(labels)
     if row.get("teacher_score") is not None:
         parts.append(f"<span class=note>teacher score {num(row.get('teacher_score'), 3)} vs positive "
                      f"{num(row.get('positive_teacher_score'), 3)}</span>")
-    parts.append(f"<span class=note>query {esc(row.get('query_id'))}</span>")
+    parts.append(f"<span class=note>query {esc(shorten(row.get('query_id'), 80))}</span>")
     return "<br>".join(parts)
 
 
-def rejected(run: Path) -> str:
+def rejected(files: RunFiles) -> str:
     """A table of rejected items by ``(stage, reason)``, most frequent first, with a short example."""
-    path = layout.side_file(run / layout.SYNTHETIC, layout.FAILED_SUFFIX)
+    path = layout.side_file(files.root / layout.SYNTHETIC, layout.FAILED_SUFFIX)
     counts: Counter[tuple[str, str]] = Counter()
     examples: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in iter_jsonl(path):
-        key = (str(row.get("stage", "?")), str(row.get("reason", "?")))
+    for row in files.iter_jsonl(path):
+        key = (shorten(row.get("stage", "?"), 80), shorten(row.get("reason", "?"), 200))
         counts[key] += 1
         examples.setdefault(key, row)
     if not counts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,21 @@ def corpus_fingerprint(ids: list[str], texts: list[str]) -> str:
     return digest.hexdigest()
 
 
+def _read(path: Path, rows: int, dim: int | None) -> tuple[np.ndarray | None, str]:
+    """The array in ``path`` when it is ``rows x dim`` finite float32, else None and what is wrong."""
+    mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+    if not isinstance(mapped, np.ndarray):  # an .npz archive
+        mapped.close()
+        return None, "not a single array"
+    if mapped.ndim != 2 or mapped.shape[0] != rows or (dim and mapped.shape[1] != dim) or mapped.dtype != np.float32:
+        return None, f"holds {mapped.dtype} {mapped.shape}, expected float32 ({rows}, {dim or 'any'})"
+    array = np.array(mapped)
+    del mapped
+    if not np.isfinite(array).all():
+        return None, "holds NaN or infinite values"
+    return array, ""
+
+
 class EmbeddingCache:
     """``<dir>/<key>.npy`` files (written atomically) with a ``<key>.json`` note of what they hold."""
 
@@ -82,17 +98,23 @@ class EmbeddingCache:
     def path(self, key: str) -> Path:
         return self.directory / f"{key}.npy"
 
-    def load(self, key: str, rows: int) -> np.ndarray | None:
-        """The cached array, or None when absent, unreadable or of the wrong length."""
+    def load(self, key: str, rows: int, dim: int | None = None) -> np.ndarray | None:
+        """The cached ``rows x dim`` float32 array, or None when absent.
+
+        A file that is unreadable, of another shape or type, or holds non-finite numbers is named in one
+        warning and deleted, so the caller's rebuild replaces it. The header is checked before the data is read.
+        """
         path = self.path(key)
         if not path.is_file():
             return None
         try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
-            return None
-        if array.ndim != 2 or array.shape[0] != rows or array.dtype != np.float32:
-            return None
+            array, problem = _read(path, rows, dim)
+        except (OSError, ValueError, EOFError) as exc:
+            array, problem = None, f"unreadable ({exc})"
+        if problem:
+            warnings.warn(f"embedding cache {path} is unusable: {problem}; deleted, rebuilding it", stacklevel=2)
+            for stale in (path, path.with_suffix(".json")):
+                stale.unlink(missing_ok=True)
         return array
 
     def save(self, key: str, array: np.ndarray, meta: dict[str, Any]) -> Path:

@@ -101,7 +101,7 @@ class DenseRetriever:
             "dim": embedding_dim(self.encoder),
         }
         key = EmbeddingCache.key(**settings)
-        cached = self.cache.load(key, len(ids))
+        cached = self.cache.load(key, len(ids), settings["dim"] or None)
         if cached is not None:
             return cached
         embeddings = self.encode(texts, is_query=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import TYPE_CHECKING
 
 from syneg.hardware import available_cores
@@ -21,10 +22,15 @@ def rate_key(config: SynthesizeConfig, model_id: str) -> str:
 
 
 def _load() -> dict[str, dict[str, float]]:
+    """The remembered rates; a file that is unreadable or of another shape counts as none (and is rewritten)."""
     try:
-        return json.loads((user_cache_dir() / "rates.json").read_text(encoding="utf-8"))
+        data = json.loads((user_cache_dir() / "rates.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    if not isinstance(data, dict):
+        return {}
+    return {key: entry for key, entry in data.items() if isinstance(entry, dict)
+            and isinstance(entry.get("calls_per_s"), (int, float)) and 0 < entry["calls_per_s"] < math.inf}
 
 
 def record(key: str, calls: int, seconds: float) -> None:
