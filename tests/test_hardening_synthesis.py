@@ -320,6 +320,18 @@ def test_oversized_replies_fail_cleanly(tmp_path):
     assert {r["reason"] for r in failed_rows(tmp_path / "out.jsonl")} == {"too_large"}
 
 
+def test_a_bad_reply_shows_its_start_with_secrets_masked_whole():
+    from syneg.redact import register_secret
+    from syneg.synthesis.backends.base import BackendError
+    from syneg.synthesis.backends.reply import parse_reply
+
+    register_secret("tok_" + "K" * 40)
+    with pytest.raises(BackendError) as caught:  # the key straddles the 60-character cut of the shown start
+        parse_reply(b"<html>" + b"x" * 40 + b" tok_" + b"K" * 40 + b"</html>", "http://127.0.0.1:1/v1")
+    assert caught.value.reason == "bad_reply" and caught.value.transient
+    assert "KKK" not in str(caught.value) and "tok_" not in str(caught.value)
+
+
 BAD_BASE_URLS = ["http://127.0.0.1:99999/v1", "http://127.0.0.1:abc/v1", "http://127.0.0.1:0/v1", "ftp://127.0.0.1/v1",
                  "file:///etc/passwd", "127.0.0.1:8000/v1", "localhost:8000/v1", "http:///v1", "http://[::1/v1",
                  "http://127.0.0.1:8000/v1 x", "http://127.0.0.1:8000/v1\n", "http://h:8000:9/v1",

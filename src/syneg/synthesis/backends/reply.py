@@ -90,7 +90,7 @@ def parse_reply(body: bytes, url: str) -> ChatReply:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(map(str, first["loc"])) or "body"
-        start = redact(body[:60].decode("utf-8", "replace"))
+        start = (redact(body[:4096].decode("utf-8", "replace")) or "")[:60]  # masked before the cut: no half key
         raise BackendError(f"{url} answered 200 without a chat completion ({where}: {first['msg']}); "
                            f"the reply starts {start!r}", "bad_reply") from None
 
