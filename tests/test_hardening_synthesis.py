@@ -25,6 +25,7 @@ from syneg.io import read_records  # noqa: E402
 from syneg.records import SyntheticNegative  # noqa: E402
 from syneg.synthesis import synthesize  # noqa: E402
 from syneg.synthesis.backends.openai_backend import OpenAIBackend  # noqa: E402
+from syneg.synthesis.backends.reply import MAX_REPLY_BYTES, reply_cap  # noqa: E402
 from syneg.synthesis.backends.retry import RetryPolicy  # noqa: E402
 from syneg.synthesis.cache import ResultCache  # noqa: E402
 
@@ -318,6 +319,7 @@ def test_oversized_replies_fail_cleanly(tmp_path):
     assert "4 too_large" in result.stderr and "Traceback" not in result.stderr
     assert all(e["body"] for e in server.log) and len(server.log) == 4  # each failed at once, no retry
     assert {r["reason"] for r in failed_rows(tmp_path / "out.jsonl")} == {"too_large"}
+    assert reply_cap(384) < 256 << 10 and reply_cap(10**12) == MAX_REPLY_BYTES  # a JSON tree costs ~100x its bytes
 
 
 def test_a_bad_reply_shows_its_start_with_secrets_masked_whole():

@@ -133,7 +133,10 @@ class OpenAIBackend(ChatBackend):
 
     async def _attempt(self, messages, sampling: Sampling, schema: dict, mode: str) -> bytes:
         """One request's reply body, whole within ``timeout`` seconds (a TimeoutError otherwise)."""
+        from syneg.synthesis.backends.reply import cap_replies
+
         fields, extra = request_fields(self.server, sampling, mode, schema)
+        cap_replies(sampling.max_tokens)
         request = self.client.chat.completions.with_raw_response.create(
             model=self.model, messages=messages, **fields, **({"extra_body": extra} if extra else {}))
         try:

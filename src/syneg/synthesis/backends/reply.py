@@ -1,8 +1,9 @@
 """Replies of OpenAI-compatible servers, bounded and checked before use.
 
-Every body (success or error) is read through a cap of :data:`MAX_REPLY_BYTES`, uncompressed (syneg asks
-for ``identity``: a compressed body could hide any size), so an endless or huge reply cannot exhaust
-memory. A 200 reply must be a chat completion by shape: a ``choices`` list whose messages carry text
+Every body (success or error) is read through a cap, uncompressed (syneg asks for ``identity``: a
+compressed body could hide any size), so an endless or huge reply cannot exhaust memory: the cap is
+:func:`reply_cap` of the request's ``max_tokens`` (a JSON tree costs many times its bytes), at most
+:data:`MAX_REPLY_BYTES`. A 200 reply must be a chat completion by shape: a ``choices`` list whose messages carry text
 (or null), ``usage`` optional. Anything else (an HTML page, ``null``) is a transient :class:`BackendError`
 (``too_large`` or ``bad_reply``): the server's fault, not the item's, so a plain rerun retries it.
 """
@@ -10,6 +11,7 @@ memory. A 200 reply must be a chat completion by shape: a ``choices`` list whose
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from typing import Annotated
 
 import httpx2
@@ -19,7 +21,9 @@ from pydantic import BaseModel, Field, ValidationError
 from syneg.redact import redact
 from syneg.synthesis.backends.base import BackendError
 
-MAX_REPLY_BYTES = 16 << 20  # a chat reply of even 100k tokens is far smaller
+MAX_REPLY_BYTES = 16 << 20
+_BYTES_PER_TOKEN = 256  # generous: a token of JSON-escaped text (\uXXXX), reasoning text counted as tokens too
+_CAP: ContextVar[int] = ContextVar("syneg_reply_cap", default=MAX_REPLY_BYTES)  # of the request being sent
 _Count = Annotated[int, Field(ge=0, le=1 << 31)]
 
 
@@ -36,7 +40,7 @@ class _CappedStream(httpx2.AsyncByteStream):
         async for chunk in self.stream:
             seen += len(chunk)
             if seen > self.cap:
-                raise ReplyTooLarge(f"reply body over the {self.cap >> 20} MiB cap; stopped reading")
+                raise ReplyTooLarge(f"reply body over the {self.cap} byte cap; stopped reading")
             yield chunk
 
     async def aclose(self) -> None:
@@ -45,15 +49,26 @@ class _CappedStream(httpx2.AsyncByteStream):
 
 async def _cap_body(response: httpx2.Response) -> None:
     """Response hook: refuse a declared size over the cap or a compressed body; cap what is read."""
+    cap = _CAP.get()
     declared = response.headers.get("content-length", "")
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+    if declared.isdigit() and int(declared) > cap:
         await response.aclose()
-        raise ReplyTooLarge(f"reply declares {int(declared)} bytes, over the {MAX_REPLY_BYTES >> 20} MiB cap")
+        raise ReplyTooLarge(f"reply declares {int(declared)} bytes, over the {cap} byte cap")
     if encoding != "identity":
         await response.aclose()
         raise ReplyTooLarge(f"reply compressed ({encoding[:20]!r}) though none was asked: its size is unknown")
-    response.stream = _CappedStream(response.stream, MAX_REPLY_BYTES)
+    response.stream = _CappedStream(response.stream, cap)
+
+
+def cap_replies(max_tokens: int) -> None:
+    """Cap the replies to requests sent from here on in this task at :func:`reply_cap` of ``max_tokens``."""
+    _CAP.set(reply_cap(max_tokens))
+
+
+def reply_cap(max_tokens: int) -> int:
+    """Bytes a reply of up to ``max_tokens`` tokens may take: 64 KiB of envelope + 256 per token, at most the max."""
+    return min(MAX_REPLY_BYTES, (64 << 10) + _BYTES_PER_TOKEN * max_tokens)
 
 
 def bounded_client() -> httpx2.AsyncClient:
