@@ -359,3 +359,14 @@ def test_bad_base_url_exits_2_before_any_work(tmp_path, url):
                   "--set", "synthesize.backend=openai", "--set", "synthesize.model=m")
     assert run.returncode == 2 and "synthesize.base_url" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "run" / "stages").exists()
+
+
+def test_bad_openai_base_url_from_the_environment_exits_2(tmp_path, monkeypatch):
+    """Without --base-url the SDK reads OPENAI_BASE_URL: it is checked the same way and named."""
+    monkeypatch.setenv("OPENAI_BASE_URL", "ftp://alice:hunter22@127.0.0.1/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used-1234")
+    result = run_cli("synthesize", "--backend", "openai", "--model", "m", "--mode", "free", "--no-guard",
+                     "--limit", "1", "--out", tmp_path / "out.jsonl")
+    assert result.returncode == 2 and "OPENAI_BASE_URL" in result.stderr, result.stderr
+    assert "hunter22" not in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out.jsonl").exists()

@@ -59,11 +59,7 @@ class OpenAIBackend(ChatBackend):
 
         from syneg.synthesis.backends.reply import bounded_client
 
-        if base_url is not None:
-            try:
-                check_base_url(base_url)
-            except ValueError as exc:
-                raise SynegError(f"--base-url: {exc}") from None
+        served = _served_url(base_url)
         api_key = os.environ.get(api_key_env)
         if not api_key:
             if base_url is None:
@@ -73,7 +69,7 @@ class OpenAIBackend(ChatBackend):
         self.client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout,
                                   http_client=bounded_client())
         self.timeout = timeout
-        self.url = redact_url(base_url) or "https://api.openai.com/v1"
+        self.url = redact_url(served) or "https://api.openai.com/v1"
         self.model = model
         self.model_id = self.model_id_for(model)
         self.retry = retry or RetryPolicy()
@@ -174,6 +170,18 @@ class OpenAIBackend(ChatBackend):
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+def _served_url(base_url: str | None) -> str | None:
+    """Where requests go: ``base_url``, else the SDK's ``OPENAI_BASE_URL`` (None: the hosted API), checked up front."""
+    setting = "--base-url" if base_url is not None else "OPENAI_BASE_URL"
+    url = base_url if base_url is not None else os.environ.get(setting)
+    if url is not None:
+        try:
+            check_base_url(url)
+        except ValueError as exc:
+            raise SynegError(f"{setting}: {exc}") from None
+    return url
 
 
 def rejects_mode(exc: Exception) -> bool:
