@@ -1,10 +1,10 @@
 """Replies of OpenAI-compatible servers, bounded and checked before use.
 
-Every body (success or error) is read through a cap, uncompressed (syneg asks for ``identity``: a
-compressed body could hide any size), so an endless or huge reply cannot exhaust memory: the cap is
-:func:`reply_cap` of the request's ``max_tokens`` (a JSON tree costs many times its bytes), at most
-:data:`MAX_REPLY_BYTES`. A 200 reply must be a chat completion by shape: a ``choices`` list whose messages carry text
-(or null), ``usage`` optional. Anything else (an HTML page, ``null``) is a transient :class:`BackendError`
+Every body (success or error) is read uncompressed (syneg asks for ``identity``: a compressed body could
+hide any size) through a cap, so an endless or huge reply cannot exhaust memory: :func:`reply_cap` of the
+request's ``max_tokens`` (a parsed JSON tree costs many times its bytes), at most :data:`MAX_REPLY_BYTES`.
+A 200 reply must be a chat completion by shape: a ``choices`` list whose messages carry text (or null),
+``usage`` optional. Anything else (an HTML page, ``null``) is a transient :class:`BackendError`
 (``too_large`` or ``bad_reply``): the server's fault, not the item's, so a plain rerun retries it.
 """
 
@@ -28,7 +28,7 @@ _Count = Annotated[int, Field(ge=0, le=1 << 31)]
 
 
 class ReplyTooLarge(Exception):
-    """A reply body over :data:`MAX_REPLY_BYTES` (raised while reading it, so it is never held whole)."""
+    """A reply body over its cap, or compressed (raised before or while reading it: never held whole)."""
 
 
 class _CappedStream(httpx2.AsyncByteStream):
