@@ -2,21 +2,42 @@
 
 Replies are canned JSON derived from the request (same request, same reply). ``faults`` is a queue
 of one-shot faults served to the next requests in order: "429", "429-soon" (a malformed Retry-After),
-"500", "timeout", "malformed", "truncated", "cut" (JSON cut mid-string, yet finish_reason "stop"),
-"think", "empty", "garbage" (prose, not JSON), "context-400" (vLLM's context-length 400) and
-"echo-key-400" / "echo-key-401" (an error body that echoes the API key). ``reject_modes`` answers 400
-to those ``response_format`` types, as llama.cpp's server does for ``json_schema``; ``truncate_below``
-cuts replies of requests whose ``max_tokens`` is smaller; ``cut_below`` cuts them mid-string like "cut".
+"429-long" (Retry-After: 120), "500", "timeout", "malformed", "truncated", "cut" (JSON cut mid-string,
+yet finish_reason "stop"), "think", "empty", "garbage" (prose, not JSON), "context-400" (vLLM's
+context-length 400) and "echo-key-400" / "echo-key-401" (an error body that echoes the API key).
+``reject_modes`` answers 400 to those ``response_format`` types, as llama.cpp's server does for
+``json_schema``; ``truncate_below`` cuts replies of requests whose ``max_tokens`` is smaller;
+``cut_below`` cuts them mid-string like "cut".
+
+Faults of the reply body itself (status 200 unless named): "drip" (a valid reply sent one byte every
+``drip`` seconds), "html" (a web page), "null" (the JSON ``null``), "shape" (JSON without a choices
+list), "huge" (an endless body without a length), "huge-declared" (a Content-Length of 16 GiB, then an
+endless body), "huge-500" (an endless error body) and "gzip" (a valid reply gzip-compressed whatever
+the request's Accept-Encoding). Endless bodies stop at 64 MiB.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import itertools
 import json
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Raw:
+    """A reply body sent as is: ``chunks`` one by one, ``pause`` seconds apart; ``length`` None = until closed."""
+
+    chunks: Iterable[bytes]
+    content_type: str = "application/json"
+    length: int | None = None
+    pause: float = 0.0
 
 
 def canned(messages: list[dict]) -> dict:
@@ -37,7 +58,7 @@ class FakeOpenAI:
     """``with FakeOpenAI() as server: server.base_url`` -> ``http://127.0.0.1:PORT/v1``."""
 
     def __init__(self, faults=(), reject_modes=(), truncate_below: int = 0, delay: float = 0.0, hang: float = 3.0,
-                 reject_status: int = 400, cut_below: int = 0, port: int = 0):
+                 reject_status: int = 400, cut_below: int = 0, port: int = 0, drip: float = 0.05):
         self.faults = deque(faults)
         self.reject_modes = set(reject_modes)
         self.reject_status = reject_status  # llama_cpp.server answers 500 (a validation error)
@@ -45,6 +66,7 @@ class FakeOpenAI:
         self.cut_below = cut_below
         self.delay = delay
         self.hang = hang
+        self.drip = drip  # seconds between the bytes of a "drip" reply
         self.log: list[dict] = []  # one entry per request: body, status, time, fault
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -67,8 +89,8 @@ class FakeOpenAI:
         with self.lock:
             return [e["body"] for e in self.log if e["status"] == 200]
 
-    def respond(self, body: dict, headers: dict | None = None) -> tuple[int, dict, dict]:
-        """(status, headers, JSON body) for one request."""
+    def respond(self, body: dict, headers: dict | None = None) -> tuple[int, dict, dict | Raw]:
+        """(status, headers, JSON body or a :class:`Raw` one) for one request."""
         fmt = (body.get("response_format") or {}).get("type")
         with self.lock:
             fault = None if fmt in self.reject_modes else (self.faults.popleft() if self.faults else None)
@@ -77,8 +99,8 @@ class FakeOpenAI:
         if fmt in self.reject_modes:
             message = f"('body', 'response_format', 'type'): input should be 'text', not {fmt!r}"
             return self.reject_status, {}, {"error": {"message": message}}
-        if fault in ("429", "429-soon"):
-            return 429, {"Retry-After": "1" if fault == "429" else "soon"}, {"error": {"message": "rate limited"}}
+        if fault in _RETRY_AFTER:
+            return 429, {"Retry-After": _RETRY_AFTER[fault]}, {"error": {"message": "rate limited"}}
         if fault == "context-400":
             return 400, {}, {"error": {"message": "This model's maximum context length is 2048 tokens. However, you "
                                                   "requested 2400 tokens (2016 in the messages, 384 in the completion)."}}
@@ -88,6 +110,8 @@ class FakeOpenAI:
                                                               f"header was Authorization: Bearer {key}"}}
         if fault == "500":
             return 500, {}, {"error": {"message": "internal error"}}
+        if fault in _RAW:
+            return _STATUS.get(fault, 200), {}, _RAW[fault]()
         if fault == "timeout":
             time.sleep(self.hang)
         content = json.dumps(canned(body["messages"]))
@@ -105,6 +129,12 @@ class FakeOpenAI:
         elif fault == "cut" or body.get("max_tokens", 1 << 30) < self.cut_below:
             content = content[: content.index('"passage"') + 60]  # ends mid-word inside the passage
         time.sleep(self.delay)
+        if fault == "drip":
+            data = json.dumps(_completion(body, content, finish)).encode()
+            return 200, {}, Raw((data[i:i + 1] for i in range(len(data))), length=len(data), pause=self.drip)
+        if fault == "gzip":  # compressed although the client asked for identity
+            data = gzip.compress(json.dumps(_completion(body, content, finish)).encode())
+            return 200, {"Content-Encoding": "gzip"}, Raw([data], length=len(data))
         return 200, {}, _completion(body, content, finish)
 
     def _handler(self):
@@ -115,15 +145,21 @@ class FakeOpenAI:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length))
                 status, headers, payload = server.respond(body, dict(self.headers))
-                data = json.dumps(payload).encode()
+                if not isinstance(payload, Raw):
+                    data = json.dumps(payload).encode()
+                    payload = Raw([data], length=len(data))
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
+                    self.send_header("Content-Type", payload.content_type)
+                    if payload.length is not None:
+                        self.send_header("Content-Length", str(payload.length))
                     for name, value in headers.items():
                         self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(data)
+                    for chunk in payload.chunks:
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                        time.sleep(payload.pause)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -133,7 +169,17 @@ class FakeOpenAI:
         return Handler
 
 
-_STATUS = {"429": 429, "500": 500}
+_STATUS = {"429": 429, "429-soon": 429, "429-long": 429, "500": 500, "huge-500": 500}
+_RETRY_AFTER = {"429": "1", "429-soon": "soon", "429-long": "120"}
+_ENDLESS = b" " * (1 << 20)  # JSON whitespace, 1 MiB at a time (at most 64 MiB, should the client never stop)
+_RAW = {
+    "html": lambda: Raw([b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"], "text/html"),
+    "null": lambda: Raw([b"null"]),
+    "shape": lambda: Raw([json.dumps({"object": "chat.completion", "choices": "none"}).encode()]),
+    "huge": lambda: Raw(itertools.repeat(_ENDLESS, 64)),
+    "huge-declared": lambda: Raw(itertools.repeat(_ENDLESS, 64), length=1 << 34),
+    "huge-500": lambda: Raw(itertools.repeat(_ENDLESS, 64)),
+}
 
 
 def _completion(body: dict, content: str, finish: str) -> dict:

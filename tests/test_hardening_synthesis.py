@@ -8,9 +8,11 @@ import json
 import socket
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -23,6 +25,7 @@ from syneg.io import read_records  # noqa: E402
 from syneg.records import SyntheticNegative  # noqa: E402
 from syneg.synthesis import synthesize  # noqa: E402
 from syneg.synthesis.backends.openai_backend import OpenAIBackend  # noqa: E402
+from syneg.synthesis.backends.reply import MAX_REPLY_BYTES, reply_cap  # noqa: E402
 from syneg.synthesis.backends.retry import RetryPolicy  # noqa: E402
 from syneg.synthesis.cache import ResultCache  # noqa: E402
 
@@ -266,3 +269,104 @@ def test_redaction_of_query_secrets_and_long_messages():
     register_secret(secret)
     text = "x" * 290 + secret  # the key straddles the 300-character cut
     assert "tok_" not in _message(RuntimeError(text)) and "AAAA" not in _message(RuntimeError(text))
+    assert _message(RuntimeError("<html>\n<h1>\x1b[31mNot found\x1b[0m</h1>")) == "<html> <h1> [31mNot found [0m</h1>"
+
+
+# --- issue #25: timeouts bound the whole reply; replies checked by shape and size; base_url checked first ----
+
+def test_request_timeout_bounds_the_whole_reply_not_the_gap_between_bytes(tmp_path):
+    """A valid reply dripped one byte every 0.05 s (~40 s in all) never trips a per-read timeout."""
+    with FakeOpenAI(faults=["drip"], drip=0.05) as server:
+        started = time.monotonic()
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "1", "--request-timeout", "1",
+                     "--max-attempts", "1")
+        took = time.monotonic() - started
+    assert result.returncode == 3, result.stderr
+    assert "timeout" in result.stderr and "no whole reply within 1 s" in result.stderr
+    assert took < 20 and len(server.log) == 1  # before: held until the last byte, then kept
+    assert [r["reason"] for r in failed_rows(tmp_path / "out.jsonl")] == ["timeout"]
+
+
+def test_a_long_retry_wait_prints_one_line(tmp_path):
+    """Two calls told to wait 120 s: one info line (not one per call, not none); the deadline ends the wait."""
+    with FakeOpenAI(faults=["429-long"] * 2) as server:
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "2", "--concurrency", "2", "--deadline", "2")
+    assert result.returncode == 3 and "deadline" in result.stderr, result.stderr
+    assert result.stderr.count("waiting 120 s before retrying") == 1 and "rate_limited" in result.stderr
+
+
+def test_replies_that_are_no_chat_completion_fail_cleanly_and_a_rerun_retries(tmp_path):
+    """HTML, ``null`` and a JSON object without a choices list: clean transient failures, never a traceback."""
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAI(faults=["html", "null", "shape"]) as server:
+        first = cli(server.base_url, out, "--limit", "3", "--concurrency", "1")
+        assert first.returncode == 3, first.stderr
+        assert "3 bad_reply" in first.stderr and "plain rerun retries" in first.stderr
+        assert "AttributeError" not in first.stderr and "Traceback" not in first.stderr
+        rows = failed_rows(out)
+        assert {r["reason"] for r in rows} == {"bad_reply"} and out.read_text() == ""
+        assert any("Welcome to nginx" in r["detail"] for r in rows)
+        again = cli(server.base_url, out, "--limit", "3")  # the server is healthy now
+    assert again.returncode == 0, again.stderr
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_oversized_replies_fail_cleanly(tmp_path):
+    """Endless 200 and 500 bodies, a declared 16 GiB body and a compressed one: stopped at the cap."""
+    with FakeOpenAI(faults=["huge", "huge-declared", "huge-500", "gzip"]) as server:
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "4", "--concurrency", "1")
+    assert result.returncode == 3, result.stderr
+    assert "4 too_large" in result.stderr and "Traceback" not in result.stderr
+    assert all(e["body"] for e in server.log) and len(server.log) == 4  # each failed at once, no retry
+    assert {r["reason"] for r in failed_rows(tmp_path / "out.jsonl")} == {"too_large"}
+    assert reply_cap(384) < 256 << 10 and reply_cap(10**12) == MAX_REPLY_BYTES  # a JSON tree costs ~100x its bytes
+
+
+def test_a_bad_reply_shows_its_start_with_secrets_masked_whole():
+    from syneg.redact import register_secret
+    from syneg.synthesis.backends.base import BackendError
+    from syneg.synthesis.backends.reply import parse_reply
+
+    register_secret("tok_" + "K" * 40)
+    with pytest.raises(BackendError) as caught:  # the key straddles the 60-character cut of the shown start
+        parse_reply(b"<html>" + b"x" * 40 + b" tok_" + b"K" * 40 + b"</html>", "http://127.0.0.1:1/v1")
+    assert caught.value.reason == "bad_reply" and caught.value.transient
+    assert "KKK" not in str(caught.value) and "tok_" not in str(caught.value)
+
+
+BAD_BASE_URLS = ["http://127.0.0.1:99999/v1", "http://127.0.0.1:abc/v1", "http://127.0.0.1:0/v1", "ftp://127.0.0.1/v1",
+                 "file:///etc/passwd", "127.0.0.1:8000/v1", "localhost:8000/v1", "http:///v1", "http://[::1/v1",
+                 "http://127.0.0.1:8000/v1 x", "http://127.0.0.1:8000/v1\n", "http://h:8000:9/v1",
+                 "http://xn--héllo.invalid/v1", "http://alice:hunter22@127.0.0.1:99999/v1"]
+
+
+@pytest.mark.parametrize("url", BAD_BASE_URLS)
+def test_bad_base_urls_are_configuration_errors(url):
+    with pytest.raises(ValidationError) as caught:
+        SynthesizeConfig(base_url=url)
+    error = caught.value.errors()[0]
+    assert error["loc"] == ("base_url",) and "hunter22" not in error["msg"]  # syneg shows the message only
+    assert SynthesizeConfig(base_url="http://[::1]:8000/v1").base_url == "http://[::1]:8000/v1"
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/v1", "http://alice:hunter22@127.0.0.1:99999/v1"])
+def test_bad_base_url_exits_2_before_any_work(tmp_path, url):
+    out = tmp_path / "out.jsonl"
+    result = cli(url, out, "--limit", "1")
+    assert result.returncode == 2 and "--base-url" in result.stderr and "Traceback" not in result.stderr
+    assert "hunter22" not in result.stderr and not list(tmp_path.iterdir())
+    run = run_cli("run", "--run-dir", tmp_path / "run", "--set", f"synthesize.base_url={url}",
+                  "--set", "synthesize.backend=openai", "--set", "synthesize.model=m")
+    assert run.returncode == 2 and "synthesize.base_url" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "run" / "stages").exists()
+
+
+def test_bad_openai_base_url_from_the_environment_exits_2(tmp_path, monkeypatch):
+    """Without --base-url the SDK reads OPENAI_BASE_URL: it is checked the same way and named."""
+    monkeypatch.setenv("OPENAI_BASE_URL", "ftp://alice:hunter22@127.0.0.1/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used-1234")
+    result = run_cli("synthesize", "--backend", "openai", "--model", "m", "--mode", "free", "--no-guard",
+                     "--limit", "1", "--out", tmp_path / "out.jsonl")
+    assert result.returncode == 2 and "OPENAI_BASE_URL" in result.stderr, result.stderr
+    assert "hunter22" not in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out.jsonl").exists()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
 from syneg.errors import DataError, SynegError
 from syneg.evaluation.metrics import DEFAULT_METRICS
@@ -19,7 +19,7 @@ from syneg.mixing.registry import STRATEGIES
 from syneg.synthesis.attributes import MAX_WORDS, MIN_WORDS
 from syneg.synthesis.backends import BACKENDS
 from syneg.training.losses import LOSSES
-from syneg.synthesis.backends.wire import SERVERS
+from syneg.synthesis.backends.wire import SERVERS, check_base_url
 from syneg.synthesis.engines import ENGINES
 
 if TYPE_CHECKING:
@@ -131,6 +131,12 @@ class SynthesizeConfig(Section):
     max_attempts: Annotated[int, Field(gt=0, le=MAX_ATTEMPTS)] = 5  # bounded retries on 429 / 5xx / timeouts
     deadline: Positive | None = None  # seconds for all calls of a run; those still pending then fail
     cache: str | None = None  # sqlite cache of successful calls; None = <out>.cache.sqlite
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        """An http(s) URL with a host and a port in 1..65535, refused before any work otherwise."""
+        return None if value is None else check_base_url(value)
 
 
 class MixConfig(Section):

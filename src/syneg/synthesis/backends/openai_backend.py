@@ -1,27 +1,36 @@
-"""OpenAI-compatible servers (vLLM, Ollama, llama.cpp server, OpenAI) through the async openai SDK."""
+"""OpenAI-compatible servers (vLLM, Ollama, llama.cpp server, OpenAI) through the async openai SDK.
+
+``timeout`` bounds each attempt's whole reply (wall time, not the gap between bytes); replies are
+bounded in size and checked by shape (see .reply). Long waits before a retry print one line.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
 from syneg.errors import SynegError
+from syneg.progress import note
 from syneg.redact import redact, redact_url, register_secret
 from syneg.synthesis.backends.base import BackendError, ChatBackend, Completion, Sampling
 from syneg.synthesis.backends.retry import RetryPolicy
-from syneg.synthesis.backends.wire import request_fields, server_for
+from syneg.synthesis.backends.wire import check_base_url, request_fields, server_for
 
 if TYPE_CHECKING:
     from syneg.config import SynthesizeConfig
+    from syneg.synthesis.backends.reply import ChatReply
 
 # Structured-output modes, tried in order; an error saying the server does not support one
 # moves that request, and the calls after it, to the next.
 MODES = ("json_schema", "json_object", "prompt")
 _FORMAT_WORDS = ("response_format", "json_schema", "json_object", "structured output", "guided_json", "guided decoding",
                  "structured_outputs")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")  # newlines, ANSI escapes: a server's message prints as one line
+LONG_WAIT_S = 10.0  # a wait before a retry this long (or longer) is announced on stderr
 
 
 class OpenAIBackend(ChatBackend):
@@ -48,14 +57,19 @@ class OpenAIBackend(ChatBackend):
     ) -> None:
         from openai import AsyncOpenAI
 
+        from syneg.synthesis.backends.reply import bounded_client
+
+        served = _served_url(base_url)
         api_key = os.environ.get(api_key_env)
         if not api_key:
             if base_url is None:
                 raise SynegError(f"no API key: set the environment variable {api_key_env} (or pass --base-url)")
             api_key = "no-key"  # local servers accept any key
         register_secret(api_key)
-        self.client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout)
-        self.url = redact_url(base_url) or "https://api.openai.com/v1"
+        self.client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout,
+                                  http_client=bounded_client())
+        self.timeout = timeout
+        self.url = redact_url(served) or "https://api.openai.com/v1"
         self.model = model
         self.model_id = self.model_id_for(model)
         self.retry = retry or RetryPolicy()
@@ -63,10 +77,13 @@ class OpenAIBackend(ChatBackend):
         self.server = server_for(server, base_url)  # the request fields' names (see .wire)
         self.counters: Counter[str] = Counter()
         self.waits: list[float] = []
+        self._announced_until = 0.0  # a long wait announced ends then: concurrent ones stay quiet
         self.last_rejection: str | None = None  # the server's (redacted) reason for the last mode fallback
 
     async def complete(self, messages: list[dict[str, str]], sampling: Sampling, schema: dict) -> Completion:
         import openai
+
+        from syneg.synthesis.backends.reply import ReplyTooLarge, parse_reply, too_large
 
         attempt, started, requests = 0, time.perf_counter(), 0
         while True:
@@ -74,7 +91,9 @@ class OpenAIBackend(ChatBackend):
             requests += 1
             self.counters["requests"] += 1
             try:
-                response = await self._create(messages, sampling, schema, mode)
+                body = await self._attempt(messages, sampling, schema, mode)
+            except ReplyTooLarge as exc:
+                raise too_large(exc, self.url) from None
             except openai.APIStatusError as exc:
                 if mode != "prompt" and rejects_mode(exc):
                     self._fall_back(mode, exc)
@@ -83,11 +102,12 @@ class OpenAIBackend(ChatBackend):
                     raise _status_error(exc, self.url) from None
                 attempt = await self._wait(exc, attempt + 1)
                 continue
-            except openai.APIConnectionError as exc:
+            except (openai.APIConnectionError, TimeoutError) as exc:
                 attempt = await self._wait(exc, attempt + 1)
                 continue
+            reply = parse_reply(body, self.url)
             self.counters[f"calls_{mode}"] += 1
-            return _completion(response, time.perf_counter() - started, requests, mode)
+            return _completion(reply, time.perf_counter() - started, requests, mode)
 
     async def _wait(self, exc: Exception, attempt: int) -> int:
         """Sleep before the next attempt, or raise when the attempts are spent."""
@@ -96,13 +116,30 @@ class OpenAIBackend(ChatBackend):
             raise BackendError(f"gave up after {attempt} attempts at {self.url}: {_describe(exc)}",
                                _transient_reason(exc)) from None
         self.waits.append(delay)
+        self._announce(delay, exc)
         await asyncio.sleep(delay)
         return attempt
 
-    async def _create(self, messages, sampling: Sampling, schema: dict, mode: str):
+    def _announce(self, delay: float, exc: Exception) -> None:
+        """One info line for a long wait (concurrent calls waiting at the same time add none)."""
+        now = time.monotonic()
+        if delay >= LONG_WAIT_S and now >= self._announced_until:
+            self._announced_until = now + delay
+            note(f"synthesize: waiting {delay:.0f} s before retrying {self.url} ({_transient_reason(exc)})")
+
+    async def _attempt(self, messages, sampling: Sampling, schema: dict, mode: str) -> bytes:
+        """One request's reply body, whole within ``timeout`` seconds (a TimeoutError otherwise)."""
+        from syneg.synthesis.backends.reply import cap_replies
+
         fields, extra = request_fields(self.server, sampling, mode, schema)
-        return await self.client.chat.completions.create(
+        cap_replies(sampling.max_tokens)
+        request = self.client.chat.completions.with_raw_response.create(
             model=self.model, messages=messages, **fields, **({"extra_body": extra} if extra else {}))
+        try:
+            raw = await asyncio.wait_for(request, self.timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"no whole reply within {self.timeout:g} s (request_timeout)") from None
+        return raw.http_response.content
 
     def _fall_back(self, mode: str, exc: Exception) -> None:
         if self.mode == mode:  # concurrent rejections of the same mode move on only once
@@ -118,7 +155,7 @@ class OpenAIBackend(ChatBackend):
             asked = self.retry.retry_after(exc.response.headers)
             if asked is not None:
                 return asked
-        elif isinstance(exc, openai.APITimeoutError):
+        elif isinstance(exc, (openai.APITimeoutError, TimeoutError)):
             self.counters["timeouts"] += 1
         elif isinstance(exc, openai.InternalServerError):
             self.counters["server_errors"] += 1
@@ -133,6 +170,18 @@ class OpenAIBackend(ChatBackend):
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+def _served_url(base_url: str | None) -> str | None:
+    """Where requests go: ``base_url``, else the SDK's ``OPENAI_BASE_URL`` (None: the hosted API), checked up front."""
+    setting = "--base-url" if base_url is not None else "OPENAI_BASE_URL"
+    url = base_url if base_url is not None else os.environ.get(setting)
+    if url is not None:
+        try:
+            check_base_url(url)
+        except ValueError as exc:
+            raise SynegError(f"{setting}: {exc}") from None
+    return url
 
 
 def rejects_mode(exc: Exception) -> bool:
@@ -159,18 +208,19 @@ def _transient_reason(exc: Exception) -> str:
     import openai
 
     for kind, reason in ((openai.RateLimitError, "rate_limited"), (openai.InternalServerError, "server_error"),
-                         (openai.APITimeoutError, "timeout"), (openai.APIConnectionError, "connection")):
+                         ((openai.APITimeoutError, TimeoutError), "timeout"),
+                         (openai.APIConnectionError, "connection")):
         if isinstance(exc, kind):
             return reason
     return "backend_error"
 
 
-def _completion(response, latency: float, requests: int, mode: str) -> Completion:
-    usage = response.usage
+def _completion(reply: ChatReply, latency: float, requests: int, mode: str) -> Completion:
+    usage = reply.usage
     counts = {"prompt_tokens": usage.prompt_tokens or 0, "completion_tokens": usage.completion_tokens or 0} if usage else {}
-    if not response.choices:
+    if not reply.choices:
         return Completion(None, None, counts, latency, requests, mode)
-    choice = response.choices[0]
+    choice = reply.choices[0]
     return Completion(choice.message.content, choice.finish_reason, counts, latency, requests, mode)
 
 
@@ -181,7 +231,7 @@ def _message(exc: Exception) -> str:
         text = str(inner.get("message", inner) if isinstance(inner, dict) else inner)
     else:
         text = str(exc)
-    return (redact(text) or "")[:300]
+    return _CONTROL.sub(" ", redact(text) or "")[:300]
 
 
 def _describe(exc: Exception) -> str:

@@ -9,7 +9,9 @@ body beside the standard ones). ``generic`` (llama.cpp server, Ollama, ...): ``m
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from syneg.redact import redact
 from syneg.synthesis.backends.base import Sampling
 
 SERVERS = ("auto", "openai", "vllm", "generic")
@@ -22,6 +24,31 @@ def response_format(mode: str, schema: dict) -> dict | None:
     if mode == "json_object":
         return {"type": "json_object", "schema": schema}
     return None
+
+
+def check_base_url(url: str) -> str:
+    """``url`` when it is an http(s) URL with a host and a port in 1..65535; else a ValueError saying why."""
+    shown = repr(redact(url))
+    if any(char.isspace() or not char.isprintable() for char in url):
+        raise ValueError(f"{shown} contains spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a port out of range or not a number, a broken [IPv6] host
+        raise ValueError(f"{shown} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{shown} is not an http:// or https:// URL (e.g. http://127.0.0.1:8000/v1)")
+    if not parts.hostname:
+        raise ValueError(f"{shown} names no host (e.g. http://127.0.0.1:8000/v1)")
+    if port == 0:
+        raise ValueError(f"{shown} is not a valid URL (Port out of range 1-65535)")
+    import httpx2  # the openai SDK's own parser: what it refuses (a bad IDNA host) fails here, before any work
+
+    try:
+        httpx2.URL(url)
+    except httpx2.InvalidURL as exc:
+        raise ValueError(f"{shown} is not a valid URL ({redact(str(exc))})") from None
+    return url
 
 
 def server_for(server: str, base_url: str | None) -> str:
