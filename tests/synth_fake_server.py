@@ -105,7 +105,7 @@ class FakeOpenAI:
             return 400, {}, {"error": {"message": "This model's maximum context length is 2048 tokens. However, you "
                                                   "requested 2400 tokens (2016 in the messages, 384 in the completion)."}}
         if fault in ("echo-key-400", "echo-key-401"):
-            key = (headers or {}).get("Authorization", "").removeprefix("Bearer ")
+            key = bearer(headers)
             return int(fault[-3:]), {}, {"error": {"message": f"Incorrect API key provided: {key}; "
                                                               f"header was Authorization: Bearer {key}"}}
         if fault == "500":
@@ -208,9 +208,14 @@ class RewritingOpenAI(FakeOpenAI):
             reply = json.loads(message.get("content") or "")
         except ValueError:  # an error, or a fault's garbled reply: left as it is
             return status, extra, payload
-        auth = next((v for k, v in (headers or {}).items() if k.lower() == "authorization"), "")  # httpx: lower case
-        message["content"] = json.dumps(self.rewrite(reply, auth.removeprefix("Bearer ")))
+        message["content"] = json.dumps(self.rewrite(reply, bearer(headers)))
         return status, extra, payload
+
+
+def bearer(headers: dict | None) -> str:
+    """The API key of a request's Authorization header (any case: httpx sends it lower case)."""
+    auth = next((v for k, v in (headers or {}).items() if k.lower() == "authorization"), "")
+    return auth.removeprefix("Bearer ")
 
 
 def echo_key(reply: dict, key: str) -> dict:

@@ -222,6 +222,8 @@ def test_error_bodies_echoing_the_key_are_redacted(dataset, tmp_path, monkeypatc
         assert b"SECRET" not in path.read_bytes(), path
     with sqlite3.connect(tmp_path / "out.jsonl.cache.sqlite") as db:
         assert all("SECRET" not in str(row) for row in db.execute("SELECT * FROM failures"))
+    # the server did echo the key, and it was masked
+    assert "Incorrect API key provided: ***" in (tmp_path / "out.jsonl.failed.jsonl").read_text()
 
 
 def test_credentials_in_base_url_are_not_written(tmp_path):
