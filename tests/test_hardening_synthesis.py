@@ -371,4 +371,9 @@ def test_bad_openai_base_url_from_the_environment_exits_2(tmp_path, monkeypatch)
                      "--limit", "1", "--out", tmp_path / "out.jsonl")
     assert result.returncode == 2 and "OPENAI_BASE_URL" in result.stderr, result.stderr
     assert "hunter22" not in result.stderr and "Traceback" not in result.stderr
-    assert not (tmp_path / "out.jsonl").exists()
+    assert not list(tmp_path.iterdir())  # checked before the cache file is made
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    result = run_cli("synthesize", "--backend", "openai", "--model", "m", "--mode", "free", "--no-guard",
+                     "--limit", "1", "--out", tmp_path / "out.jsonl")
+    assert result.returncode == 2 and "no API key" in result.stderr and not list(tmp_path.iterdir())

@@ -94,6 +94,8 @@ def synthesize(
     config = with_planned_calls(config, out)
     items, model_id = plan(dataset, config, mined, seed)
     items, block = shard_items(items, shard, model_id)
+    if backend is None and import_from is None:
+        get_backend(config.backend).check_config(config)  # before the cache file is made
     with open_cache(config, out) as cache:
         counters = RunCounters()
         imported = dict(batch.import_batch(items, cache, import_from, counters.transient, model_id)) if import_from else None

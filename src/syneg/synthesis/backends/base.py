@@ -73,6 +73,11 @@ class ChatBackend(abc.ABC):
         return f"{cls.name}:{model}"
 
     @classmethod
+    def check_config(cls, config: SynthesizeConfig) -> None:
+        """Refuse settings (or environment) the backend cannot work with, cheaply and before any file is
+        opened; :meth:`from_config` may still find more (a model that does not load, say)."""
+
+    @classmethod
     @abc.abstractmethod
     def from_config(cls, config: SynthesizeConfig) -> ChatBackend:
         """Build the backend from the ``synthesize`` settings."""

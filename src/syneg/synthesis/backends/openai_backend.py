@@ -39,9 +39,15 @@ class OpenAIBackend(ChatBackend):
     name = "openai"
 
     @classmethod
-    def from_config(cls, config: SynthesizeConfig) -> OpenAIBackend:
+    def check_config(cls, config: SynthesizeConfig) -> None:
         if config.model is None:
             raise SynegError("--backend openai needs --model (the name the server serves)")
+        _served_url(config.base_url)
+        _api_key(config.api_key_env, config.base_url)
+
+    @classmethod
+    def from_config(cls, config: SynthesizeConfig) -> OpenAIBackend:
+        cls.check_config(config)
         return cls(config.model, config.base_url, config.api_key_env, config.request_timeout,
                    RetryPolicy(max_attempts=config.max_attempts), server=config.server)
 
@@ -60,11 +66,7 @@ class OpenAIBackend(ChatBackend):
         from syneg.synthesis.backends.reply import bounded_client
 
         served = _served_url(base_url)
-        api_key = os.environ.get(api_key_env)
-        if not api_key:
-            if base_url is None:
-                raise SynegError(f"no API key: set the environment variable {api_key_env} (or pass --base-url)")
-            api_key = "no-key"  # local servers accept any key
+        api_key = _api_key(api_key_env, base_url)
         register_secret(api_key)
         self.client = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout,
                                   http_client=bounded_client())
@@ -170,6 +172,16 @@ class OpenAIBackend(ChatBackend):
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+def _api_key(api_key_env: str, base_url: str | None) -> str:
+    """The key in ``api_key_env``; a placeholder for a ``base_url`` server (local servers accept any key)."""
+    api_key = os.environ.get(api_key_env)
+    if api_key:
+        return api_key
+    if base_url is None:
+        raise SynegError(f"no API key: set the environment variable {api_key_env} (or pass --base-url)")
+    return "no-key"
 
 
 def _served_url(base_url: str | None) -> str | None:
