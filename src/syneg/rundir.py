@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from syneg import layout
+from syneg.errors import SynegError
 from syneg.io import file_digest, write_json, write_text
+from syneg.locking import Lock, acquire
 
 
 class RunDir:
@@ -22,12 +24,23 @@ class RunDir:
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path)  # made by lock(), when a writer takes it
 
     def file(self, name: str) -> Path:
         """Path of ``name`` (a ``syneg.layout`` name) inside the run directory."""
         return self.path / name
+
+    def lock(self, what: str = "run directory") -> Lock:
+        """Make the folder and hold its ``run.lock``: one writing process per run directory (``syneg.locking``).
+
+        Raises SynegError naming the holder's PID when another process (or another lock of this one) holds it.
+        """
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SynegError(f"cannot make the {what} {self.path}: {exc.strerror}") from None
+        return acquire(self.file(layout.RUN_LOCK), f"{what} {self.path}",
+                       "wait for it to finish or use another run directory")
 
     def save_config(self, yaml_text: str) -> None:
         write_text(self.file(layout.CONFIG), yaml_text)
