@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from syneg.errors import DataError, SynegError
-from syneg.evaluation.metrics import DEFAULT_METRICS
+from syneg.evaluation.metrics import DEFAULT_METRICS, parse_metrics
 from syneg.hardware import DEVICE_PATTERN
 from syneg.mixing.registry import STRATEGIES
 from syneg.synthesis.attributes import MAX_WORDS, MIN_WORDS
@@ -150,6 +151,16 @@ class TrainConfig(Section):
 class EvaluateConfig(Section):
     metrics: list[str] = list(DEFAULT_METRICS)
 
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, names: list[str]) -> list[str]:
+        """Unknown metric names fail when the config is read, not after training."""
+        try:
+            parse_metrics(names)
+        except SynegError as exc:
+            raise PydanticCustomError("metric", str(exc)) from None
+        return names
+
 
 class RunConfig(Section):
     """Everything one ``syneg run`` needs."""
@@ -173,13 +184,30 @@ class RunConfig(Section):
 def parse_override(item: str) -> tuple[list[str], Any]:
     """Parse ``a.b=value``; the value is read as YAML (numbers, booleans, null, lists)."""
     key, sep, raw = item.partition("=")
-    if not sep or not key.strip():
+    keys = [part.strip() for part in key.split(".")]
+    if not sep or not all(keys):
         raise SynegError(f"--set expects key=value (e.g. train.epochs=2), got {item!r}")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
-    return [part.strip() for part in key.split(".")], value
+    return keys, value
+
+
+def set_key(raw: dict[str, Any], key: str, value: Any) -> None:
+    """Set the dotted ``key`` (``train.epochs``) of ``raw`` to ``value`` as it is (never re-parsed as text).
+
+    Missing sections are made; SynegError when a part is empty or names a setting, not a section.
+    """
+    keys, node = key.split("."), raw
+    if not all(part.strip() for part in keys):
+        raise SynegError(f"{key!r} is not a setting name (e.g. train.epochs)")
+    for part in keys[:-1]:
+        child = node.setdefault(part.strip(), {})
+        if not isinstance(child, dict):
+            raise SynegError(f"{key}: {part.strip()!r} is not a section")
+        node = child
+    node[keys[-1].strip()] = value
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -187,13 +215,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     result = yaml.safe_load(yaml.safe_dump(raw)) or {}
     for item in overrides:
         keys, value = parse_override(item)
-        node = result
-        for key in keys[:-1]:
-            child = node.setdefault(key, {})
-            if not isinstance(child, dict):
-                raise SynegError(f"--set {item!r}: {key!r} is not a section")
-            node = child
-        node[keys[-1]] = value
+        try:
+            set_key(result, ".".join(keys), value)
+        except SynegError as exc:
+            raise SynegError(f"--set {item!r}: {exc}") from None
     return result
 
 
@@ -214,12 +239,17 @@ def load_config(
     """
     raw: dict[str, Any] = read_yaml(Path(path)) if path is not None else _demo(model)
     raw = apply_overrides(raw, overrides or [])
+    return validate(model, raw, path or "<config>")
+
+
+def validate(model: type[C], raw: dict[str, Any], source: str | Path, context: str = "") -> C:
+    """``raw`` validated as ``model``; the first error is a DataError naming ``source``, ``context`` and the key."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise DataError(path or "<config>", f"{where}: {first['msg']}") from None
+        raise DataError(source, f"{context}{where}: {first['msg']}") from None
 
 
 def _demo(model: type[BaseModel]) -> dict[str, Any]:
