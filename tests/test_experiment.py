@@ -156,6 +156,8 @@ def _experiment_file(tmp_path, grid: str, base: str = "") -> Path:
     ('  baselines: [bm25]\n  cells: {"x": {"train..lr": 1}}\n', ["experiment cell 'x': 'train..lr' is not a setting name"]),
     ('  baselines: [bm25]\n  cells: {"x": {seed: 3}}\n', ["experiment cell 'x': seed: set by the grid"]),
     ('  baselines: [bm25]\n  cells: {"x": {run_dir: /tmp/elsewhere}}\n', ["experiment cell 'x': run_dir: set by the grid"]),
+    ('  baselines: [bm25]\n  cells: {"x": {train.model: ./no-such-model}}\n',
+     ["experiment cell 'x': train.model: ./no-such-model does not exist"]),
     # seeds: repeated, or each evaluating its own carved dev split
     ('  seeds: [0, 0]\n  baselines: [bm25]\n', ["experiment.seeds: [0, 0] repeats a seed"]),
     ('  seeds: [0, 1]\n  baselines: [bm25]\n', ["experiment cell 'bm25': data.split_seed"]),

@@ -338,3 +338,12 @@ def test_run_refuses_a_stage_the_config_does_not_run_before_making_the_run_direc
                      "--set", "mix.strategy=retrieved")
     _assert_cli_error(result, "stage synthesize does not run with this config")
     assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("setting", ["train.model", "teacher.model", "mine.rescore_model", "synthesize.model"])
+def test_run_refuses_a_missing_local_model_before_any_stage(tmp_path, beir_dir, setting):
+    run_dir = tmp_path / "run"
+    result = run_cli("run", "--run-dir", run_dir, "--set", f"data.path={beir_dir}", "--set",
+                     f"{setting}={tmp_path / 'no-such-model'}", timeout=120)
+    _assert_cli_error(result, f"{setting}: {tmp_path / 'no-such-model'} does not exist")
+    assert not run_dir.exists()

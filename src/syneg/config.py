@@ -180,6 +180,20 @@ class RunConfig(Section):
         """The run's ``train`` or ``eval`` split (``data.train_split`` / ``data.eval_split``, carved when set)."""
         return self.data.load_split(kind, self.seed)
 
+    def check_model_paths(self, synthesis: bool = True) -> None:
+        """SynegError naming the setting when a model names a local path (``/``, ``./``, ``../``) that is not
+        there, so a typo fails before any stage; other names (Hub ids, packaged teachers) resolve when loaded.
+        ``synthesis``: whether the synthesize stage runs (else its models are not checked)."""
+        models = {"teacher.model": self.teacher.model, "mine.model": self.mine.model,
+                  "mine.rescore_model": self.mine.rescore_model, "train.model": self.train.model}
+        if synthesis:
+            models["synthesize.guard_model"] = self.synthesize.guard_model
+            if self.synthesize.backend != "openai":  # an openai-compatible server names its own models
+                models["synthesize.model"] = self.synthesize.model
+        for key, name in models.items():
+            if name and name.startswith(("/", "./", "../")) and not Path(name).exists():
+                raise SynegError(f"{key}: {name} does not exist (a local model path)")
+
 
 def parse_override(item: str) -> tuple[list[str], Any]:
     """Parse ``a.b=value``; the value is read as YAML (numbers, booleans, null, lists)."""

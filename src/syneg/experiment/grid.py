@@ -145,6 +145,10 @@ def check_cells(config: ExperimentConfig, source: str | Path = "<config>") -> li
         raise DataError(source, f"experiment.seeds: {seeds} repeats a seed")
     for cell in cells:
         run = cell_config(config, cell, source)
+        try:
+            run.check_model_paths(synthesis=REGISTRY[run.mix.strategy].uses_synthetic)
+        except SynegError as exc:
+            raise DataError(source, f"experiment cell {cell.group!r}: {exc}") from None
         if len(seeds) > 1 and run.data.depends_on_run_seed():
             raise DataError(source, f"experiment cell {cell.group!r}: data.split_seed: with several seeds and "
                                     "data.dev_fraction set, every seed would evaluate a different dev split; "

@@ -132,8 +132,9 @@ class Pipeline:
 
         The run directory is locked throughout: a second process on it fails at once, naming this one's PID.
         """
-        stages = self.select(names)  # a selection that cannot run, a missing GPU or bad data fail before
-        resolve_device(self.config.device)  # the run directory is made or locked
+        stages = self.select(names)  # a selection that cannot run, a missing GPU or model, or bad data fail
+        resolve_device(self.config.device)  # before the run directory is made or locked
+        self.config.check_model_paths(synthesis=any(stage.name == "synthesize" for stage in self.active_stages()))
         for kind in dict.fromkeys(stage.dataset for stage in stages):
             self.dataset(kind)
         with self.locked():
