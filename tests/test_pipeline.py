@@ -115,3 +115,17 @@ def test_two_runs_on_one_run_directory_the_second_exits_naming_the_first(small_s
     assert second.returncode == 2, second.stderr[-2000:]
     assert f"error: run directory {run_dir} is in use by process {first.pid}" in second.stderr
     assert "[synthesize]" not in second.stderr and len(server.log) == 2  # the second sent no call
+
+
+def test_a_lock_file_that_is_a_link_or_a_folder_is_refused_untouched(beir_dir, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("keep me\n")
+    for number, make in enumerate((lambda path: path.symlink_to(secret), lambda path: path.mkdir())):
+        run_dir = tmp_path / f"run-{number}"
+        run_dir.mkdir()
+        make(run_dir / "run.lock")
+        result = run_cli("run", "--run-dir", run_dir, "--set", f"data.path={beir_dir}", timeout=120)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert f"lock file of run directory {run_dir}" in result.stderr and "[mine]" not in result.stderr
+        assert sorted(p.name for p in run_dir.iterdir()) == ["run.lock"]
+    assert secret.read_text() == "keep me\n"

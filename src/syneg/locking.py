@@ -72,12 +72,9 @@ def acquire(lock_file: str | Path, what: str, hint: str) -> Lock:
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        try:
-            record = json.loads(handle.read(4096) or b"{}")
-        except ValueError:  # being written right now
-            record = {}
+        record = _record(handle)
         handle.close()
-        raise SynegError(in_use_message(what, record if isinstance(record, dict) else {}, hint)) from None
+        raise SynegError(in_use_message(what, record, hint)) from None
     except OSError as exc:
         handle.close()
         raise SynegError(f"cannot lock {what} ({path}): {exc.strerror}") from None
@@ -85,3 +82,30 @@ def acquire(lock_file: str | Path, what: str, hint: str) -> Lock:
     handle.write(json.dumps(holder()).encode("utf-8"))
     handle.flush()
     return Lock(path, handle)
+
+
+def check_free(lock_file: str | Path, what: str, hint: str) -> None:
+    """Raise as :func:`acquire` would when another process holds ``lock_file``; create, change and keep nothing.
+
+    For failing at once, before slow checks that come before :func:`acquire`.
+    """
+    try:
+        handle = os.fdopen(os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb")
+    except OSError:
+        return  # missing (free), or unusable: acquire() reports it
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: probes never block one another
+        except BlockingIOError:
+            raise SynegError(in_use_message(what, _record(handle), hint)) from None
+        except OSError:
+            return
+
+
+def _record(handle: BinaryIO) -> dict[str, Any]:
+    """The holder record in a lock file (empty when unreadable, e.g. being written right now)."""
+    try:
+        record = json.loads(handle.read(4096) or b"{}")
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}

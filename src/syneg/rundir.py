@@ -12,7 +12,9 @@ from typing import Any
 from syneg import layout
 from syneg.errors import SynegError
 from syneg.io import file_digest, write_json, write_text
-from syneg.locking import Lock, acquire
+from syneg.locking import Lock, acquire, check_free
+
+_LOCK_HINT = "wait for it to finish or use another run directory"
 
 
 class RunDir:
@@ -39,8 +41,11 @@ class RunDir:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SynegError(f"cannot make the {what} {self.path}: {exc.strerror}") from None
-        return acquire(self.file(layout.RUN_LOCK), f"{what} {self.path}",
-                       "wait for it to finish or use another run directory")
+        return acquire(self.file(layout.RUN_LOCK), f"{what} {self.path}", _LOCK_HINT)
+
+    def check_unlocked(self, what: str = "run directory") -> None:
+        """Fail as :meth:`lock` would when another process holds the folder; writes nothing."""
+        check_free(self.file(layout.RUN_LOCK), f"{what} {self.path}", _LOCK_HINT)
 
     def save_config(self, yaml_text: str) -> None:
         write_text(self.file(layout.CONFIG), yaml_text)

@@ -103,8 +103,9 @@ def run_experiment(config: ExperimentConfig, command: str, log: Callable[[str], 
     """Run the grid in ``config.run_dir``; returns the path of ``results.md``."""
     started = time.perf_counter()
     cells = check_cells(config)  # every cell's config and data are valid before anything is written
-    check_data(config, cells)
     out = RunDir(config.run_dir)
+    out.check_unlocked("experiment folder")  # another writer: fail now, not after loading the data
+    check_data(config, cells)
     with out.lock("experiment folder"):
         results = [zero_shot(config)]
         for number, cell in enumerate(cells, start=1):

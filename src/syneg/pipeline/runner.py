@@ -135,6 +135,8 @@ class Pipeline:
         stages = self.select(names)  # a selection that cannot run, a missing GPU or model, or bad data fail
         resolve_device(self.config.device)  # before the run directory is made or locked
         self.config.check_model_paths(synthesis=any(stage.name == "synthesize" for stage in self.active_stages()))
+        if not self._locked:
+            self.run_dir.check_unlocked()  # another writer: fail now, not after loading the data
         for kind in dict.fromkeys(stage.dataset for stage in stages):
             self.dataset(kind)
         with self.locked():
