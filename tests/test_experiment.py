@@ -155,6 +155,7 @@ def _experiment_file(tmp_path, grid: str, base: str = "") -> Path:
     ('  baselines: [bm25]\n  cells: {"x": {train.lr.value: 1}}\n', ["experiment cell 'x': train.lr.value: 'lr' is not a section"]),
     ('  baselines: [bm25]\n  cells: {"x": {"train..lr": 1}}\n', ["experiment cell 'x': 'train..lr' is not a setting name"]),
     ('  baselines: [bm25]\n  cells: {"x": {seed: 3}}\n', ["experiment cell 'x': seed: set by the grid"]),
+    ('  baselines: [bm25]\n  cells: {" ": {train.lr: 1.0e-5}}\n', ["experiment.cells: a cell label is empty"]),
     ('  baselines: [bm25]\n  cells: {"x": {run_dir: /tmp/elsewhere}}\n', ["experiment cell 'x': run_dir: set by the grid"]),
     ('  baselines: [bm25]\n  cells: {"x": {train.model: ./no-such-model}}\n',
      ["experiment cell 'x': train.model: ./no-such-model does not exist"]),
@@ -177,10 +178,12 @@ def test_experiment_checks_every_cell_before_any_work(tmp_path, grid, fragments)
 def test_cell_override_values_are_kept_as_yaml_gave_them(tmp_path):
     path = _experiment_file(tmp_path, '  baselines: []\n  cells:\n'
                             '    "string null": {synthesize.model: "null", train.max_steps: 3}\n'
-                            '    "yaml null": {train.max_steps: null, mix.ratio: 0.25, synthesize.domains: [a, "b: c"]}\n',
+                            '    "yaml null": {train.max_steps: null, mix.ratio: 0.25, synthesize.domains: [a, "b: c"]}\n'
+                            '    "a section": {train: {lr: 1.0e-4}}\n',
                             base="train: {max_steps: 7}\n")
     config = load_experiment(path)
-    string_null, yaml_null = (cell_config(config, cell) for cell in expand(config))
+    string_null, yaml_null, section = (cell_config(config, cell) for cell in expand(config))
+    assert (section.train.lr, section.train.max_steps) == (1e-4, 7)  # a mapping updates the section's keys
     assert string_null.synthesize.model == "null" and string_null.train.max_steps == 3
     assert yaml_null.synthesize.model is None and yaml_null.train.max_steps is None
     assert yaml_null.mix.ratio == 0.25 and yaml_null.synthesize.domains == ["a", "b: c"]

@@ -326,6 +326,13 @@ def test_evaluate_refuses_unknown_metric_before_reading_data(tmp_path):
     _assert_cli_error(run_cli("evaluate", "--run", tmp_path / "missing.trec", "--metrics", ","), "--metrics")
 
 
+def test_set_with_a_mapping_updates_the_section(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train: {epochs: 3, lr: 1.0e-5}\n")
+    config = load_config(path, ["train={lr: 1.0e-4, max_steps: 5}"])
+    assert (config.train.epochs, config.train.lr, config.train.max_steps) == (3, 1e-4, 5)
+
+
 @pytest.mark.parametrize("setting", ["train..epochs=2", ".epochs=2", "train.=2", "synthesize.limit.x=2"])
 def test_set_with_a_malformed_key_is_refused(setting):
     with pytest.raises(SynegError, match="--set"):

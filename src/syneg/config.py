@@ -211,22 +211,27 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 def set_key(raw: dict[str, Any], key: str, value: Any) -> None:
     """Set the dotted ``key`` (``train.epochs``) of ``raw`` to ``value`` as it is (never re-parsed as text).
 
-    Missing sections are made; SynegError when a part is empty or names a setting, not a section.
+    Missing sections are made, and a mapping given for a section updates its keys (the others stay);
+    SynegError when a part is empty or names a setting, not a section.
     """
-    keys, node = key.split("."), raw
-    if not all(part.strip() for part in keys):
+    keys, node = [part.strip() for part in key.split(".")], raw
+    if not all(keys):
         raise SynegError(f"{key!r} is not a setting name (e.g. train.epochs)")
     for part in keys[:-1]:
-        child = node.setdefault(part.strip(), {})
+        child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise SynegError(f"{key}: {part.strip()!r} is not a section")
+            raise SynegError(f"{key}: {part!r} is not a section")
         node = child
-    node[keys[-1].strip()] = value
+    if isinstance(value, dict) and isinstance(node.get(keys[-1]), dict):
+        for inner, item in value.items():
+            set_key(node, f"{keys[-1]}.{inner}", item)
+    else:
+        node[keys[-1]] = value
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of ``raw`` with each ``a.b=value`` override set."""
-    result = yaml.safe_load(yaml.safe_dump(raw)) or {}
+    result = yaml.safe_load(yaml.safe_dump(raw, sort_keys=False)) or {}  # a copy, in the order given
     for item in overrides:
         keys, value = parse_override(item)
         try:

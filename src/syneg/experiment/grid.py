@@ -88,6 +88,8 @@ def _distinct(specs: list[tuple[str, str, dict[str, Any]]]) -> None:
     labels: dict[str, str] = {ZERO_SHOT: ZERO_SHOT}
     slugs: dict[str, str] = {}
     for label, slug, _ in specs:
+        if not label.strip():
+            raise SynegError("experiment.cells: a cell label is empty")
         if label in labels:
             raise SynegError(f"experiment: two cells are labelled {label!r} (their rows would merge); "
                              "rename one or drop the repeat")
