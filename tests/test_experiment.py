@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from conftest import run_cli
-from syneg.experiment import ExperimentConfig, expand
-from syneg.experiment.grid import cell_config
+from syneg.experiment import ExperimentConfig, expand, load_experiment
+from syneg.experiment.grid import cell_config, slugify
 
 
 def test_grid_expansion_and_cell_configs():
@@ -123,3 +124,108 @@ def test_pinned_stage_seeds_share_keys_only_over_equal_splits(tmp_path, data, sh
     first, second = keys(1), keys(2)  # two seeds other than the base seed 0
     assert (first["mine"] == second["mine"], first["synthesize"] == second["synthesize"]) == (shared, shared)
     assert first["mix"] != second["mix"] and first["train"] != second["train"]
+
+
+# --- every cell is checked before any work (issue #25) --------------------------------------------
+
+def _experiment_file(tmp_path, grid: str, base: str = "") -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(f"run_dir: {tmp_path / 'exp'}\n{base}experiment:\n{grid}")
+    return path
+
+
+@pytest.mark.parametrize(("grid", "fragments"), [
+    # two labels, one folder: one cell would overwrite the other
+    ('  baselines: [hybrid]\n  cells: {"Hard negs": {mix.ratio: 0.2}, "hard-negs": {mix.ratio: 0.4}}\n',
+     ["'Hard negs'", "'hard-negs'", "cells/hard-negs"]),
+    ('  baselines: [bm25]\n  cells: {"BM25": {mix.ratio: 0.2}}\n', ["'bm25'", "'BM25'", "cells/bm25"]),
+    ('  baselines: [hybrid]\n  ratios: [0.3]\n  cells: {"Hybrid R0.3": {train.lr: 1.0e-5}}\n',
+     ["'hybrid (R=0.3)'", "'Hybrid R0.3'", "cells/hybrid-r0.3"]),
+    ('  baselines: []\n  cells: {"??": {train.lr: 1.0e-5}, "!!": {train.lr: 3.0e-5}}\n', ["'??'", "'!!'", "cells/cell"]),
+    # one label twice: the rows would merge
+    ('  baselines: [hybrid]\n  ratios: [0.3, 0.3]\n', ["labelled 'hybrid (R=0.3)'"]),
+    ('  baselines: []\n  cells: {"zero-shot": {train.lr: 1.0e-5}}\n', ["labelled 'zero-shot'"]),
+    # a typo in a cell's key, a bad value, a key the grid owns
+    ('  baselines: [bm25]\n  cells: {"bm25 + MarginMSE": {trian.loss: margin_mse}}\n',
+     ["experiment cell 'bm25 + MarginMSE': trian: Extra inputs are not permitted"]),
+    ('  baselines: [bm25]\n  cells: {"x": {train.loss: margin_mes}}\n', ["experiment cell 'x': train.loss: Input should be"]),
+    ('  baselines: [bm25]\n  cells: {"x": {train.max_steps: "null"}}\n', ["experiment cell 'x': train.max_steps:"]),
+    ('  baselines: [bm25]\n  cells: {"x": {evaluate.metrics: [nDCG@10, foo]}}\n',
+     ["experiment cell 'x': evaluate.metrics: unknown metric 'foo'"]),
+    ('  baselines: [bm25]\n  cells: {"x": {train.lr.value: 1}}\n', ["experiment cell 'x': train.lr.value: 'lr' is not a section"]),
+    ('  baselines: [bm25]\n  cells: {"x": {"train..lr": 1}}\n', ["experiment cell 'x': 'train..lr' is not a setting name"]),
+    ('  baselines: [bm25]\n  cells: {"x": {seed: 3}}\n', ["experiment cell 'x': seed: set by the grid"]),
+    ('  baselines: [bm25]\n  cells: {" ": {train.lr: 1.0e-5}}\n', ["experiment.cells: a cell label is empty"]),
+    ('  baselines: [bm25]\n  cells: {"x": {run_dir: /tmp/elsewhere}}\n', ["experiment cell 'x': run_dir: set by the grid"]),
+    ('  baselines: [bm25]\n  cells: {"x": {train.model: ./no-such-model}}\n',
+     ["experiment cell 'x': train.model: ./no-such-model does not exist"]),
+    # seeds: repeated, or each evaluating its own carved dev split
+    ('  seeds: [0, 0]\n  baselines: [bm25]\n', ["experiment.seeds: [0, 0] repeats a seed"]),
+    ('  seeds: [0, 1]\n  baselines: [bm25]\n', ["experiment cell 'bm25': data.split_seed"]),
+])
+def test_experiment_checks_every_cell_before_any_work(tmp_path, grid, fragments):
+    path = _experiment_file(tmp_path, grid)
+    result = run_cli("experiment", path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and "cell 1/" not in result.stderr
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith("error:"))
+    assert line.startswith(f"error: {path}: "), line
+    for fragment in fragments:
+        assert fragment in line, line
+    assert not (tmp_path / "exp").exists()  # nothing ran, nothing written
+
+
+def test_cell_override_values_are_kept_as_yaml_gave_them(tmp_path):
+    path = _experiment_file(tmp_path, '  baselines: []\n  cells:\n'
+                            '    "string null": {synthesize.model: "null", train.max_steps: 3}\n'
+                            '    "yaml null": {train.max_steps: null, mix.ratio: 0.25, synthesize.domains: [a, "b: c"]}\n'
+                            '    "a section": {train: {lr: 1.0e-4}}\n',
+                            base="train: {max_steps: 7}\n")
+    config = load_experiment(path)
+    string_null, yaml_null, section = (cell_config(config, cell) for cell in expand(config))
+    assert (section.train.lr, section.train.max_steps) == (1e-4, 7)  # a mapping updates the section's keys
+    assert string_null.synthesize.model == "null" and string_null.train.max_steps == 3
+    assert yaml_null.synthesize.model is None and yaml_null.train.max_steps is None
+    assert yaml_null.mix.ratio == 0.25 and yaml_null.synthesize.domains == ["a", "b: c"]
+
+
+def test_seeds_may_differ_when_the_split_is_fixed(tmp_path):
+    for data in ("data: {split_seed: 0}\n", "data: {dev_fraction: null}\n"):
+        path = _experiment_file(tmp_path, "  seeds: [0, 1]\n  baselines: [bm25]\n", base=data)
+        assert [c.seed for c in expand(load_experiment(path))] == [0, 1]
+
+
+def test_cell_labels_never_make_dot_folders():
+    assert [slugify(label) for label in ("..", ".", "a..b", ".hidden.")] == ["cell", "cell", "a..b", "hidden"]
+
+
+def test_experiment_folder_and_cell_folders_have_one_writer(tmp_path):
+    import os
+
+    from syneg.errors import SynegError
+    from syneg.experiment.grid import cell_dir
+    from syneg.experiment.runner import run_cell
+    from syneg.rundir import RunDir
+
+    path = _experiment_file(tmp_path, "  baselines: [bm25]\n")
+    with RunDir(tmp_path / "exp").lock("experiment folder"):
+        result = run_cli("experiment", path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"error: experiment folder {tmp_path / 'exp'} is in use by process {os.getpid()}" in result.stderr
+    assert "cell 1/" not in result.stderr and os.listdir(tmp_path / "exp") == ["run.lock"]
+    config = load_experiment(path)
+    cell = expand(config)[0]
+    with RunDir(cell_dir(config, cell)).lock():  # a cell folder in use: its cell fails at once, nothing mined
+        with pytest.raises(SynegError, match=f"run directory {cell_dir(config, cell)} is already in use"):
+            run_cell(config, cell, print)
+    assert os.listdir(cell_dir(config, cell)) == ["run.lock"]
+
+
+def test_experiment_loads_every_cells_data_before_any_work(tmp_path, small_slice):
+    path = _experiment_file(tmp_path, f'  baselines: [bm25]\n  cells: {{"other data": {{data.path: {tmp_path / "nope"}}}}}\n',
+                            base=f"data: {{path: {small_slice}}}\n")
+    result = run_cli("experiment", path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith("error:"))
+    assert line.startswith("error: experiment cell 'other data': ") and str(tmp_path / "nope") in line
+    assert "cell 1/" not in result.stderr and not (tmp_path / "exp").exists()

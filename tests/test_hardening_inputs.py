@@ -14,7 +14,7 @@ import pytest
 from conftest import run_cli, write_beir
 from syneg.config import RunConfig, SynthesizeConfig, load_config
 from syneg.data import available_splits, load_beir
-from syneg.errors import DataError
+from syneg.errors import DataError, SynegError
 from syneg.experiment import load_experiment
 from syneg.io import atomic_open, write_jsonl, write_text
 from syneg.layout import read_stats
@@ -291,3 +291,66 @@ def test_stale_mine_stats_are_ignored(tmp_path):
     assert read_stats(out)["retriever"] == "dense"
     os.truncate(out, 10)
     assert read_stats(out) is None
+
+
+# --- 9. names are checked when the config is read, before any stage (issue #25) ------------------
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("evaluate.metrics=[nDCG@10, nDGC@10]", "evaluate.metrics: unknown metric 'nDGC@10'"),
+    ("evaluate.metrics=[Judged@10]", "evaluate.metrics: metric 'Judged@10' is not computed by pytrec_eval"),
+    ("evaluate.metrics=[]", "evaluate.metrics: no metrics given"),
+    ("evaluate.metrics=[nDCG@x]", "evaluate.metrics: unknown metric 'nDCG@x'"),
+])
+def test_unknown_metric_is_refused_when_the_config_is_read(setting, message):
+    with pytest.raises(DataError, match=rf"<config>: {message}"):
+        load_config(None, [setting])
+
+
+def test_run_refuses_unknown_metric_before_any_stage(tmp_path, beir_dir):
+    run_dir = tmp_path / "run"
+    result = run_cli("run", "--run-dir", run_dir, "--set", f"data.path={beir_dir}", "--set",
+                     "evaluate.metrics=[nDCG@10, bogus@5]", timeout=120)
+    _assert_cli_error(result, "evaluate.metrics", "'bogus@5'")
+    assert not run_dir.exists()  # nothing mined, nothing written
+    path = tmp_path / "run.yaml"
+    path.write_text(f"run_dir: {run_dir}\ndata: {{path: {beir_dir}}}\nevaluate:\n  metrics: [R@100, MRR@ten]\n")
+    _assert_cli_error(run_cli("run", path, timeout=120), str(path), "evaluate.metrics", "'MRR@ten'")
+    assert not run_dir.exists()
+
+
+def test_evaluate_refuses_unknown_metric_before_reading_data(tmp_path):
+    # neither the run file nor the data folder exists: the metric must be refused first
+    result = run_cli("evaluate", "--run", tmp_path / "missing.trec", "--data", tmp_path / "missing",
+                     "--metrics", "nDCG@10", "recall@x")
+    _assert_cli_error(result, "--metrics", "'recall@x'")
+    _assert_cli_error(run_cli("evaluate", "--run", tmp_path / "missing.trec", "--metrics", ","), "--metrics")
+
+
+def test_set_with_a_mapping_updates_the_section(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train: {epochs: 3, lr: 1.0e-5}\n")
+    config = load_config(path, ["train={lr: 1.0e-4, max_steps: 5}"])
+    assert (config.train.epochs, config.train.lr, config.train.max_steps) == (3, 1e-4, 5)
+
+
+@pytest.mark.parametrize("setting", ["train..epochs=2", ".epochs=2", "train.=2", "synthesize.limit.x=2"])
+def test_set_with_a_malformed_key_is_refused(setting):
+    with pytest.raises(SynegError, match="--set"):
+        load_config(None, [setting])
+
+
+def test_run_refuses_a_stage_the_config_does_not_run_before_making_the_run_directory(tmp_path, beir_dir):
+    run_dir = tmp_path / "run"
+    result = run_cli("run", "--run-dir", run_dir, "--stages", "synthesize", "--set", f"data.path={beir_dir}",
+                     "--set", "mix.strategy=retrieved")
+    _assert_cli_error(result, "stage synthesize does not run with this config")
+    assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("setting", ["train.model", "teacher.model", "mine.rescore_model", "synthesize.model"])
+def test_run_refuses_a_missing_local_model_before_any_stage(tmp_path, beir_dir, setting):
+    run_dir = tmp_path / "run"
+    result = run_cli("run", "--run-dir", run_dir, "--set", f"data.path={beir_dir}", "--set",
+                     f"{setting}={tmp_path / 'no-such-model'}", timeout=120)
+    _assert_cli_error(result, f"{setting}: {tmp_path / 'no-such-model'} does not exist")
+    assert not run_dir.exists()

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from conftest import run_cli
-
-pytestmark = pytest.mark.slow
+from synth_fake_server import FakeOpenAI
+from syneg.rundir import RunDir
 
 
 def settings(data, run_dir) -> list[str]:
@@ -22,6 +22,7 @@ def settings(data, run_dir) -> list[str]:
             "--set", "train.batch_size=8", "--set", "train.max_steps=2", "--set", "mix.num_negatives=2"]
 
 
+@pytest.mark.slow
 def test_run_resumes_after_kill_and_reruns_changed_stages(small_slice, tmp_path):
     run_dir = tmp_path / "run"
     args = [sys.executable, "-m", "syneg", "run", *settings(small_slice, run_dir)]
@@ -66,3 +67,65 @@ def test_run_resumes_after_kill_and_reruns_changed_stages(small_slice, tmp_path)
     assert report.returncode == 0
     page = (run_dir / "report.html").read_text()
     assert "nDCG@10" in page and "training.png" in page and "hardness" in page
+
+
+# --- one run directory, one writer (issue #25) ------------------------------------------------------
+
+def _snapshot(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_second_run_on_a_locked_run_directory_exits_naming_the_holder(beir_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from syneg.rundir import RunDir; lock = RunDir(sys.argv[1]).lock(); "
+         "print('held', flush=True); time.sleep(600)", str(run_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = _snapshot(run_dir)
+        assert list(before) == ["run.lock"] and json.loads(before["run.lock"])["pid"] == holder.pid
+        result = run_cli("run", "--run-dir", run_dir, "--set", f"data.path={beir_dir}", "--set", "mix.strategy=retrieved")
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert f"error: run directory {run_dir} is in use by process {holder.pid}" in result.stderr
+        assert "[mine]" not in result.stderr and _snapshot(run_dir) == before  # nothing written
+    finally:
+        holder.kill()  # kill -9: the kernel drops the lock, none is left behind
+        holder.wait()
+    with RunDir(run_dir).lock() as lock:
+        assert json.loads(lock.path.read_text())["pid"] == os.getpid()
+    assert lock.path.read_text() == ""  # released: the holder record is cleared
+
+
+def test_two_runs_on_one_run_directory_the_second_exits_naming_the_first(small_slice, tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["run", "--until", "synthesize", "--run-dir", run_dir, "--set", f"data.path={small_slice}",
+            "--set", "synthesize.backend=openai", "--set", "synthesize.model=fake", "--set", "synthesize.guard=false",
+            "--set", "synthesize.mode=free", "--set", "synthesize.limit=2", "--set", "synthesize.concurrency=1"]
+    with FakeOpenAI(delay=6.0) as server:
+        args += ["--set", f"synthesize.base_url={server.base_url}"]
+        env = {**os.environ, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
+        first = subprocess.Popen([sys.executable, "-m", "syneg", *map(str, args)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, env=env, text=True)
+        deadline = time.time() + 120
+        while not (run_dir / "stages" / "mine.done.json").exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        second = run_cli(*args)
+        out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err[-2000:]
+    assert second.returncode == 2, second.stderr[-2000:]
+    assert f"error: run directory {run_dir} is in use by process {first.pid}" in second.stderr
+    assert "[synthesize]" not in second.stderr and len(server.log) == 2  # the second sent no call
+
+
+def test_a_lock_file_that_is_a_link_or_a_folder_is_refused_untouched(beir_dir, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("keep me\n")
+    for number, make in enumerate((lambda path: path.symlink_to(secret), lambda path: path.mkdir())):
+        run_dir = tmp_path / f"run-{number}"
+        run_dir.mkdir()
+        make(run_dir / "run.lock")
+        result = run_cli("run", "--run-dir", run_dir, "--set", f"data.path={beir_dir}", timeout=120)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert f"lock file of run directory {run_dir}" in result.stderr and "[mine]" not in result.stderr
+        assert sorted(p.name for p in run_dir.iterdir()) == ["run.lock"]
+    assert secret.read_text() == "keep me\n"

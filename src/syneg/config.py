@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from syneg.errors import DataError, SynegError
-from syneg.evaluation.metrics import DEFAULT_METRICS
+from syneg.evaluation.metrics import DEFAULT_METRICS, parse_metrics
 from syneg.hardware import DEVICE_PATTERN
 from syneg.limits import (
     MAX_ATTEMPTS, MAX_BATCH_SIZE, MAX_CALLS_PER_PAIR, MAX_DEPTH, MAX_NEGATIVES, MAX_RATIO, MAX_SEED, MAX_SEQ_LENGTH,
@@ -169,6 +170,16 @@ class TrainConfig(Section):
 class EvaluateConfig(Section):
     metrics: list[str] = list(DEFAULT_METRICS)
 
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, names: list[str]) -> list[str]:
+        """Unknown metric names fail when the config is read, not after training."""
+        try:
+            parse_metrics(names)
+        except SynegError as exc:
+            raise PydanticCustomError("metric", str(exc)) from None
+        return names
+
 
 class RunConfig(Section):
     """Everything one ``syneg run`` needs."""
@@ -188,31 +199,64 @@ class RunConfig(Section):
         """The run's ``train`` or ``eval`` split (``data.train_split`` / ``data.eval_split``, carved when set)."""
         return self.data.load_split(kind, self.seed)
 
+    def check_model_paths(self, synthesis: bool = True) -> None:
+        """SynegError naming the setting when a model names a local path (``/``, ``./``, ``../``) that is not
+        there, so a typo fails before any stage; other names (Hub ids, packaged teachers) resolve when loaded.
+        ``synthesis``: whether the synthesize stage runs (else its models are not checked)."""
+        models = {"teacher.model": self.teacher.model, "mine.model": self.mine.model,
+                  "mine.rescore_model": self.mine.rescore_model, "train.model": self.train.model}
+        if synthesis:
+            models["synthesize.guard_model"] = self.synthesize.guard_model
+            if self.synthesize.backend != "openai":  # an openai-compatible server names its own models
+                models["synthesize.model"] = self.synthesize.model
+        for key, name in models.items():
+            if name and name.startswith(("/", "./", "../")) and not Path(name).exists():
+                raise SynegError(f"{key}: {name} does not exist (a local model path)")
+
 
 def parse_override(item: str) -> tuple[list[str], Any]:
     """Parse ``a.b=value``; the value is read as YAML (numbers, booleans, null, lists)."""
     key, sep, raw = item.partition("=")
-    if not sep or not key.strip():
+    keys = [part.strip() for part in key.split(".")]
+    if not sep or not all(keys):
         raise SynegError(f"--set expects key=value (e.g. train.epochs=2), got {item!r}")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
-    return [part.strip() for part in key.split(".")], value
+    return keys, value
+
+
+def set_key(raw: dict[str, Any], key: str, value: Any) -> None:
+    """Set the dotted ``key`` (``train.epochs``) of ``raw`` to ``value`` as it is (never re-parsed as text).
+
+    Missing sections are made, and a mapping given for a section updates its keys (the others stay);
+    SynegError when a part is empty or names a setting, not a section.
+    """
+    keys, node = [part.strip() for part in key.split(".")], raw
+    if not all(keys):
+        raise SynegError(f"{key!r} is not a setting name (e.g. train.epochs)")
+    for part in keys[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise SynegError(f"{key}: {part!r} is not a section")
+        node = child
+    if isinstance(value, dict) and isinstance(node.get(keys[-1]), dict):
+        for inner, item in value.items():
+            set_key(node, f"{keys[-1]}.{inner}", item)
+    else:
+        node[keys[-1]] = value
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of ``raw`` with each ``a.b=value`` override set."""
-    result = yaml.safe_load(yaml.safe_dump(raw)) or {}
+    result = yaml.safe_load(yaml.safe_dump(raw, sort_keys=False)) or {}  # a copy, in the order given
     for item in overrides:
         keys, value = parse_override(item)
-        node = result
-        for key in keys[:-1]:
-            child = node.setdefault(key, {})
-            if not isinstance(child, dict):
-                raise SynegError(f"--set {item!r}: {key!r} is not a section")
-            node = child
-        node[keys[-1]] = value
+        try:
+            set_key(result, ".".join(keys), value)
+        except SynegError as exc:
+            raise SynegError(f"--set {item!r}: {exc}") from None
     return result
 
 
@@ -233,12 +277,17 @@ def load_config(
     """
     raw: dict[str, Any] = read_yaml(Path(path)) if path is not None else _demo(model)
     raw = apply_overrides(raw, overrides or [])
+    return validate(model, raw, path or "<config>")
+
+
+def validate(model: type[C], raw: dict[str, Any], source: str | Path, context: str = "") -> C:
+    """``raw`` validated as ``model``; the first error is a DataError naming ``source``, ``context`` and the key."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise DataError(path or "<config>", f"{where}: {first['msg']}") from None
+        raise DataError(source, f"{context}{where}: {first['msg']}") from None
 
 
 def _demo(model: type[BaseModel]) -> dict[str, Any]:

@@ -16,6 +16,7 @@
 | ``stages/<stage>.done.json``      | the pipeline          | done marker: input key and output fingerprint   |
 | ``logs/<name>.log``               | the pipeline          | run log                                         |
 | ``report.html``                   | ``syneg report``      | the run as one page                             |
+| ``run.lock``                      | ``syneg run``, ``syneg experiment`` | held by the one process writing the folder |
 
 Inside ``model/`` the trainer adds ``train_log.jsonl``, ``grad_stats.json``, ``training.png`` and
 ``summary.json``. Standalone commands follow the same side-file rule: ``syneg mine --out X`` writes
@@ -46,6 +47,7 @@ PER_QUERY = "per_query.json"
 REPORT = "report.html"
 STAGES_DIR = "stages"
 LOGS_DIR = "logs"
+RUN_LOCK = "run.lock"  # flock of the one process writing a run directory or experiment folder (syneg.locking)
 
 # files the trainer writes into the model folder
 TRAIN_LOG = "train_log.jsonl"

@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from syneg import layout
+from syneg.errors import SynegError
 from syneg.io import file_digest, write_json, write_text
+from syneg.locking import Lock, acquire, check_free
+
+_LOCK_HINT = "wait for it to finish or use another run directory"
 
 
 class RunDir:
@@ -22,12 +26,26 @@ class RunDir:
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path)  # made by lock(), when a writer takes it
 
     def file(self, name: str) -> Path:
         """Path of ``name`` (a ``syneg.layout`` name) inside the run directory."""
         return self.path / name
+
+    def lock(self, what: str = "run directory") -> Lock:
+        """Make the folder and hold its ``run.lock``: one writing process per run directory (``syneg.locking``).
+
+        Raises SynegError naming the holder's PID when another process (or another lock of this one) holds it.
+        """
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SynegError(f"cannot make the {what} {self.path}: {exc.strerror}") from None
+        return acquire(self.file(layout.RUN_LOCK), f"{what} {self.path}", _LOCK_HINT)
+
+    def check_unlocked(self, what: str = "run directory") -> None:
+        """Fail as :meth:`lock` would when another process holds the folder; writes nothing."""
+        check_free(self.file(layout.RUN_LOCK), f"{what} {self.path}", _LOCK_HINT)
 
     def save_config(self, yaml_text: str) -> None:
         write_text(self.file(layout.CONFIG), yaml_text)

@@ -22,14 +22,21 @@ MetricsOpt = Annotated[
 
 
 def metric_names(given: list[str] | None, extra: list[str]) -> list[str]:
-    """Metric names from ``--metrics`` values plus the bare words that followed them."""
+    """Metric names from ``--metrics`` values plus the bare words that followed them, each one checked
+    (an unknown name fails before any data is read)."""
     from syneg.errors import SynegError
-    from syneg.evaluation import DEFAULT_METRICS
+    from syneg.evaluation.metrics import DEFAULT_METRICS, parse_metrics
 
     if extra and not given:
         raise SynegError(f"unexpected argument {extra[0]!r} (metrics go after --metrics)")
     names = [part for item in [*(given or []), *extra] for part in item.replace(",", " ").split()]
-    return names or list(DEFAULT_METRICS)
+    if given is None:
+        return list(DEFAULT_METRICS)
+    try:
+        parse_metrics(names)
+    except SynegError as exc:
+        raise SynegError(f"--metrics: {exc}") from None
+    return names
 
 
 @app.command(context_settings={"allow_extra_args": True})

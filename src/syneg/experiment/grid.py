@@ -9,7 +9,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field
 
-from syneg.config import MineConfig, NonNegative, Positive, RunConfig, Section, apply_overrides, load_config
+from syneg.config import MineConfig, NonNegative, Positive, RunConfig, Section, load_config, set_key, validate
+from syneg.errors import DataError, SynegError
 from syneg.mixing.registry import REGISTRY
 
 
@@ -26,6 +27,8 @@ def _baselines() -> dict[str, dict[str, Any]]:
 
 
 BASELINES = _baselines()
+ZERO_SHOT = "zero-shot"  # the label of the untrained model's row
+CELL_OWNED = ("seed", "run_dir")  # set per cell by the grid (experiment.seeds, the cell folder), not by overrides
 SHARED_STAGES = ("mine", "synthesize")  # stages (and their config sections, whose seed cells pin) cells share
 Baseline = Literal[tuple(BASELINES)]  # type: ignore[valid-type]
 
@@ -76,12 +79,29 @@ def expand(config: ExperimentConfig) -> list[Cell]:
         specs.append((f"hybrid (tau={tau:g})", f"hybrid-tau{tau:g}", {**hybrid, "train.temperature": tau}))
     for label, overrides in grid.cells.items():
         specs.append((label, slugify(label), {"mine.retriever": retriever, **overrides}))
+    _distinct(specs)
     return [Cell(group, slug, seed, overrides) for seed in grid.seeds for group, slug, overrides in specs]
 
 
+def _distinct(specs: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Refuse two cells with one label (their rows would merge) or one folder (one would overwrite the other)."""
+    labels: dict[str, str] = {ZERO_SHOT: ZERO_SHOT}
+    slugs: dict[str, str] = {}
+    for label, slug, _ in specs:
+        if not label.strip():
+            raise SynegError("experiment.cells: a cell label is empty")
+        if label in labels:
+            raise SynegError(f"experiment: two cells are labelled {label!r} (their rows would merge); "
+                             "rename one or drop the repeat")
+        if slug in slugs:
+            raise SynegError(f"experiment: cells {slugs[slug]!r} and {label!r} both map to the folder "
+                             f"cells/{slug} (one would overwrite the other); rename one")
+        labels[label], slugs[slug] = label, label
+
+
 def slugify(label: str) -> str:
-    """A folder name for a cell label: lower case, runs of other characters as one ``-``."""
-    return re.sub(r"[^a-z0-9.]+", "-", label.lower()).strip("-") or "cell"
+    """A folder name for a cell label: lower case, runs of other characters as one ``-`` (never ``.`` or ``..``)."""
+    return re.sub(r"[^a-z0-9.]+", "-", label.lower()).strip("-.") or "cell"
 
 
 def cell_dir(config: ExperimentConfig, cell: Cell) -> Path:
@@ -89,21 +109,57 @@ def cell_dir(config: ExperimentConfig, cell: Cell) -> Path:
     return Path(config.run_dir) / "cells" / cell.slug / f"seed-{cell.seed}"
 
 
-def cell_config(config: ExperimentConfig, cell: Cell) -> RunConfig:
+def cell_config(config: ExperimentConfig, cell: Cell, source: str | Path = "<config>") -> RunConfig:
     """The run config of one cell: mining and synthesis stay on the base seed, so every seed of a cell trains
-    on the same mined and synthetic pools (and cells share them; see ``runner.reuse_shared_stages``)."""
-    base = config.model_dump(mode="json", exclude={"experiment"})
-    items = [f"{k}={v}" for k, v in cell.overrides.items()]
-    raw = apply_overrides(base, items)
+    on the same mined and synthetic pools (and cells share them; see ``runner.reuse_shared_stages``).
+
+    Override values are set as the YAML gave them. A bad key or value is a DataError naming ``source``
+    (the experiment file), the cell's label and the key.
+    """
+    raw = config.model_dump(mode="json", exclude={"experiment"})
+    context = f"experiment cell {cell.group!r}: "
+    for key, value in cell.overrides.items():
+        if key.strip() in CELL_OWNED:
+            raise DataError(source, f"{context}{key}: set by the grid (experiment.seeds, the cell folder), "
+                                    "not per cell")
+        try:
+            set_key(raw, key, value)
+        except SynegError as exc:
+            raise DataError(source, f"{context}{exc}") from None
     raw["seed"] = cell.seed
     raw["run_dir"] = str(cell_dir(config, cell))
     for section in SHARED_STAGES:  # seeds vary mixing and training; the negative pools are shared
-        pinned = raw[section]["seed"]
-        raw[section]["seed"] = config.seed if pinned is None else pinned
-    raw["synthesize"]["cache"] = config.synthesize.cache or str(Path(config.run_dir) / "synthesis-cache.sqlite")
-    return RunConfig.model_validate(raw)
+        if isinstance(raw.get(section), dict) and raw[section].get("seed") is None:
+            raw[section]["seed"] = config.seed
+    if isinstance(raw.get("synthesize"), dict) and not raw["synthesize"].get("cache"):
+        raw["synthesize"]["cache"] = str(Path(config.run_dir) / "synthesis-cache.sqlite")
+    return validate(RunConfig, raw, source, context)
+
+
+def check_cells(config: ExperimentConfig, source: str | Path = "<config>") -> list[Cell]:
+    """Every cell of the grid, each one's full run config validated before any work (errors name ``source``)."""
+    try:
+        cells = expand(config)
+    except SynegError as exc:
+        raise DataError(source, str(exc)) from None
+    seeds = config.experiment.seeds
+    if len(set(seeds)) < len(seeds):
+        raise DataError(source, f"experiment.seeds: {seeds} repeats a seed")
+    for cell in cells:
+        run = cell_config(config, cell, source)
+        try:
+            run.check_model_paths(synthesis=REGISTRY[run.mix.strategy].uses_synthetic)
+        except SynegError as exc:
+            raise DataError(source, f"experiment cell {cell.group!r}: {exc}") from None
+        if len(seeds) > 1 and run.data.depends_on_run_seed():
+            raise DataError(source, f"experiment cell {cell.group!r}: data.split_seed: with several seeds and "
+                                    "data.dev_fraction set, every seed would evaluate a different dev split; "
+                                    "set data.split_seed (e.g. 0)")
+    return cells
 
 
 def load_experiment(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read an experiment YAML (a run config plus an ``experiment:`` section)."""
-    return load_config(path, overrides, ExperimentConfig)
+    """Read an experiment YAML (a run config plus an ``experiment:`` section) and check every cell."""
+    config = load_config(path, overrides, ExperimentConfig)
+    check_cells(config, path)
+    return config

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from syneg import layout
+from syneg.errors import SynegError
 from syneg.evaluation import evaluate_model
 from syneg.evaluation.metrics import PER_QUERY_METRIC
-from syneg.experiment.grid import SHARED_STAGES, Cell, ExperimentConfig, cell_config, expand
+from syneg.experiment.grid import SHARED_STAGES, Cell, ExperimentConfig, cell_config, check_cells
 from syneg.experiment.results import CellResult
 from syneg.experiment.summary import write_results
 from syneg.hardware import available_cores
@@ -26,16 +27,17 @@ def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -
     cfg = cell_config(config, cell)
     pipeline = Pipeline(cfg, progress=False, log=lambda line: log(f"{cell.slug}/seed-{cell.seed} {line}"))
     run = pipeline.run_dir
-    if not pipeline.is_current():
-        reuse_shared_stages(pipeline, Path(config.run_dir) / "cells", cell.seed, log)
-        pipeline.run()
-        model = run.file(layout.MODEL)
-        for name in layout.TRAINING_FILES:
-            if (model / name).exists():
-                shutil.copy2(model / name, run.file(name))
-        if not config.experiment.keep_models:
-            shutil.rmtree(model, ignore_errors=True)
-    return read_cell(cell, run.path)
+    with pipeline.locked():
+        if not pipeline.is_current():
+            reuse_shared_stages(pipeline, Path(config.run_dir) / "cells", cell.seed, log)
+            pipeline.run()
+            model = run.file(layout.MODEL)
+            for name in layout.TRAINING_FILES:
+                if (model / name).exists():
+                    shutil.copy2(model / name, run.file(name))
+            if not config.experiment.keep_models:
+                shutil.rmtree(model, ignore_errors=True)
+        return read_cell(cell, run.path)
 
 
 def reuse_shared_stages(pipeline: Pipeline, cells: Path, seed: int, log: Callable[[str], None]) -> None:
@@ -83,16 +85,32 @@ def zero_shot(config: ExperimentConfig) -> CellResult:
     return CellResult("zero-shot", config.seed, {k: v for k, v in metrics.items() if k != "queries"}, per_query)
 
 
+def check_data(config: ExperimentConfig, cells: list[Cell]) -> None:
+    """Load both splits of every data section the cells use, once each, so bad data fails before any work."""
+    seen: set[str] = set()
+    for label, data in [("the base config", config.data),
+                        *((f"cell {cell.group!r}", cell_config(config, cell).data) for cell in cells)]:
+        if data.model_dump_json() not in seen:
+            seen.add(data.model_dump_json())
+            try:
+                for kind in ("train", "eval"):
+                    data.load_split(kind, config.seed)
+            except SynegError as exc:
+                raise SynegError(f"experiment {label}: {exc}") from None
+
+
 def run_experiment(config: ExperimentConfig, command: str, log: Callable[[str], None] = print) -> Path:
     """Run the grid in ``config.run_dir``; returns the path of ``results.md``."""
     started = time.perf_counter()
-    out = Path(config.run_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    results = [zero_shot(config)]
-    cells = expand(config)
-    for number, cell in enumerate(cells, start=1):
-        log(f"cell {number}/{len(cells)}: {cell.group}, seed {cell.seed}")
-        results.append(run_cell(config, cell, log))
-    env = {"command": redact(command), "hardware": f"{platform.machine()}, {available_cores()} CPU cores, {platform.python_version()}",
-           "wall_s": round(time.perf_counter() - started, 1)}
-    return write_results(out, config, cells, results, env)
+    cells = check_cells(config)  # every cell's config and data are valid before anything is written
+    out = RunDir(config.run_dir)
+    out.check_unlocked("experiment folder")  # another writer: fail now, not after loading the data
+    check_data(config, cells)
+    with out.lock("experiment folder"):
+        results = [zero_shot(config)]
+        for number, cell in enumerate(cells, start=1):
+            log(f"cell {number}/{len(cells)}: {cell.group}, seed {cell.seed}")
+            results.append(run_cell(config, cell, log))
+        hardware = f"{platform.machine()}, {available_cores()} CPU cores, {platform.python_version()}"
+        env = {"command": redact(command), "hardware": hardware, "wall_s": round(time.perf_counter() - started, 1)}
+        return write_results(out.path, config, cells, results, env)

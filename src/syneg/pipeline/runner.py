@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,20 @@ class Pipeline:
     def __post_init__(self) -> None:
         self.run_dir = RunDir(self.config.run_dir)
         self._datasets: dict[str, BeirDataset] = {}
+        self._locked = False
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the run directory's lock (one writing process per run directory); nestable in this pipeline."""
+        if self._locked:
+            yield
+            return
+        with self.run_dir.lock():
+            self._locked = True
+            try:
+                yield
+            finally:
+                self._locked = False
 
     def active_stages(self) -> list[Stage]:
         """The stages this config runs (synthesis only for strategies that use synthetic negatives)."""
@@ -113,20 +128,32 @@ class Pipeline:
         return [stage.name for stage in self.active_stages() if stage.name in order]
 
     def run_stages(self, names: Collection[str] | None = None) -> list[Stage]:
-        """Run the pending stages among ``names`` (all active ones when None); returns the selected stages."""
-        stages = self.select(names)
-        resolve_device(self.config.device)  # a missing GPU fails before any work
-        self.run_dir.save_config(dump_config(self.config))
-        for kind in dict.fromkeys(stage.dataset for stage in stages):  # bad data fails before any work
+        """Run the pending stages among ``names`` (all active ones when None); returns the selected stages.
+
+        The run directory is locked throughout: a second process on it fails at once, naming this one's PID.
+        """
+        stages = self.select(names)  # a selection that cannot run, a missing GPU or model, or bad data fail
+        resolve_device(self.config.device)  # before the run directory is made or locked
+        self.config.check_model_paths(synthesis=any(stage.name == "synthesize" for stage in self.active_stages()))
+        if not self._locked:
+            self.run_dir.check_unlocked()  # another writer: fail now, not after loading the data
+        for kind in dict.fromkeys(stage.dataset for stage in stages):
             self.dataset(kind)
+        with self.locked():
+            return self._run_stages(names)
+
+    def _run_stages(self, names: Collection[str] | None) -> list[Stage]:
+        stages = self.select(names)  # again, holding the lock: what another writer finished meanwhile counts
+        self.run_dir.save_config(dump_config(self.config))
         for stage in stages:
             self._run_stage(stage, self.dataset(stage.dataset))
         return stages
 
     def run(self) -> dict[str, Any]:
         """Run every pending stage; returns the final metrics."""
-        self.run_stages()
-        return json.loads(self.run_dir.file(layout.METRICS).read_text(encoding="utf-8"))
+        with self.locked():
+            self.run_stages()
+            return json.loads(self.run_dir.file(layout.METRICS).read_text(encoding="utf-8"))
 
     def _run_stage(self, stage: Stage, dataset: BeirDataset) -> None:
         key, output = self.stage_key(stage), self.run_dir.file(stage.output)
