@@ -166,3 +166,10 @@ def test_config_file_with_a_huge_number_or_deep_nesting_is_an_error(tmp_path, va
     result = run_cli("config", "show", path)
     assert result.returncode == 2 and f"error: {path}: invalid YAML:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "[" * 3000], ids=["5000-digits", "deep"])
+def test_set_value_with_a_huge_number_or_deep_nesting_is_an_error(value):
+    result = run_cli("config", "show", "--set", f"seed={value}")
+    assert result.returncode == 2 and "error: --set seed: the value has an integer" in result.stderr
+    assert "Traceback" not in result.stderr

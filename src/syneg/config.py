@@ -224,6 +224,8 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    except (ValueError, RecursionError):  # an integer past Python's 4300-digit limit; nesting too deep
+        raise SynegError(f"--set {key}: the value has an integer of more than 4300 digits or nests too deeply") from None
     return keys, value
 
 
