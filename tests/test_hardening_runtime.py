@@ -62,7 +62,7 @@ def test_cache_held_by_another_process_is_refused_until_it_is_killed(holder):
 
 def test_cache_lock_in_one_process_is_clear_and_released_by_close(tmp_path):
     first = ResultCache(tmp_path / "c.sqlite")
-    with pytest.raises(SynegError, match="already open in this process"):
+    with pytest.raises(SynegError, match="already in use in this process"):
         ResultCache(tmp_path / "c.sqlite")
     first.close()
     first.close()  # closing twice is harmless

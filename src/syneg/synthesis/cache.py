@@ -7,23 +7,19 @@ A file that is not a syneg cache (another application's database, not sqlite at 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import re
-import shlex
-import socket
 import sqlite3
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from syneg.errors import DataError, SynegError
 from syneg.layout import LOCK_SUFFIX, side_file
+from syneg.locking import acquire
 from syneg.redact import redact
 
 APPLICATION_ID = 0x53594E47  # "SYNG" in the database header: marks a file as a syneg cache
@@ -71,45 +67,6 @@ class CachedResult:
 def lock_path(path: str | Path) -> Path:
     """The sidecar file whose ``flock`` marks a cache as in use."""
     return side_file(path, LOCK_SUFFIX)
-
-
-def _holder() -> dict[str, Any]:
-    return {"pid": os.getpid(), "host": socket.gethostname(), "command": redact(shlex.join(sys.argv))[:300]}
-
-
-def _in_use(path: Path, holder: dict[str, Any]) -> str:
-    """The error for a cache locked by ``holder`` (as recorded in the lock file; may be empty)."""
-    if holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
-        return f"cache {path} is already open in this process; close it before opening it again"
-    if "pid" not in holder:
-        return f"cache {path} is in use by another process; wait for it or use another --cache"
-    running = f" on {holder.get('host')}, running: {holder['command']}" if holder.get("command") else ""
-    return (f"cache {path} is in use by process {holder['pid']}{running} (another syneg synthesize?); "
-            "wait for it or use another --cache")
-
-
-def _acquire_lock(path: Path) -> BinaryIO:
-    """Lock ``path`` for this process (its lock file records who holds it); SynegError if another holds it."""
-    try:
-        handle = os.fdopen(os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o644), "r+b")
-    except OSError as exc:
-        raise SynegError(f"cannot create the lock file of cache {path}: {exc}") from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        try:
-            holder = json.loads(handle.read() or b"{}")
-        except ValueError:  # being written right now
-            holder = {}
-        handle.close()
-        raise SynegError(_in_use(path, holder)) from None
-    except OSError as exc:
-        handle.close()
-        raise SynegError(f"cannot lock cache {path}: {exc}") from None
-    handle.truncate(0)
-    handle.write(json.dumps(_holder()).encode("utf-8"))
-    handle.flush()
-    return handle
 
 
 def _check_cache(db: sqlite3.Connection, path: Path) -> None:
@@ -164,7 +121,8 @@ class ResultCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = _connect(self.path)  # checked before the lock file or any write
         try:
-            self._lock = _acquire_lock(self.path)
+            self._lock = acquire(lock_path(self.path), f"cache {self.path}",
+                                 "another syneg synthesize? Wait for it or use another --cache")
         except SynegError:
             self.db.close()
             raise
@@ -221,9 +179,7 @@ class ResultCache:
     def close(self) -> None:
         """Close the database, then release the lock (the lock file stays: removing it would race)."""
         self.db.close()
-        if not self._lock.closed:
-            self._lock.truncate(0)
-            self._lock.close()
+        self._lock.release()
 
     def __enter__(self) -> ResultCache:
         return self
