@@ -229,3 +229,98 @@ def test_experiment_loads_every_cells_data_before_any_work(tmp_path, small_slice
     line = next(ln for ln in result.stderr.splitlines() if ln.startswith("error:"))
     assert line.startswith("error: experiment cell 'other data': ") and str(tmp_path / "nope") in line
     assert "cell 1/" not in result.stderr and not (tmp_path / "exp").exists()
+
+
+def test_shared_stages_are_copied_only_from_a_cells_own_plain_files(tmp_path):
+    import os
+
+    from syneg.experiment.grid import cell_dir
+    from syneg.experiment.runner import reuse_shared_stages
+    from syneg.pipeline import Pipeline
+    from syneg.rundir import RunDir
+
+    config = load_experiment(_experiment_file(tmp_path, '  seeds: [0]\n  baselines: [bm25]\n'
+                                                        '  cells: {"other": {train.lr: 3.0e-5}}\n'))
+    first, second = expand(config)
+    target = Pipeline(cell_config(config, second), progress=False, log=print)
+    key = target.stage_key(next(s for s in target.active_stages() if s.name == "mine"))
+    source = RunDir(cell_dir(config, first))
+    (tmp_path / "secret.txt").write_text("TOPSECRET")
+    source.path.mkdir(parents=True)
+    target.run_dir.path.mkdir(parents=True)
+    links = {"mined.jsonl": "symlink", "mined.jsonl.stats.json": "symlink", "mined.jsonl.extra": "hard link",
+             "stages/mine.done.json": "symlink"}
+    for name, kind in [*links.items(), (None, None)]:
+        for item in ("mined.jsonl", "mined.jsonl.stats.json", "mined.jsonl.extra"):
+            (source.path / item).unlink(missing_ok=True)
+            (source.path / item).write_text("{}\n")
+        source.mark_done("mine", source.file("mined.jsonl"), key)
+        if name is not None:
+            (source.path / name).unlink()
+            (os.link if kind == "hard link" else os.symlink)(tmp_path / "secret.txt", source.path / name)
+        if name == "mined.jsonl":  # the marker matches the linked output: only the link check refuses it
+            source.mark_done("mine", source.file("mined.jsonl"), key)
+        lines = []
+        reuse_shared_stages(target, tmp_path / "exp" / "cells", 0, lines.append)
+        copied = sorted(p.name for p in target.run_dir.path.glob("mined.jsonl*"))
+        if name is None:  # plain files are reused
+            assert copied == ["mined.jsonl", "mined.jsonl.extra", "mined.jsonl.stats.json"] and len(lines) == 1
+        else:
+            assert copied == [] and lines == [], name
+
+
+def test_cell_results_are_read_like_the_run_report_reads_a_run(tmp_path):
+    import os
+
+    from syneg.errors import SynegError
+    from syneg.experiment.runner import read_cell
+    from syneg.io import write_json
+
+    cell, path = expand(ExperimentConfig.model_validate({"run_dir": str(tmp_path / "exp")}))[0], tmp_path / "cell"
+    path.mkdir()
+    write_json(path / "metrics.json", {"trained": {"nDCG@10": 0.5, "R@100": "high", "MRR@10": [1], "queries": 2}})
+    write_json(path / "per_query.json", {"trained": {"q1": 0.5, "q2": None, "q3": {"x": 1}}, "zero_shot": 3})
+    write_json(path / "grad_stats.json", {"variance": "big", "mean": 1.5})
+    write_json(path / "model.stats.json", {"kept": {"step": "last"}})
+    result = read_cell(cell, path)
+    assert (result.metrics, result.per_query, result.extra) == ({"nDCG@10": 0.5}, {"q1": 0.5}, {"grad-norm mean": 1.5})
+    (path / "per_query.json").write_text('{"trained": [1, 2]}')
+    write_json(path / "model.stats.json", {"kept": {"step": 3}})
+    assert (read_cell(cell, path).per_query, read_cell(cell, path).extra["kept step"]) == ({}, 3)
+    (tmp_path / "secret.json").write_text('{"trained": {"TOPSECRET": 1.0}}')
+    for link in (os.symlink, os.link):  # a cell's files are its own: links to elsewhere are not read
+        (path / "metrics.json").unlink()
+        link(tmp_path / "secret.json", path / "metrics.json")
+        with pytest.raises(SynegError, match="metrics.json: no trained metrics"):
+            read_cell(cell, path)
+    (path / "metrics.json").unlink()
+    with (path / "metrics.json").open("wb") as handle:  # sparse, past the report's size limit
+        handle.truncate(1 << 30)
+    with pytest.raises(SynegError, match="metrics.json: no trained metrics"):
+        read_cell(cell, path)
+    (path / "metrics.json").write_text("[]")
+    with pytest.raises(SynegError, match="metrics.json: no trained metrics"):
+        read_cell(cell, path)
+
+
+def test_experiment_plots_keep_only_the_numbers_of_a_cells_training_log(tmp_path):
+    import os
+
+    from syneg.experiment.grid import cell_dir
+    from syneg.experiment.plots import _log, learning_curves
+    from syneg.io import write_jsonl
+
+    config = ExperimentConfig.model_validate({"run_dir": str(tmp_path / "exp"), "experiment": {"baselines": ["bm25"]}})
+    cells = expand(config)
+    folder = cell_dir(config, cells[0])
+    folder.mkdir(parents=True)
+    write_jsonl(folder / "train_log.jsonl", [
+        {"event": "step", "step": 1, "loss": 0.9, "grad_norm": "x"}, {"event": "step", "step": 2, "loss": "nan?"},
+        {"event": "step", "step": [3], "loss": 0.5}, {"event": "eval", "step": 0, "metrics": {"nDCG@10": 0.3}},
+        {"event": "eval", "step": 1, "metrics": {"nDCG@10": "high"}}, {"event": "eval", "step": 2, "metrics": [1]}])
+    assert _log(folder) == [{"step": 1, "loss": 0.9, "metrics": {}}]
+    assert learning_curves(config, cells, "nDCG@10") == {"bm25": [(0, 0.3)]}
+    (tmp_path / "secret.jsonl").write_text('{"event": "step", "step": 1, "loss": 0.1}\n')
+    (folder / "train_log.jsonl").unlink()
+    os.symlink(tmp_path / "secret.jsonl", folder / "train_log.jsonl")
+    assert _log(folder) == []

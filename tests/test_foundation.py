@@ -170,3 +170,25 @@ def test_a_folder_write_killed_midway_is_swept_by_the_next_write(tmp_path):
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_a_line_longer_than_the_bound_is_an_error_naming_file_and_line(tmp_path):
+    import gzip
+
+    from conftest import write_beir
+    from syneg.limits import MAX_LINE_BYTES
+
+    data = write_beir(tmp_path / "data", split="test")
+    (tmp_path / "r.trec").write_text("q1 Q0 d1 1 1.0 run\n")
+    with (data / "corpus.jsonl").open("ab") as handle:  # sparse: a 20 GB line 4, no disk used
+        handle.truncate(20 << 30)
+    result = run_cli("evaluate", "--data", data, "--split", "test", "--run", tmp_path / "r.trec", timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"corpus.jsonl:4: line longer than {MAX_LINE_BYTES:,} bytes" in result.stderr
+    (data / "corpus.jsonl").unlink()  # a gzip bomb: a few kB that inflate to one line past the bound
+    with gzip.open(data / "corpus.jsonl.gz", "wb", compresslevel=1) as packed:
+        for _ in range(MAX_LINE_BYTES // (1 << 20) + 1):
+            packed.write(b"\0" * (1 << 20))
+    result = run_cli("evaluate", "--data", data, "--split", "test", "--run", tmp_path / "r.trec", timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"corpus.jsonl.gz:1: line longer than {MAX_LINE_BYTES:,} bytes" in result.stderr

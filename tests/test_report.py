@@ -225,3 +225,66 @@ def test_report_caps_what_it_reads_and_embeds(tmp_path):
     assert "… 8 more rows not shown" in details and "v" * 1001 not in page
     assert len(page) < 2_000_000
     assert "1 queries: 1 improved" in section(page, "queries")
+
+
+def test_report_skips_hard_links_to_files_that_may_lie_outside_the_run(tmp_path):
+    import os
+
+    run, out = tmp_path / "run", _outside(tmp_path)
+    make_run(run)
+    for name, target in {"metrics.json": "secret.json", "mined.jsonl": "secret.jsonl"}.items():
+        (run / name).unlink(missing_ok=True)
+        os.link(out / target, run / name)
+    (run / "per_query.json").write_text(json.dumps({"trained": {"q1": 0.5}, "zero_shot": {"q1": 0.4}}))
+    result = run_cli("report", run)
+    assert result.returncode == 0, result.stderr
+    page = (run / "report.html").read_text()
+    assert SECRET not in page and "0.7123" not in page
+    for name in ("metrics.json", "mined.jsonl"):
+        assert f"warning: {run}/{name}: skipped: a hard link" in result.stderr
+        assert f"{name}: skipped: a hard link" in page
+    (run / "config.yaml").unlink()
+    os.link(out / "secret.json", run / "config.yaml")  # the tester's case: the config itself
+    result = run_cli("report", run)
+    assert result.returncode == 2 and "not a run directory" in result.stderr and "a hard link" in result.stderr
+    assert SECRET not in result.stderr + result.stdout
+
+
+def test_report_does_not_hash_a_huge_output_to_check_its_statistics(tmp_path):
+    from syneg.report.runfiles import MAX_DIGEST_BYTES
+
+    run = tmp_path / "run"
+    make_run(run)
+    with (run / "mined.jsonl").open("wb") as handle:  # sparse: 30 GB that would take minutes to hash
+        handle.truncate(30 << 30)
+    write_json(run / "mined.jsonl.stats.json", {"output_fingerprint": "abc", "queries": 7})
+    write_json(run / "train.jsonl.stats.json", {"output_fingerprint": "abc", "instances": 5})  # no train.jsonl
+    result = run_cli("report", run, timeout=60)
+    assert result.returncode == 0, result.stderr
+    details = section(html.unescape((run / "report.html").read_text()), "details")
+    assert f"<summary>mine (not verified: mined.jsonl is larger than {MAX_DIGEST_BYTES:,} bytes)</summary>" in details
+    assert "<summary>mix" not in details  # stats of an output that is not there are stale
+    assert "<summary>synthesize</summary>" in details  # a matching digest: shown as it is
+
+
+def test_report_reads_only_the_query_texts_of_the_runs_data(tmp_path):
+    import shutil
+
+    from syneg.data import embedded_path
+
+    data = tmp_path / "data"
+    shutil.copytree(embedded_path(), data)
+    with (data / "corpus.jsonl").open("wb") as handle:  # sparse, one 20 GB line: never read by the report
+        handle.truncate(20 << 30)
+    run = make_full_run(tmp_path / "run", data_path=str(data))
+    result = run_cli("report", run, timeout=60)
+    assert result.returncode == 0, result.stderr
+    queries = section(html.unescape((run / "report.html").read_text()), "queries")
+    texts = load_dataset(None, "dev", 0.3, 0).queries
+    assert "query text unavailable" not in queries and sum(text in queries for text in texts.values()) == 20
+    with (data / "queries.jsonl").open("wb") as handle:  # one line past the bound of a line
+        handle.truncate(20 << 30)
+    result = run_cli("report", run, timeout=60)
+    assert result.returncode == 0, result.stderr
+    queries = section(html.unescape((run / "report.html").read_text()), "queries")
+    assert "query text unavailable" in queries and "queries.jsonl:" in queries and "longer than" in queries

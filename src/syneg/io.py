@@ -19,6 +19,7 @@ from typing import IO, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from syneg.errors import DataError
+from syneg.limits import MAX_LINE_BYTES
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -88,10 +89,15 @@ def _pid_alive(pid: int) -> bool:
 
 def file_digest(path: str | Path) -> str:
     """blake2b-128 of a file's bytes (its name plays no part), as hex."""
-    digest = hashlib.blake2b(digest_size=16)
     with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+        return stream_digest(handle)
+
+
+def stream_digest(handle: IO[bytes]) -> str:
+    """:func:`file_digest` of an open binary file, read from its current position to the end."""
+    digest = hashlib.blake2b(digest_size=16)
+    for chunk in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -176,11 +182,17 @@ def resolve_input(path: str | Path, missing: str = "file not found") -> Path:
     raise DataError(path, f"{missing}{also}")
 
 
-def _raw_lines(path: Path) -> Iterator[bytes]:
-    """The byte lines of ``path`` (decompressed when it ends in .gz); read errors name the file."""
+def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """The numbered byte lines of ``path`` (decompressed when it ends in .gz), each at most
+    ``MAX_LINE_BYTES`` long (a longer one is an error, found without reading it whole); errors name the file."""
     try:
         with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as handle:
-            yield from handle
+            number = 0
+            while line := handle.readline(MAX_LINE_BYTES + 1):
+                number += 1
+                if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                    raise DataError(path, f"line longer than {MAX_LINE_BYTES:,} bytes (the limit of one line)", number)
+                yield number, line
     except (OSError, EOFError, zlib.error) as exc:
         kind = "not a valid gzip file" if path.suffix == ".gz" else "cannot read the file"
         raise DataError(path, f"{kind} ({getattr(exc, 'strerror', None) or exc})") from None
@@ -189,10 +201,11 @@ def _raw_lines(path: Path) -> Iterator[bytes]:
 def iter_lines(path: str | Path, missing: str = "file not found") -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)`` for each non-blank UTF-8 line; errors name file and line.
 
-    A leading UTF-8 byte-order mark is dropped, and ``X.gz`` is read when only it exists.
+    A leading UTF-8 byte-order mark is dropped, and ``X.gz`` is read when only it exists. A line is at
+    most ``MAX_LINE_BYTES`` long.
     """
     path = resolve_input(path, missing)
-    for number, raw in enumerate(_raw_lines(path), start=1):
+    for number, raw in _raw_lines(path):
         if number == 1:
             raw = raw.removeprefix(codecs.BOM_UTF8)
         try:

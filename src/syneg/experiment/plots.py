@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
 from syneg import layout
 from syneg.experiment.grid import Cell, ExperimentConfig, cell_dir
 from syneg.experiment.results import CellResult
+from syneg.report.markup import numbers
+from syneg.report.runfiles import RunFiles
 
 
 def _log(cell_dir: Path, event: str = "step") -> list[dict]:
-    path = cell_dir / layout.TRAIN_LOG
-    if not path.is_file():
-        return []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r for r in rows if r.get("event") == event]
+    """The cell's training log rows of ``event`` whose step (and loss, for steps) is a number, read as the
+    run report reads them (:class:`syneg.report.runfiles.RunFiles`); ``grad_norm`` and ``metrics`` only as numbers."""
+    rows = []
+    for row in RunFiles(cell_dir).iter_jsonl(cell_dir / layout.TRAIN_LOG):
+        step = numbers(row).get("step")
+        if row.get("event") != event or step is None or (event == "step" and "loss" not in numbers(row)):
+            continue
+        rows.append({**numbers(row), "metrics": numbers(row.get("metrics"))})
+    return rows
 
 
 def learning_curves(config: ExperimentConfig, cells: list[Cell], metric: str) -> dict[str, list[tuple[int, float]]]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import shutil
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +19,8 @@ from syneg.experiment.summary import write_results
 from syneg.hardware import available_cores
 from syneg.pipeline import Pipeline
 from syneg.redact import redact
+from syneg.report.markup import numbers
+from syneg.report.runfiles import RunFiles
 from syneg.rundir import RunDir
 
 
@@ -43,38 +45,53 @@ def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -
 def reuse_shared_stages(pipeline: Pipeline, cells: Path, seed: int, log: Callable[[str], None]) -> None:
     """Copy each shared stage's output, side files and done marker from another cell that finished it
     from the same key (same settings, stage seed and inputs; the same seed's cells first), so that mining
-    (teacher rescoring included) and the synthesis guard run once per experiment, not once per cell."""
+    (teacher rescoring included) and the synthesis guard run once per experiment, not once per cell.
+    A cell whose files are not all plain files of its own (links, devices, folders) is not copied from."""
     for stage in pipeline.active_stages():
         if stage.name not in SHARED_STAGES or pipeline.is_complete(stage):
             continue
         key = pipeline.stage_key(stage)
         for other in sorted(cells.glob("*/seed-*"), key=lambda path: (path.name != f"seed-{seed}", path)):
-            source = RunDir(other)
-            if other == pipeline.run_dir.path or not source.is_done(stage.name, source.file(stage.output), key):
+            source, marker = RunDir(other), layout.marker_path(other, stage.name)
+            items = [marker, *other.glob(f"{stage.output}*")]
+            if other == pipeline.run_dir.path or not all(_plain_file(item) for item in items) \
+                    or not source.is_done(stage.name, source.file(stage.output), key):
                 continue
-            for item in other.glob(f"{stage.output}*"):
-                if item.is_file():
-                    shutil.copy2(item, pipeline.run_dir.file(item.name))
-            marker = layout.marker_path(other, stage.name)
+            for item in items[1:]:
+                shutil.copy2(item, pipeline.run_dir.file(item.name), follow_symlinks=False)
             layout.marker_path(pipeline.run_dir.path, stage.name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(marker, layout.marker_path(pipeline.run_dir.path, stage.name))
+            shutil.copy2(marker, layout.marker_path(pipeline.run_dir.path, stage.name), follow_symlinks=False)
             log(f"{pipeline.run_dir.path.parent.name}/seed-{seed} [{stage.name}] reused from {other.parent.name}/{other.name}")
             break
 
 
+def _plain_file(path: Path) -> bool:
+    """True for a regular file that is no link (symbolic or hard): a cell's own file, safe to copy."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_nlink == 1
+
+
 def read_cell(cell: Cell, path: Path) -> CellResult:
-    metrics = json.loads((path / layout.METRICS).read_text(encoding="utf-8"))
-    per_query = json.loads((path / layout.PER_QUERY).read_text(encoding="utf-8"))["trained"]
-    extra = {}
-    grad = path / layout.GRAD_STATS
-    if grad.is_file():
-        stats = json.loads(grad.read_text(encoding="utf-8"))
-        extra = {"grad-norm var": stats.get("variance"), "grad-norm mean": stats.get("mean")}
-    kept = (layout.read_stats(path / layout.MODEL) or {}).get("kept")
-    if kept:
-        extra["kept step"] = kept["step"]
-    return CellResult(cell.group, cell.seed, {k: v for k, v in metrics["trained"].items() if k != "queries"},
-                      per_query, {k: v for k, v in extra.items() if v is not None})
+    """A finished cell's scores, read as the run report reads a run (its own regular files, bounded, only
+    finite numbers kept); no trained metrics is an error naming the file."""
+    files = RunFiles(path)
+    metrics = files.read_json(path / layout.METRICS)
+    trained = numbers(metrics.get("trained") if isinstance(metrics, dict) else None)
+    trained.pop("queries", None)
+    if not trained:
+        raise SynegError(f"{path / layout.METRICS}: no trained metrics (missing, unreadable or not numbers); "
+                         "remove the cell's folder to run the cell again")
+    per_query = files.read_json(path / layout.PER_QUERY)
+    grad = numbers(files.read_json(path / layout.GRAD_STATS))
+    stats, _ = files.read_stats(path / layout.MODEL)
+    kept = numbers((stats or {}).get("kept")).get("step")
+    extra = {"grad-norm var": grad.get("variance"), "grad-norm mean": grad.get("mean"), "kept step": kept}
+    return CellResult(cell.group, cell.seed, trained,
+                      numbers(per_query.get("trained") if isinstance(per_query, dict) else None),
+                      {k: v for k, v in extra.items() if v is not None})
 
 
 def zero_shot(config: ExperimentConfig) -> CellResult:

@@ -8,7 +8,6 @@ statistics folded away at the end.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from syneg import layout
 from syneg.errors import SynegError
@@ -24,27 +23,16 @@ from syneg.report.runfiles import RunFiles
 from syneg.report.timings import stage_timings
 
 
-def _stats(files: RunFiles, output: Path) -> Any:
-    """A stage output's statistics (diagnostics are their own), unless stale (see ``layout.read_stats``)."""
-    if output.name == layout.DIAGNOSTICS:
-        return files.read_json(output)
-    stats = files.read_json(layout.stats_path(output))
-    if not isinstance(stats, dict):
-        return None
-    if layout.OUTPUT_FINGERPRINT in stats:  # the digest reads the output: only one of the run's own files
-        with files.open(output) as handle:
-            if handle is None:
-                return None
-    return stats if layout.stats_match(output, stats) else None
-
-
 def stage_statistics(files: RunFiles) -> str:
     """Each stage's statistics (``<output>.stats.json``, diagnostics), one fold per stage."""
     parts = []
     for stage in STAGES:
-        stats = _stats(files, files.root / stage.output)
+        output = files.root / stage.output
+        stats, unverified = ((files.read_json(output), "") if output.name == layout.DIAGNOSTICS
+                             else files.read_stats(output))
         if isinstance(stats, dict) and stats:
-            parts.append(details(stage.name, kv_table(stats)))
+            title = f"{stage.name} ({unverified})" if unverified else stage.name
+            parts.append(details(title, kv_table(stats)))
     return "".join(parts) or note("no stage statistics in this run")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from syneg import layout
@@ -11,19 +12,31 @@ from syneg.report.runfiles import RunFiles
 TOP = 10
 
 
-def eval_queries(files: RunFiles) -> tuple[dict[str, str] | None, str]:
-    """The run's evaluation queries ``{id: text}`` (from its config's data), or None and why not."""
+def query_texts(files: RunFiles, wanted: set[str]) -> tuple[dict[str, str] | None, str]:
+    """The texts of the ``wanted`` query ids (from the run's data folder's queries file), or None and why not.
+
+    Only that file is read (not the corpus or the judgements), line by line within ``syneg.io``'s bounds,
+    and only until every wanted id is found.
+    """
     from syneg.config import load_config
+    from syneg.data import embedded_path
     from syneg.errors import SynegError
+    from syneg.io import iter_jsonl
 
     with files.open(files.root / layout.CONFIG) as handle:  # the config must be the run's own file
         if handle is None:
             return None, f"no readable {layout.CONFIG}"
+    texts: dict[str, str] = {}
     try:
-        dataset = load_config(files.root / layout.CONFIG).load_split("eval")
+        data = load_config(files.root / layout.CONFIG).data.path
+        for _, row in iter_jsonl(Path(data or embedded_path()) / "queries.jsonl"):
+            if str(row.get("_id")) in wanted and isinstance(row.get("text"), str):
+                texts[str(row["_id"])] = row["text"]
+                if len(texts) == len(wanted):
+                    break
     except (SynegError, OSError, ValueError) as exc:  # the report still renders, with ids
         return None, str(exc)
-    return dict(dataset.queries), ""
+    return texts, ""
 
 
 def changes(per_query: dict[str, Any]) -> list[tuple[str, float, float]]:
@@ -36,7 +49,7 @@ def changes(per_query: dict[str, Any]) -> list[tuple[str, float, float]]:
 def _rows(items: list[tuple[str, float, float]], texts: dict[str, str] | None) -> list[list[str]]:
     rows = []
     for qid, zero, trained in items:
-        text = esc(shorten(texts.get(qid, "(not in the evaluation split)"), 300)) if texts is not None else "–"
+        text = esc(shorten(texts.get(qid, "(not in the queries file)"), 300)) if texts is not None else "–"
         diff = trained - zero
         rows.append([esc(shorten(qid, 80)), text, f"<td class=num>{num(zero, 3)}</td>",
                      f"<td class=num>{num(trained, 3)}</td>",
@@ -51,7 +64,7 @@ def wins_and_losses(files: RunFiles, per_query: dict[str, Any] | None) -> str:
     ranked = changes(per_query)
     wins = [r for r in ranked if r[2] > r[1]][:TOP]
     losses = [r for r in reversed(ranked) if r[2] < r[1]][:TOP]
-    texts, why = eval_queries(files)
+    texts, why = query_texts(files, {r[0] for r in wins + losses})
     parts = [note(f"{len(ranked)} queries: {sum(r[2] > r[1] for r in ranked)} improved, "
                   f"{sum(r[2] < r[1] for r in ranked)} got worse, {sum(r[2] == r[1] for r in ranked)} "
                   "unchanged (nDCG@10).")]

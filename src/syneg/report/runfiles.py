@@ -1,10 +1,11 @@
 """Bounded, tolerant readers of one run directory's own files: every reader in ``syneg.report`` goes here.
 
-Only regular files inside the folder are read. A link that leads out of it, a device, a FIFO or a folder
-in a file's place is skipped, and so is a file over the size limit; each such file gets one warning line
+Only regular files inside the folder are read. A link that leads out of it, a hard link (a file with
+more than one name), a device, a FIFO or a folder in a file's place is skipped, and so is a file over the size limit; each such file gets one warning line
 on stderr and one note on the page. A missing or broken file is simply absent. Whatever is read is
 bounded: ``MAX_FILE_BYTES`` per file (``MAX_IMAGE_BYTES`` per inlined image), ``MAX_ROWS`` rows of a
-JSON-lines file (the rest is not read, with a note).
+JSON-lines file (the rest is not read, with a note); a stage output over ``MAX_DIGEST_BYTES`` is not
+hashed to check its statistics (they are shown as not verified).
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from syneg import layout
+from syneg.io import stream_digest
+
 MAX_FILE_BYTES = 64 << 20  # bytes read from one file
 MAX_IMAGE_BYTES = 8 << 20  # a larger image is not inlined
 MAX_ROWS = 100_000  # rows read from one JSON-lines file
+MAX_DIGEST_BYTES = 1 << 30  # a larger stage output is not hashed to check its statistics
 
 
 class RunFiles:
@@ -69,9 +74,13 @@ class RunFiles:
         except OSError as exc:
             self._note(path, f"skipped: cannot be opened ({exc.strerror})")
             return None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        why = ("not a regular file" if not stat.S_ISREG(info.st_mode) else
+               "a hard link (the file has other names, which may be outside the run directory)"
+               if info.st_nlink > 1 else "")
+        if why:
             os.close(fd)
-            self._note(path, "skipped: not a regular file")
+            self._note(path, f"skipped: {why}")
             return None
         return os.fdopen(fd, "rb")
 
@@ -96,6 +105,25 @@ class RunFiles:
             return None if text is None else json.loads(text)
         except (json.JSONDecodeError, RecursionError):
             return None
+
+    def read_stats(self, output: Path) -> tuple[dict[str, Any] | None, str]:
+        """A stage output's statistics and, when they could not be checked against the output, why not.
+
+        None when missing or stale (the output's digest differs from the one they were written with, or
+        the output is not one of the folder's regular files). An output over ``MAX_DIGEST_BYTES`` is not
+        read: its statistics come back unverified.
+        """
+        stats = self.read_json(layout.stats_path(output))
+        if not isinstance(stats, dict):
+            return None, ""
+        if layout.OUTPUT_FINGERPRINT not in stats:
+            return stats, ""
+        with self.open(output) as handle:
+            if handle is None:
+                return None, ""
+            if os.fstat(handle.fileno()).st_size > MAX_DIGEST_BYTES:
+                return stats, f"not verified: {output.name} is larger than {MAX_DIGEST_BYTES:,} bytes"
+            return (stats, "") if stream_digest(handle) == stats[layout.OUTPUT_FINGERPRINT] else (None, "")
 
     def iter_jsonl(self, path: Path) -> Iterator[dict[str, Any]]:
         """The JSON objects of a JSONL file (none when missing); broken lines are skipped.
