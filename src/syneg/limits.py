@@ -19,3 +19,4 @@ MAX_WORKERS = 1024  # calls in flight, CPU threads, training processes per node 
 MAX_ATTEMPTS = 100  # tries per LLM call
 MAX_SHARDS = 100_000  # N of --shard I/N
 MAX_RATIO = 1e6  # mix synthetic : retrieved ratio R (beyond it every negative is synthetic anyway)
+MAX_TOKEN_COUNT = 2**31  # prompt / completion tokens of one call, as a server or batch result reports them
