@@ -163,3 +163,12 @@ def test_train_shows_steps_on_stderr_and_no_raw_log_dicts(space: Path) -> None:
     assert done.stdout.count("\n") == 1 and last_json(done.stdout)["steps"] == 2
     assert "step 2/2 loss " in done.stderr and " lr " in done.stderr and " grad " in done.stderr
     assert "train: 100%" in done.stderr
+
+
+def test_summary_lines_are_valid_json_whatever_the_floats(capsys):
+    from syneg.cli import output
+
+    output.summary("x", rate=float("inf"), nested={"a": [float("nan"), 1.5, -float("inf")]}, pair=(float("nan"), 2))
+    line = capsys.readouterr().out  # was: Infinity and NaN, which no JSON parser accepts
+    assert json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in {line}")) == {
+        "command": "x", "rate": None, "nested": {"a": [None, 1.5, None]}, "pair": [None, 2]}

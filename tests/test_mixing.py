@@ -166,7 +166,7 @@ def test_retrieved_negatives_keep_their_tags(records):
 
 def test_bad_arguments(records):
     mined, synthetic = records
-    for kwargs in ({"strategy": "bogus"}, {"ratio": -1}, {"num_negatives": 0}):
+    for kwargs in ({"strategy": "bogus"}, {"ratio": -1}, {"num_negatives": 0}, {"num_negatives": 1001}):
         with pytest.raises(SynegError):
             mix(mined, synthetic, **{"strategy": "hybrid", **kwargs})
 
@@ -359,3 +359,72 @@ def test_mix_ratio_is_bounded(tmp_path, records, ratio):
     assert result.returncode == 2 and "error: --ratio: Input should be" in result.stderr and not out.exists()
     with pytest.raises(SynegError, match="--ratio must be a number from 0 to 1e"):
         mix(mined, synthetic, "hybrid", ratio=float(ratio))
+
+
+def _negatives(row, count):
+    return [{**row["negatives"][0], "rank": 1 + i % 100} for i in range(count)]
+
+
+@pytest.mark.parametrize("field, change", [
+    ("negatives.0.rank", lambda row: {**row, "negatives": [{**row["negatives"][0], "rank": 10**40}]}),
+    ("negatives.0.rank", lambda row: {**row, "negatives": [{**row["negatives"][0], "rank": -3}]}),
+    ("negatives.0.rank", lambda row: {**row, "negatives": [{**row["negatives"][0], "rank": 0}]}),
+    ("shortfall", lambda row: {**row, "shortfall": 10**30}),
+    ("shortfall", lambda row: {**row, "shortfall": -1}),
+    ("negatives", lambda row: {**row, "negatives": _negatives(row, 3200)}),
+    ("extra_positives", lambda row: {**row, "extra_positives": _negatives(row, 1001)}),
+], ids=["rank-huge", "rank-negative", "rank-zero", "shortfall-huge", "shortfall-negative", "3200-negatives",
+        "1001-extra-positives"])
+def test_mix_refuses_mined_numbers_out_of_bounds(tmp_path, records, field, change):
+    write_jsonl(tmp_path / "mined.jsonl", records[0][:3])
+    rows = (tmp_path / "mined.jsonl").read_text().splitlines()
+    rows[1] = json.dumps(change(json.loads(rows[1])))  # was: exit 0, rank 10^40 copied into train.jsonl
+    (tmp_path / "mined.jsonl").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "train.jsonl"
+    result = run_cli("mix", "--mined", tmp_path / "mined.jsonl", "--strategy", "retrieved", "--out", out)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and not out.exists(), result.stderr
+    assert f"mined.jsonl:2: invalid MinedInstance: {field}" in result.stderr
+
+
+@pytest.mark.parametrize("change", [
+    lambda row: {**row, "attributes": {f"a{i}": "x" for i in range(65)}},
+    lambda row: {**row, "teacher_score": 1e400},  # read as infinity
+], ids=["65-attributes", "score-overflow"])
+def test_mix_refuses_synthetic_rows_out_of_bounds(tmp_path, records, change):
+    mined, synthetic = records
+    write_jsonl(tmp_path / "mined.jsonl", mined)
+    write_jsonl(tmp_path / "synthetic.jsonl", synthetic[:3])
+    rows = (tmp_path / "synthetic.jsonl").read_text().splitlines()
+    rows[2] = json.dumps(change(json.loads(rows[2])))
+    (tmp_path / "synthetic.jsonl").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "train.jsonl"
+    result = run_cli("mix", "--mined", tmp_path / "mined.jsonl", "--synthetic", tmp_path / "synthetic.jsonl",
+                     "--out", out)
+    assert result.returncode == 2 and not out.exists(), result.stderr
+    assert "synthetic.jsonl:3: invalid SyntheticNegative:" in result.stderr
+
+
+@pytest.mark.parametrize("field, change", [
+    ("filled", lambda row: {**row, "filled": 10**40}),
+    ("filled", lambda row: {**row, "filled": -2}),
+    ("negatives", lambda row: {**row, "negatives": _negatives(row, 1001)}),
+    ("negatives.0.rank", lambda row: {**row, "negatives": [{**row["negatives"][0], "rank": 10**6}]}),
+])
+def test_train_refuses_training_numbers_out_of_bounds(tmp_path, mixed, field, change):
+    write_jsonl(tmp_path / "train.jsonl", mixed[:2])
+    rows = (tmp_path / "train.jsonl").read_text().splitlines()
+    rows[0] = json.dumps(change(json.loads(rows[0])))
+    (tmp_path / "train.jsonl").write_text("\n".join(rows) + "\n")
+    result = run_cli("train", "--train", tmp_path / "train.jsonl", "--out", tmp_path / "model")
+    assert result.returncode == 2 and not (tmp_path / "model").exists(), result.stderr
+    assert f"train.jsonl:1: invalid TrainingInstance: {field}" in result.stderr
+
+
+def test_mix_keeps_at_most_the_bounded_extra_positives(records):
+    from syneg.records import MAX_EXTRA_POSITIVES
+
+    mined, synthetic = records
+    relabelled = [synthetic[0].model_copy(update={"label": "positive", "key": f"p{i}"})
+                  for i in range(MAX_EXTRA_POSITIVES + 5)]  # was: a ValidationError traceback past the bound
+    instances, _ = mix(mined[:1], [*synthetic, *relabelled], "hybrid", num_negatives=K)
+    assert len(instances[0].extra_positives) == MAX_EXTRA_POSITIVES

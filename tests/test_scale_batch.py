@@ -125,6 +125,8 @@ def _committed(cache: Path) -> int:
     {"response": {"status_code": 200, "body": {"choices": [{"message": {"content": 42}}]}}},
     {"response": {"status_code": 200, "body": {"choices": [{"message": {"content": "x"}}],
                                                "usage": {"prompt_tokens": "many"}}}},
+    *({"response": {"status_code": 200, "body": {"choices": [{"message": {"content": "x"}}], "usage": usage}}}
+      for usage in ({"prompt_tokens": 10**40}, {"completion_tokens": -99}, {"prompt_tokens": 2**31 + 1})),
 ])
 def test_batch_import_is_all_or_nothing(dataset, tmp_path, bad):
     answered = _answer(_exported(dataset, tmp_path))
@@ -136,6 +138,15 @@ def test_batch_import_is_all_or_nothing(dataset, tmp_path, bad):
     proc = _import_cli([path], out)
     assert proc.returncode == 2 and f"{path}:6" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert _committed(tmp_path / "neg.jsonl.cache.sqlite") == 0 and not out.exists()
+
+
+def test_batch_import_refuses_token_counts_out_of_bounds(dataset, tmp_path):
+    answered = _answer(_exported(dataset, tmp_path))
+    answered[2]["response"]["body"]["usage"] = {"prompt_tokens": 10**40, "completion_tokens": -99}
+    path = _write(tmp_path / "results.jsonl", answered)  # was: imported, stats tokens 2e40 and -198
+    proc = _import_cli([path], tmp_path / "neg.jsonl")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{path}:3: usage.prompt_tokens must be from 0 to {2**31}, got {10**40}" in proc.stderr
 
 
 def test_batch_import_of_a_repeated_custom_id(dataset, tmp_path):

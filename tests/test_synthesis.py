@@ -357,7 +357,9 @@ def test_cli_prompt_show_and_dry_run(tmp_path):
 
 
 @pytest.mark.parametrize("content", ["[]", '"x"', "{not json", '{"K": 5}', '{"K": {"calls_per_s": "fast"}}',
-                                     '{"K": {"calls_per_s": NaN}}', '{"K": {"calls_per_s": -1}}'])
+                                     '{"K": {"calls_per_s": NaN}}', '{"K": {"calls_per_s": -1}}',
+                                     '{"K": {"calls_per_s": 1e-320}}', '{"K": {"calls_per_s": 1e300}}',
+                                     '{"K": {"calls_per_s": true}}'])
 def test_a_broken_rates_file_counts_as_no_measurement_and_is_rewritten(tmp_path, monkeypatch, content):
     from syneg.synthesis import rates
 
@@ -375,6 +377,55 @@ def test_cli_dry_run_with_a_broken_rates_file(tmp_path, monkeypatch):
                   "--limit", "2", "--dry-run", "--out", tmp_path / "o.jsonl")
     assert dry.returncode == 0, dry.stderr
     assert json.loads(dry.stdout)["measured_calls_per_s"] is None
+
+
+def test_cli_dry_run_with_a_tiny_measured_rate_prints_valid_json(tmp_path, monkeypatch):
+    from syneg.synthesis import rates
+    from syneg.synthesis.backends import get_backend
+
+    monkeypatch.setenv("SYNEG_CACHE_DIR", str(tmp_path))
+    key = rates.rate_key(SynthesizeConfig(backend="openai", model="m"), get_backend("openai").model_id_for("m"))
+    (tmp_path / "rates.json").write_text(json.dumps({key: {"calls_per_s": 1e-320, "calls": 8}}))
+    dry = run_cli("synthesize", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+                  "--limit", "2", "--dry-run", "--out", tmp_path / "o.jsonl")
+    assert dry.returncode == 0, dry.stderr
+    assert "inf" not in dry.stderr and "Infinity" not in dry.stdout  # was: "about inf min", Infinity in the line
+    summary = json.loads(dry.stdout, parse_constant=lambda name: pytest.fail(f"{name} in the summary line"))
+    assert summary["measured_calls_per_s"] is None and summary["wall_s_est"] is None
+
+
+def test_cli_dry_run_writes_nothing(tmp_path):
+    common = ("synthesize", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+              "--limit", "3", "--dry-run")
+    dry = run_cli(*common, "--out", tmp_path / "new" / "o.jsonl")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["calls"] == 3
+    assert list(tmp_path.iterdir()) == []  # was: the folder, o.jsonl.cache.sqlite and its .lock
+    cached = tmp_path / "c.sqlite"  # an existing cache is read, not changed (no lock, no WAL files)
+    items, _ = plan(load_dataset(None, "train"), SynthesizeConfig(backend="openai", model="m", limit=3, mode="free"))
+    with ResultCache(cached) as cache:
+        cache.put(CachedResult(items[0].key, items[0].key, "{}", "stop", {}, None, 1))
+    (tmp_path / "c.sqlite.lock").unlink()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    dry = run_cli(*common, "--cache", cached, "--out", tmp_path / "o.jsonl")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["cached"] == 1 and json.loads(dry.stdout)["calls"] == 2
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("value", ['"abc"', "NaN", "[1]", "1.5", "-0.2", "true", "Infinity"])
+def test_a_stats_pass_rate_that_is_not_a_rate_is_no_measurement(tmp_path, capsys, value):
+    from syneg.synthesis.api import with_planned_calls
+
+    out = tmp_path / "synthetic.jsonl"
+    stats = tmp_path / "synthetic.jsonl.stats.json"
+    stats.write_text('{"pass_rate": 0.5}')
+    assert with_planned_calls(SynthesizeConfig(target_kept=3), out).per_query == 6  # a measured rate is used
+    assert capsys.readouterr().err == ""
+    stats.write_text(f'{{"pass_rate": {value}}}')  # was: TypeError / ValueError traceback
+    assert with_planned_calls(SynthesizeConfig(target_kept=3), out).per_query == 3  # as if none was measured
+    err = capsys.readouterr().err
+    assert f"warning: {stats}: pass_rate" in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_bad_inputs(tmp_path):

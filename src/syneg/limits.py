@@ -20,3 +20,4 @@ MAX_ATTEMPTS = 100  # tries per LLM call
 MAX_SHARDS = 100_000  # N of --shard I/N
 MAX_RATIO = 1e6  # mix synthetic : retrieved ratio R (beyond it every negative is synthetic anyway)
 MAX_LINE_BYTES = 64 << 20  # bytes in one line of a JSON-lines or TSV input (the longest real passage is ~1 MB)
+MAX_TOKEN_COUNT = 2**31  # prompt / completion tokens of one call, as a server or batch result reports them

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from syneg.limits import MAX_DEPTH, MAX_NEGATIVES
 
 Source = Literal["bm25", "dense", "synthetic", "random"]
 
 
 class Record(BaseModel):
-    """Base record: unknown fields are rejected so typos in hand-made files surface; scores must be finite."""
+    """Base record: unknown fields are rejected so typos in hand-made files surface; scores must be finite,
+    ranks, counts and lists within :mod:`syneg.limits` (a reader names the file and line of a value outside)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+Rank = Annotated[int, Field(ge=1, le=MAX_DEPTH)]  # retriever ranks: --top-k is at most MAX_DEPTH
+Count = Annotated[int, Field(ge=0, le=MAX_NEGATIVES)]  # negatives missing or filled per pair
+MAX_EXTRA_POSITIVES = 2 * MAX_NEGATIVES  # per training instance: the mined ones and the relabelled synthetic ones
 
 
 class Negative(Record):
@@ -22,7 +30,7 @@ class Negative(Record):
     source: Source
     doc_id: str | None = Field(default=None, description="corpus id; None for synthetic passages")
     score: float | None = Field(default=None, description="retriever or teacher score vs the query")
-    rank: int | None = Field(default=None, description="1-based retriever rank")
+    rank: Rank | None = Field(default=None, description="1-based retriever rank")
     teacher_score: float | None = Field(default=None, description="rescoring model's score (mining with a teacher)")
 
 
@@ -35,9 +43,10 @@ class MinedInstance(Record):
     positive: str
     positive_score: float | None = None
     positive_teacher_score: float | None = None
-    negatives: list[Negative]
-    extra_positives: list[Negative] = Field(default=[], description="candidates relabelled as positives (teacher)")
-    shortfall: int = Field(default=0, description="negatives asked for but not found")
+    negatives: list[Negative] = Field(max_length=MAX_NEGATIVES)
+    extra_positives: list[Negative] = Field(default=[], max_length=MAX_NEGATIVES,
+                                            description="candidates relabelled as positives (teacher)")
+    shortfall: Count = Field(default=0, description="negatives asked for but not found")
 
 
 class SyntheticNegative(Record):
@@ -47,7 +56,7 @@ class SyntheticNegative(Record):
     positive_id: str
     text: str
     reasoning: str
-    attributes: dict[str, str]
+    attributes: dict[str, str] = Field(max_length=64)
     mode: Literal["free", "grounded"] = "free"
     source_doc_id: str | None = Field(default=None, description="mined passage rewritten (grounded mode)")
     model: str
@@ -67,6 +76,7 @@ class TrainingInstance(Record):
     positive_id: str
     positive: str
     positive_teacher_score: float | None = Field(default=None, description="rescoring model's score of the positive")
-    negatives: list[Negative]
-    extra_positives: list[Negative] = Field(default=[], description="passages relabelled as positives (teacher)")
-    filled: int = Field(default=0, description="negatives taken from the other pool for a shortfall")
+    negatives: list[Negative] = Field(max_length=MAX_NEGATIVES)
+    extra_positives: list[Negative] = Field(default=[], max_length=MAX_EXTRA_POSITIVES,
+                                            description="passages relabelled as positives (teacher: mined and synthetic)")
+    filled: Count = Field(default=0, description="negatives taken from the other pool for a shortfall")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import PurePath
@@ -48,13 +49,25 @@ def info(text: str) -> None:
 
 
 def emit_json(obj: dict[str, Any]) -> None:
-    """Print ``obj`` as the one-line JSON summary on stdout (paths as text)."""
-    print(json.dumps(obj, default=_plain), flush=True)
+    """Print ``obj`` as the one-line JSON summary on stdout (paths as text, NaN and infinities as null:
+    the line is always valid JSON)."""
+    print(json.dumps(_finite(obj), default=_plain, allow_nan=False), flush=True)
 
 
 def summary(command: str, **fields: Any) -> None:
     """The command's summary line: ``{"command": COMMAND, **fields}``."""
     emit_json({"command": command, **fields})
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every float that is not finite (in dicts, lists and tuples) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _plain(value: Any) -> Any:

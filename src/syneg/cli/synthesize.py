@@ -103,7 +103,7 @@ def synthesize(
     if dry_run or export_batch is not None:
         items, model_id = synthesis.plan(dataset, config, mined_rows, seed)
         items, _ = shard_items(items, part, model_id)
-        with open_cache(config, out) as store:
+        with open_cache(config, out, read_only=dry_run) as store:
             if dry_run:
                 estimate = synthesis.estimate(items, store, config, model_id, retry_failed)
                 output.info(_wall_time(estimate))

@@ -13,11 +13,11 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from syneg.data import BeirDataset, Document
 from syneg.errors import SynegError
-from syneg.limits import MAX_RATIO
+from syneg.limits import MAX_NEGATIVES, MAX_RATIO
 from syneg.mixing.base import MixContext, Strategy
 from syneg.mixing.pools import SyntheticIndex, index_synthetic
 from syneg.mixing.registry import get_strategy
-from syneg.records import MinedInstance, SyntheticNegative, TrainingInstance
+from syneg.records import MAX_EXTRA_POSITIVES, MinedInstance, SyntheticNegative, TrainingInstance
 from syneg.rng import instance_rng
 
 MAX_REPORTED_IDS = 50
@@ -75,7 +75,7 @@ class Mixing:
             if not negatives:
                 tally.empty(f"{m.query_id}/{m.positive_id}")
                 continue
-            extra = [*m.extra_positives, *self.index.positives.get((m.query_id, m.positive_id), [])]
+            extra = [*m.extra_positives, *self.index.positives.get((m.query_id, m.positive_id), [])][:MAX_EXTRA_POSITIVES]
             instance = TrainingInstance(query_id=m.query_id, query=m.query, positive_id=m.positive_id,
                                         positive=m.positive, positive_teacher_score=m.positive_teacher_score,
                                         negatives=negatives, extra_positives=extra, filled=fill)
@@ -105,8 +105,8 @@ def _source(mined: Iterable[MinedInstance]) -> str:
 def _check(strategy: Strategy, ratio: float, num_negatives: int, corpus: object) -> None:
     if not 0 <= ratio <= MAX_RATIO:
         raise SynegError(f"--ratio must be a number from 0 to {MAX_RATIO:g}, got {ratio}")
-    if num_negatives < 1:
-        raise SynegError(f"--num-negatives must be at least 1, got {num_negatives}")
+    if not 1 <= num_negatives <= MAX_NEGATIVES:
+        raise SynegError(f"--num-negatives must be an integer from 1 to {MAX_NEGATIVES}, got {num_negatives}")
     if strategy.needs_corpus and corpus is None:
         raise SynegError(f"the {strategy.name} strategy needs a corpus (--data)")
 

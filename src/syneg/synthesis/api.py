@@ -12,7 +12,7 @@ from typing import Any
 
 from syneg.config import SynthesizeConfig, TeacherConfig
 from syneg.data import BeirDataset
-from syneg import layout
+from syneg import layout, progress
 from syneg.errors import RunFailed
 from syneg.hardware import resolve_device
 from syneg.io import write_jsonl
@@ -59,11 +59,11 @@ def shard_items(items: Sequence[SynthesisItem], shard: Shard | None, model_id: s
     return chosen, shard.block([item.key for item in items], model_id, len(chosen))
 
 
-def open_cache(config: SynthesizeConfig, out: str | Path) -> ResultCache:
+def open_cache(config: SynthesizeConfig, out: str | Path, read_only: bool = False) -> ResultCache:
     """The run's result cache; the configured API key is registered first, so replies stored there are
-    redacted of it whichever backend (or batch import) they come from."""
+    redacted of it whichever backend (or batch import) they come from. ``read_only``: see :class:`ResultCache`."""
     register_secret(os.environ.get(config.api_key_env))
-    return ResultCache(config.cache or side_paths(out)["cache"])
+    return ResultCache(config.cache or side_paths(out)["cache"], read_only)
 
 
 def synthesize(
@@ -129,8 +129,21 @@ def with_planned_calls(config: SynthesizeConfig, out: str | Path) -> SynthesizeC
     :func:`syneg.synthesis.planning.calls_per_pair`); the measured rate is read from ``out``'s stats."""
     if config.target_kept is None:
         return config
-    measured = (layout.read_stats(out) or {}).get("pass_rate") if config.keep_rate is None else None
+    measured = measured_pass_rate(out) if config.keep_rate is None else None
     return config.model_copy(update={"per_query": calls_per_pair(config, measured)})
+
+
+def measured_pass_rate(out: str | Path) -> float | None:
+    """The pass rate in ``out``'s stats; None when there is none, or (with a warning naming the file) when it
+    is not a number from 0 to 1: a hand-edited or foreign file is no measurement."""
+    rate = (layout.read_stats(out) or {}).get("pass_rate")
+    if rate is None:
+        return None
+    if isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0 <= rate <= 1:  # NaN fails the range
+        return float(rate)
+    progress.note(f"warning: {layout.stats_path(out)}: pass_rate {str(rate)[:40]!r} is not a number from 0 to 1; "
+                  "planning as if no rate was measured")
+    return None
 
 
 async def _run(items, config, cache, backend, retry_failed, progress) -> RunCounters:

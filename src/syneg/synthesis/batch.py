@@ -12,6 +12,7 @@ from pathlib import Path
 
 from syneg.errors import DataError, SynegError
 from syneg.io import atomic_open, iter_jsonl
+from syneg.limits import MAX_TOKEN_COUNT
 from syneg.redact import redact
 from syneg.synthesis.backends.wire import request_fields
 from syneg.synthesis.cache import CachedResult, ResultCache
@@ -87,6 +88,14 @@ def _field(value: object, kind: type, name: str, path: Path, number: int):
     return value
 
 
+def _count(value: object, name: str, path: Path, number: int) -> int:
+    """A token count (0 when absent); a DataError unless it is an integer from 0 to ``MAX_TOKEN_COUNT``."""
+    value = _field(value, int, name, path, number) or 0
+    if not 0 <= value <= MAX_TOKEN_COUNT:
+        raise DataError(path, f"{name} must be from 0 to {MAX_TOKEN_COUNT}, got {value}", number)
+    return value
+
+
 def _reply(obj: dict, path: Path, number: int) -> _Reply | str:
     """The reply of one result line (OpenAI / vLLM batch output), or the batch API's error for it."""
     response = _field(obj.get("response"), dict, "response", path, number) or {}
@@ -98,8 +107,7 @@ def _reply(obj: dict, path: Path, number: int) -> _Reply | str:
         raise DataError(path, "result line has no response.body.choices", number)
     message = _field(choices[0].get("message"), dict, "choices[0].message", path, number) or {}
     usage = _field(body.get("usage"), dict, "response.body.usage", path, number) or {}
-    counts = {k: _field(usage.get(k), int, f"usage.{k}", path, number) or 0
-              for k in ("prompt_tokens", "completion_tokens")}
+    counts = {k: _count(usage.get(k), f"usage.{k}", path, number) for k in ("prompt_tokens", "completion_tokens")}
     return _Reply(_field(message.get("content"), str, "message.content", path, number),
                   _field(choices[0].get("finish_reason"), str, "finish_reason", path, number), counts,
                   f"{path}:{number}")

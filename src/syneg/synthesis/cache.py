@@ -91,12 +91,16 @@ def _add_mode_column(db: sqlite3.Connection) -> None:
             db.execute("ALTER TABLE results ADD COLUMN mode TEXT")
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    """A connection to ``path`` once :func:`_check_cache` accepts it (DataError otherwise, file untouched)."""
+def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
+    """A connection to ``path`` once :func:`_check_cache` accepts it (DataError otherwise, file untouched);
+    ``read_only``: opened so that nothing is written, not even WAL files (the file must exist)."""
     if path.exists() and not path.is_file():  # a folder, a device, a FIFO (which would block the read)
         raise DataError(path, "not a syneg cache (not a regular file)")
+    # without a -wal file (no writer, or closed cleanly) everything is in the file: read it as immutable
+    flags = "mode=ro" if side_file(path, "-wal").exists() else "mode=ro&immutable=1"
     try:
-        db = sqlite3.connect(path, check_same_thread=False)
+        db = (sqlite3.connect(f"{path.resolve().as_uri()}?{flags}", uri=True, check_same_thread=False) if read_only
+              else sqlite3.connect(path, check_same_thread=False))
     except sqlite3.Error as exc:
         raise DataError(path, f"cannot open the cache database ({exc})") from None
     try:
@@ -110,14 +114,29 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+def _snapshot(path: Path) -> sqlite3.Connection:
+    """``path`` read-only, or an empty in-memory cache when it does not exist or has no tables yet."""
+    db = _connect(path, read_only=True) if path.exists() else None
+    if db is None or not db.execute("SELECT 1 FROM sqlite_master WHERE name='failures'").fetchone():
+        if db is not None:
+            db.close()
+        db = sqlite3.connect(":memory:", check_same_thread=False)
+        db.executescript(_SCHEMA)
+    return db
+
+
 class ResultCache:
     """Successes (``results``) and the last failure of each item (``failures``, never served as results).
 
     The object holds the cache's lock from construction to ``close()`` (see the module docstring).
+    ``read_only`` (a dry run) creates, locks and changes nothing: a missing cache reads as empty.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
         self.path = Path(path)
+        if read_only:
+            self.db, self._lock = _snapshot(self.path), None
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = _connect(self.path)  # checked before the lock file or any write
         try:
@@ -179,7 +198,8 @@ class ResultCache:
     def close(self) -> None:
         """Close the database, then release the lock (the lock file stays: removing it would race)."""
         self.db.close()
-        self._lock.release()
+        if self._lock is not None:
+            self._lock.release()
 
     def __enter__(self) -> ResultCache:
         return self

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import TYPE_CHECKING
 
 from syneg.hardware import available_cores
@@ -14,6 +13,7 @@ if TYPE_CHECKING:
     from syneg.config import SynthesizeConfig
 
 MIN_CALLS = 4  # runs with fewer calls say too little about the rate
+MIN_RATE, MAX_RATE = 1e-6, 1e6  # calls per second; a remembered rate outside them is no measurement
 
 
 def rate_key(config: SynthesizeConfig, model_id: str) -> str:
@@ -22,7 +22,8 @@ def rate_key(config: SynthesizeConfig, model_id: str) -> str:
 
 
 def _load() -> dict[str, dict[str, float]]:
-    """The remembered rates; a file that is unreadable or of another shape counts as none (and is rewritten)."""
+    """The remembered rates; a file that is unreadable or of another shape counts as none (and is rewritten),
+    and so does an entry whose rate is not a number from ``MIN_RATE`` to ``MAX_RATE``."""
     try:
         data = json.loads((user_cache_dir() / "rates.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -30,7 +31,8 @@ def _load() -> dict[str, dict[str, float]]:
     if not isinstance(data, dict):
         return {}
     return {key: entry for key, entry in data.items() if isinstance(entry, dict)
-            and isinstance(entry.get("calls_per_s"), (int, float)) and 0 < entry["calls_per_s"] < math.inf}
+            and isinstance(entry.get("calls_per_s"), (int, float)) and not isinstance(entry["calls_per_s"], bool)
+            and MIN_RATE <= entry["calls_per_s"] <= MAX_RATE}
 
 
 def record(key: str, calls: int, seconds: float) -> None:

@@ -18,13 +18,14 @@ import httpx2
 import openai
 from pydantic import BaseModel, Field, ValidationError
 
+from syneg.limits import MAX_TOKEN_COUNT
 from syneg.redact import redact
 from syneg.synthesis.backends.base import BackendError
 
 MAX_REPLY_BYTES = 16 << 20
 _BYTES_PER_TOKEN = 256  # generous: a token of JSON-escaped text (\uXXXX), reasoning text counted as tokens too
 _CAP: ContextVar[int] = ContextVar("syneg_reply_cap", default=MAX_REPLY_BYTES)  # of the request being sent
-_Count = Annotated[int, Field(ge=0, le=1 << 31)]
+_Count = Annotated[int, Field(ge=0, le=MAX_TOKEN_COUNT)]
 
 
 class ReplyTooLarge(Exception):
