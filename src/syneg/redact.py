@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
-_SECRETS: set[str] = set()
+_SECRETS: dict[str, re.Pattern[str]] = {}  # each secret, and a pattern for it written plainly or escaped
 _LOCK = threading.Lock()
 # each pattern's first group is kept, the rest of the match is masked
 _PATTERNS = (
@@ -25,10 +25,23 @@ _PATTERNS = (
 
 
 def register_secret(value: str | None) -> None:
-    """Mask ``value`` wherever it appears in text passed to :func:`redact` (e.g. the API key in use)."""
-    if value and len(value) >= 6:
-        with _LOCK:
-            _SECRETS.add(value)
+    """Mask ``value`` (and ``value`` stripped of surrounding whitespace) wherever it appears in text passed
+    to :func:`redact` (e.g. the API key in use), also with any of its characters JSON-escaped (``\\u005a``,
+    ``\\/``), percent-encoded (``%5A``) or written as an HTML character reference (``&#90;``)."""
+    for secret in {value, value.strip()} if value else ():
+        if len(secret) >= 6:
+            with _LOCK:
+                _SECRETS.setdefault(secret, re.compile("".join(map(_any_spelling, secret))))
+
+
+def _any_spelling(char: str) -> str:
+    """A pattern matching ``char`` written plainly or escaped in JSON, a URL or HTML."""
+    code = ord(char)
+    forms = [re.escape(char), rf"\\u(?i:{code:04x})", rf"&#0*{code};", rf"&#(?i:x0*{code:x});"]
+    forms.append("%" + "%".join(f"(?i:{byte:02x})" for byte in char.encode("utf-8")))
+    if char in "/\\\"":
+        forms.append(r"\\" + re.escape(char))
+    return "(?:" + "|".join(forms) + ")"
 
 
 def redact(text: str | None) -> str | None:
@@ -36,9 +49,9 @@ def redact(text: str | None) -> str | None:
     if not text:
         return text
     with _LOCK:
-        secrets = sorted(_SECRETS, key=len, reverse=True)
+        secrets = [_SECRETS[secret] for secret in sorted(_SECRETS, key=len, reverse=True)]
     for secret in secrets:
-        text = text.replace(secret, MASK)
+        text = secret.sub(MASK, text)
     for pattern in _PATTERNS:
         text = pattern.sub(lambda match: match.group(1) + MASK, text)
     return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -82,7 +83,7 @@ def mix_command(
         provenance={"mix": stats, **provenance}, terms=DataTerms.of(selection.data, data_license, language),
         corpus=corpus.corpus if corpus is not None else None, query_prompt=query_prompt,
         group_positives=group_positives))
-    inputs = {"mined": str(mined.resolve()), "synthetic": str(synthetic.resolve()) if synthetic else None}
+    inputs = {"mined": _recorded(mined, out), "synthetic": _recorded(synthetic, out)}
     write_stats(out, {**stats, "export": written, "inputs": inputs, "attributes": provenance["attributes"]})
     output.info(f"wrote {written['rows']} instances ({fmt}) to {out}: {stats['by_source']}, "
                 f"filled {stats['filled']}, short {stats['short']}")
@@ -94,6 +95,13 @@ def mix_command(
                    f"(see {stats_path(out)}: empty_ids)", err=True)
     output.summary("mix", out=out, format=fmt, instances=written["rows"], by_source=stats["by_source"],
                    empty=stats["empty"], stats=stats_path(out), hub=hub)
+
+
+def _recorded(path: Path | None, out: Path) -> str | None:
+    """``path`` relative to the folder of OUT's statistics (no machine path in them; readers resolve it there)."""
+    from syneg.layout import stats_path
+
+    return None if path is None else os.path.relpath(path.resolve(), stats_path(out).parent.resolve())
 
 
 def _export_mixed(mixing: Mixing, out: Path, fmt: str,

@@ -27,6 +27,7 @@ from syneg.mining.filters import (
 )
 from syneg.mining.stats import build_stats
 from syneg.records import MinedInstance, Negative
+from syneg.redact import without_paths
 from syneg.rng import instance_rng, stable_hash
 from syneg.sharding import SHARD_KEY, Shard, select
 
@@ -156,6 +157,7 @@ def mine(
                                           windows[row], removed, retriever.name, teacher)
     settings = {"data": str(dataset.path), "split": dataset.split, "seed": seed, **config.model_dump(mode="json"),
                 "rescore_model": scorer and scorer[0], "teacher": teacher and teacher.model_dump(mode="json")}
+    settings = without_paths(settings)  # local folders by name: the stats travel into cards and exports
     stats = build_stats(instances, settings=settings, retrieved=sum(map(len, ids)), removed=removed,
                         num_queries=len(qids))
     return instances, {**stats, **extra}

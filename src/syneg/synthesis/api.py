@@ -17,7 +17,7 @@ from syneg.errors import RunFailed
 from syneg.hardware import resolve_device
 from syneg.io import write_jsonl
 from syneg.records import MinedInstance
-from syneg.redact import redact_url, register_secret
+from syneg.redact import redact_url, register_secret, without_paths
 from syneg.sharding import SHARD_KEY, Shard
 from syneg.synthesis import batch, rates
 from syneg.synthesis.backends import ChatBackend, get_backend
@@ -170,7 +170,7 @@ def _stats(items, counters: RunCounters, outcome: Outcome, config, model_id, ela
         "drops": {stage: dict(c) for stage, c in outcome.drops.items()},
         "parse_stages": dict(outcome.parse_stages),
         "guard": {"enabled": config.guard, "margin": config.guard_margin, "floor": config.guard_floor,
-                  "model": config.guard_model},
+                  "model": without_paths(config.guard_model)},
         "imported": imported, "elapsed_s": round(elapsed, 3),
         "negatives_per_s": round(kept / elapsed, 4) if elapsed else 0.0,
     }

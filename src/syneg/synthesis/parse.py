@@ -13,17 +13,25 @@ from dataclasses import dataclass
 import json_repair
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from syneg.redact import redact
+
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)\s*```", re.DOTALL)
 
 
 class GeneratedNegative(BaseModel):
-    """The schema the model must fill: reasoning first, then the passage."""
+    """The schema the model must fill: reasoning first, then the passage (both redacted once decoded:
+    a secret the server echoes JSON-escaped is plain text only now)."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     reasoning: str
     passage: str
+
+    @field_validator("reasoning", "passage")
+    @classmethod
+    def _redacted(cls, value: str) -> str:
+        return redact(value) or value
 
     @field_validator("passage")
     @classmethod

@@ -1,7 +1,8 @@
 """The trained model's card: sentence-transformers' README.md plus the negatives' provenance and scores.
 
 The provenance comes from the statistics beside the training file: ``syneg mix`` writes them with
-its ``inputs`` (the mined and synthetic files, whose statistics sit beside them); in a run
+its ``inputs`` (the mined and synthetic files, whose statistics sit beside them; relative to the mix
+statistics' folder); in a run
 directory the inputs are ``mined.jsonl`` and ``synthetic.jsonl`` next to ``train.jsonl``.
 """
 
@@ -26,7 +27,8 @@ def read_provenance(train_file: str | Path) -> dict[str, Any]:
     if mix is None:
         return {}
     folder = Path(train_file).parent
-    inputs = mix.get("inputs") or {"mined": folder / layout.MINED, "synthetic": folder / layout.SYNTHETIC}
+    inputs = mix.get("inputs") or {"mined": layout.MINED, "synthetic": layout.SYNTHETIC}
+    inputs = {name: folder / path for name, path in inputs.items() if isinstance(path, str)}  # relative to them
     synthetic = inputs.get("synthetic")
     attributes = mix["attributes"] if "attributes" in mix else _attributes(synthetic)
     return {"mix": mix, "mine": layout.read_stats(inputs.get("mined")), "synthesize": layout.read_stats(synthetic),

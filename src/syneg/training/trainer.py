@@ -24,6 +24,7 @@ from syneg.hardware import mixed_precision
 from syneg.io import staged_dir, write_json
 from syneg.mixing.exports.columns import st_columns
 from syneg.records import TrainingInstance
+from syneg.redact import without_paths
 from syneg.training.callbacks import EpochEvaluator, StepLogger
 from syneg.training.card import append_card_section, card_section
 from syneg.training.diagnostics import grad_stats, plot_training
@@ -142,7 +143,7 @@ def _summary(config, info, trainer, result, wall, logger, evaluator, precision, 
     world = trainer.args.world_size
     examples = trainer.state.global_step * config.batch_size * world
     return {
-        "config": config.model_dump(), "seed": seed, "bf16": precision == "bf16", "precision": precision,
+        "config": without_paths(config.model_dump()), "seed": seed, "bf16": precision == "bf16", "precision": precision,
         "world_size": world,
         "data": info, "steps": trainer.state.global_step, "epochs": trainer.state.epoch,
         "train_runtime_s": round(wall, 3), "examples_per_s": round(examples / wall, 4) if wall else None,

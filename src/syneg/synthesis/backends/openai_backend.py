@@ -177,6 +177,9 @@ class OpenAIBackend(ChatBackend):
 def _api_key(api_key_env: str, base_url: str | None) -> str:
     """The key in ``api_key_env``; a placeholder for a ``base_url`` server (local servers accept any key)."""
     api_key = os.environ.get(api_key_env)
+    if api_key and (api_key != api_key.strip() or _CONTROL.search(api_key) or " " in api_key):
+        raise SynegError(f"the environment variable {api_key_env} holds an API key with spaces, a newline or "
+                         "another control character: set it to the bare key")
     if api_key:
         return api_key
     if base_url is None:
