@@ -28,7 +28,7 @@ def read_provenance(train_file: str | Path) -> dict[str, Any]:
         return {}
     folder = Path(train_file).parent
     inputs = mix.get("inputs") or {"mined": layout.MINED, "synthetic": layout.SYNTHETIC}
-    inputs = {name: folder / path for name, path in inputs.items() if isinstance(path, str)}  # relative to them
+    inputs = {name: folder / path for name, path in inputs.items() if path}  # recorded relative to the stats
     synthetic = inputs.get("synthetic")
     attributes = mix["attributes"] if "attributes" in mix else _attributes(synthetic)
     return {"mix": mix, "mine": layout.read_stats(inputs.get("mined")), "synthesize": layout.read_stats(synthetic),
