@@ -194,8 +194,8 @@ def _completion(body: dict, content: str, finish: str) -> dict:
 
 class RewritingOpenAI(FakeOpenAI):
     """A :class:`FakeOpenAI` whose successful replies pass through ``rewrite(reply, api_key) -> reply`` (the
-    schema's dict; ``api_key`` from the request's Authorization header): a server that echoes the key
-    in a reply, or sends junk passages."""
+    schema's dict, or the reply's JSON text as sent; ``api_key`` from the request's Authorization header): a
+    server that echoes the key in a reply, or sends junk passages."""
 
     def __init__(self, rewrite, **kwargs):
         super().__init__(**kwargs)
@@ -208,7 +208,8 @@ class RewritingOpenAI(FakeOpenAI):
             reply = json.loads(message.get("content") or "")
         except ValueError:  # an error, or a fault's garbled reply: left as it is
             return status, extra, payload
-        message["content"] = json.dumps(self.rewrite(reply, bearer(headers)))
+        rewritten = self.rewrite(reply, bearer(headers))
+        message["content"] = rewritten if isinstance(rewritten, str) else json.dumps(rewritten)
         return status, extra, payload
 
 
@@ -222,3 +223,11 @@ def echo_key(reply: dict, key: str) -> dict:
     """A ``rewrite`` for :class:`RewritingOpenAI`: the key in the passage and the reasoning of a valid reply."""
     return {"reasoning": f"{reply['reasoning']} (request key {key})",
             "passage": f"{reply['passage']} The access key {key} appears in the logs of the cohort."}
+
+
+def echo_key_spelled(reply: dict, key: str) -> str:
+    """A ``rewrite`` like :func:`echo_key`, the key spelled as a JSON text may spell it: in the passage with
+    its first character JSON-escaped (``\\u007a...``), in the reasoning with its fourth percent-encoded."""
+    escaped, encoded = f"\\u{ord(key[0]):04x}{key[1:]}", f"{key[:3]}%{ord(key[3]):02X}{key[4:]}"
+    text = json.dumps(echo_key(reply, "KEY-SPELLED"))
+    return text.replace("KEY-SPELLED", encoded, 1).replace("KEY-SPELLED", escaped, 1)  # reasoning comes first

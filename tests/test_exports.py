@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from conftest import run_cli, write_beir
-from synth_fake_server import RewritingOpenAI, echo_key
+from synth_fake_server import RewritingOpenAI, echo_key_spelled
 from syneg.data import BeirDataset, load_dataset
 from syneg.io import read_records, write_jsonl
 from syneg.layout import write_stats
@@ -107,31 +107,38 @@ def test_hf_dataset_folder_loads_with_load_dataset_and_has_a_valid_card(records,
 
 
 def test_hub_export_of_a_run_holds_no_echoed_key_and_no_local_path(tmp_path, monkeypatch):
-    """A server that echoes the API key in successful replies; the data in a local folder."""
+    """A server that echoes the API key in successful replies, JSON-escaped or percent-encoded; the data in a
+    local folder: neither the key (in any spelling) nor a machine path reaches the exports or their stats."""
     import pyarrow.parquet as pq
     from huggingface_hub import DatasetCard
 
     key = "zq-ECHOED-key-5d2e8a41"  # no known key shape: only the configured key's value can mask it
+    spellings = (key, "\\u007aq-ECHOED-key-5d2e8a41", "zq-%45CHOED-key-5d2e8a41")
     monkeypatch.setenv("OPENAI_API_KEY", key)
     data = write_beir(tmp_path / "my-private-data")
     mined, synthetic = tmp_path / "mined.jsonl", tmp_path / "synthetic.jsonl"
     assert run_cli("mine", "--data", data, "--num-negatives", "2", "--out", mined).returncode == 0
-    with RewritingOpenAI(echo_key) as server:
+    with RewritingOpenAI(echo_key_spelled) as server:
         made = run_cli("synthesize", "--data", data, "--mined", mined, "--backend", "openai", "--model", "fake",
                        "--base-url", server.base_url, "--mode", "free", "--no-guard", "--out", synthetic)
     assert made.returncode == 0 and server.ok_bodies(), made.stderr
     assert "The access key *** appears" in synthetic.read_text()
-    for fmt, out in (("hf-dataset", tmp_path / "hf"), ("syneg", tmp_path / "train.jsonl")):
+    for fmt, out in (("hf-dataset", tmp_path / "hf"), ("tevatron-v2", tmp_path / "tev"),
+                     ("syneg", tmp_path / "train.jsonl")):
         mixed = run_cli("mix", "--data", data, "--mined", mined, "--synthetic", synthetic, "--strategy", "hybrid",
                         "--format", fmt, "--out", out)
         assert mixed.returncode == 0, mixed.stderr
     table = pq.read_table(tmp_path / "hf" / "data" / "train-00000-of-00001.parquet").to_pylist()
     assert any("The access key *** appears" in v for row in table for v in row.values() if isinstance(v, str))
-    assert not any(key in str(row) for row in table)
+    assert not any(spelled in str(row) for row in table for spelled in spellings)
     for path in tmp_path.rglob("*"):
-        assert not path.is_file() or key.encode() not in path.read_bytes(), path
+        assert not path.is_file() or not any(s.encode() in path.read_bytes() for s in spellings), path
     card = DatasetCard.load(tmp_path / "hf" / "README.md").text
     assert '"data": "my-private-data"' in card and str(tmp_path) not in card
+    for stats in tmp_path.glob("*.stats.json"):  # inputs recorded relative to the stats, the data by name
+        assert str(tmp_path) not in stats.read_text(), stats
+    assert json.loads((tmp_path / "hf.stats.json").read_text())["inputs"] == {"mined": "mined.jsonl",
+                                                                             "synthetic": "synthetic.jsonl"}
 
 
 def test_cards_cut_local_paths_to_their_names(tmp_path):

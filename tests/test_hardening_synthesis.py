@@ -226,6 +226,28 @@ def test_error_bodies_echoing_the_key_are_redacted(dataset, tmp_path, monkeypatc
     assert "Incorrect API key provided: ***" in (tmp_path / "out.jsonl.failed.jsonl").read_text()
 
 
+@pytest.mark.parametrize("value", [" Zq9adv1SecretKeyValue77", "Zq9adv1SecretKeyValue77\n", "Zq9adv1 SecretKeyValue77",
+                                   "Zq9adv1SecretKeyValue77\t", "Zq9adv1\x1b[0mSecretKeyValue77"])
+def test_an_api_key_with_whitespace_is_a_configuration_error(tmp_path, monkeypatch, value):
+    """Not five transient "connection" failures (exit 3): refused up front, the variable named, the key unshown."""
+    monkeypatch.setenv("SYNEG_TEST_KEY", value)
+    result = run_cli("synthesize", "--backend", "openai", "--model", "m", "--mode", "free", "--no-guard",
+                     "--limit", "1", "--base-url", "http://127.0.0.1:9/v1", "--api-key-env", "SYNEG_TEST_KEY",
+                     "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 2 and "SYNEG_TEST_KEY" in result.stderr, result.stderr
+    assert "SecretKey" not in result.stderr and "Traceback" not in result.stderr and not list(tmp_path.iterdir())
+
+
+def test_a_registered_secret_is_masked_stripped_and_in_any_spelling():
+    from syneg.redact import redact, register_secret
+
+    register_secret(" Wv7regSecretValue42\n")  # registered with its whitespace, echoed without it
+    for spelled in ("Wv7regSecretValue42", "\\u0057v7regSecretValue42", "\\u0057v7reg\\u0053ecretValue42",
+                    "Wv7%72egSecretValue42", "Wv7%72eg%53ecretValue42", "&#87;v7regSecret&#x56;alue42"):
+        assert redact(f"key {spelled}.") == "key ***.", spelled
+    assert redact("Wv7regSecretValue4") == "Wv7regSecretValue4"  # a different value stays
+
+
 def test_credentials_in_base_url_are_not_written(tmp_path):
     shown = run_cli("config", "show", "--set", "synthesize.base_url=http://alice:hunter22@127.0.0.1:9/v1")
     assert shown.returncode == 0 and "hunter22" not in shown.stdout and "127.0.0.1:9/v1" in shown.stdout

@@ -50,6 +50,16 @@ def run(dataset, server, out, backend=None, retry_failed=False, **overrides):
 
 # --- pure pieces -------------------------------------------------------------------------------
 
+def test_parsed_fields_are_redacted_once_decoded():
+    """A reply cached before its escaped spelling was masked still yields no key: the decoded fields are redacted."""
+    from syneg.redact import register_secret
+
+    register_secret("Pk4decodedSecret99")
+    value = parse_output('{"reasoning": "uses \\u0050k4decodedSecret99", "passage": "The \\u0050k4decodedSecret99 '
+                         'key.", "extra": "Pk4decodedSecret99"}').value
+    assert (value.reasoning, value.passage) == ("uses ***", "The *** key.")
+
+
 def test_parse_stages():
     good = json.dumps({"reasoning": "shares terms", "passage": "A passage."})
     assert parse_output(good).stage == "json"

@@ -17,7 +17,7 @@ from syneg.errors import SynegError
 from syneg.io import write_jsonl
 from syneg.mining import mine
 from syneg.mixing import mix, st_columns
-from syneg.models import load_encoder
+from syneg.models import load_encoder, resolve_encoder
 from syneg.records import Negative, TrainingInstance
 from syneg.training import grad_stats, make_loss, train
 from syneg.training.trainer import training_arguments, warmup_steps
@@ -103,7 +103,9 @@ def test_tiny_run_writes_model_logs_and_diagnostics(instances, small_eval, tmp_p
 
     monkeypatch.setenv("SYNEG_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "model"
-    summary = train(instances, TrainConfig(**TINY, keep_best=False), out, eval_dataset=small_eval, seed=0)
+    local = resolve_encoder(None)  # the base model given by its absolute path: the folder names it only
+    summary = train(instances, TrainConfig(**TINY, keep_best=False, model=local), out, eval_dataset=small_eval, seed=0)
+    assert summary["config"]["model"] == "model" and local not in (out / "summary.json").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "model"]  # no partial folder left behind
     # only the untrained model's corpus embeddings are cached (under its weights), not those of step 2
     notes = [json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json")]
