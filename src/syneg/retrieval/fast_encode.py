@@ -17,6 +17,8 @@ bf16 rounding):
 
 from __future__ import annotations
 
+import functools
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -31,12 +33,31 @@ LENGTH_STEP = 8  # batches are padded to a multiple of this many tokens, so batc
 WINDOW_BATCHES = 16  # texts are grouped by token count within windows of this many batches
 FAST_PATH = "fused-bf16-v3"  # names the numerics of this path (part of embedding cache keys)
 
+log = logging.getLogger(__name__)
+
+
+FUSED_ARCHITECTURES = ("BertModel",)  # transformer classes the fused path is tested on (MiniLM)
+
 
 def uses_fast_path(model: Any, precision: str) -> bool:
-    """True when :func:`fast_encode` handles this model and precision (bf16 on a bf16-capable CPU)."""
+    """True when :func:`fast_encode` handles this model and precision: bf16 on a bf16-capable CPU, a model
+    without prompts whose transformer is in :data:`FUSED_ARCHITECTURES` (others run under bf16 autocast,
+    with one log line)."""
     prompts = getattr(model, "prompts", None) or {}
-    return (precision == "bf16" and model.device.type == "cpu" and not any(prompts.values())
-            and fused_kernels_available())
+    if not (precision == "bf16" and model.device.type == "cpu" and not any(prompts.values())
+            and fused_kernels_available()):
+        return False
+    architecture = type(getattr(model[0], "auto_model", None)).__name__
+    if architecture not in FUSED_ARCHITECTURES:
+        _note_fallback(architecture)
+        return False
+    return True
+
+
+@functools.cache
+def _note_fallback(architecture: str) -> None:
+    log.info("fused bf16 kernels are tested on %s only: %s encodes under bf16 autocast",
+                ", ".join(FUSED_ARCHITECTURES), architecture)
 
 
 def _splits_on_spaces(model: Any) -> bool:
