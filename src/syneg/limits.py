@@ -19,3 +19,5 @@ MAX_WORKERS = 1024  # calls in flight, CPU threads, training processes per node 
 MAX_ATTEMPTS = 100  # tries per LLM call
 MAX_SHARDS = 100_000  # N of --shard I/N
 MAX_RATIO = 1e6  # mix synthetic : retrieved ratio R (beyond it every negative is synthetic anyway)
+MAX_REQUEST_TIMEOUT_S = 3600.0  # seconds per HTTP request (a reply that takes longer is not coming)
+MAX_DEADLINE_S = 30 * 86400.0  # seconds for all calls of a synthesis run (30 days)
