@@ -13,7 +13,9 @@ Faults of the reply body itself (status 200 unless named): "drip" (a valid reply
 ``drip`` seconds), "html" (a web page), "null" (the JSON ``null``), "shape" (JSON without a choices
 list), "huge" (an endless body without a length), "huge-declared" (a Content-Length of 16 GiB, then an
 endless body), "huge-500" (an endless error body) and "gzip" (a valid reply gzip-compressed whatever
-the request's Accept-Encoding). Endless bodies stop at 64 MiB.
+the request's Accept-Encoding). Endless bodies stop at 64 MiB. "empty-choices": a completion whose
+``choices`` list is empty. "redirect-NNN LOCATION" (e.g. ``"redirect-307 http://127.0.0.1:9/v1/x"``): status
+NNN with that Location header and an empty body.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class FakeOpenAI:
         with self.lock:
             fault = None if fmt in self.reject_modes else (self.faults.popleft() if self.faults else None)
             self.log.append({"body": body, "time": time.monotonic(), "fault": fault,
-                             "status": self.reject_status if fmt in self.reject_modes else _STATUS.get(fault, 200)})
+                             "status": self.reject_status if fmt in self.reject_modes else _status(fault)})
         if fmt in self.reject_modes:
             message = f"('body', 'response_format', 'type'): input should be 'text', not {fmt!r}"
             return self.reject_status, {}, {"error": {"message": message}}
@@ -108,6 +110,9 @@ class FakeOpenAI:
             key = bearer(headers)
             return int(fault[-3:]), {}, {"error": {"message": f"Incorrect API key provided: {key}; "
                                                               f"header was Authorization: Bearer {key}"}}
+        if fault and fault.startswith("redirect-"):
+            status, _, location = fault.removeprefix("redirect-").partition(" ")
+            return int(status), {"Location": location}, Raw([b""], length=0)
         if fault == "500":
             return 500, {}, {"error": {"message": "internal error"}}
         if fault in _RAW:
@@ -179,7 +184,14 @@ _RAW = {
     "huge": lambda: Raw(itertools.repeat(_ENDLESS, 64)),
     "huge-declared": lambda: Raw(itertools.repeat(_ENDLESS, 64), length=1 << 34),
     "huge-500": lambda: Raw(itertools.repeat(_ENDLESS, 64)),
+    "empty-choices": lambda: Raw([json.dumps({"object": "chat.completion", "choices": []}).encode()]),
 }
+
+
+def _status(fault: str | None) -> int:
+    if fault and fault.startswith("redirect-"):
+        return int(fault[9:12])
+    return _STATUS.get(fault, 200)
 
 
 def _completion(body: dict, content: str, finish: str) -> dict:

@@ -146,7 +146,7 @@ def test_llamacpp_backend_and_cli_fail_cleanly_when_the_probe_fails(tmp_path):
     from syneg.synthesis.backends.llamacpp_backend import LlamaCppBackend
 
     junk = tmp_path / "junk.gguf"
-    junk.write_bytes(b"not a gguf file" * 64)
+    junk.write_bytes(b"GGUF\x03\x00\x00\x00" + b"not a gguf file" * 64)  # a GGUF header: refused by the probe only
     with pytest.raises(ProbeFailed, match="failed a test generation"):
         LlamaCppBackend(junk)
     result = run_cli("synthesize", "--model", junk, "--limit", "1", "--no-guard", "--out", tmp_path / "o.jsonl")

@@ -202,10 +202,23 @@ def test_cli_choices_are_checked_and_listed(tmp_path, option):
     assert "transformers" in run_cli("synthesize", "--help").stdout
 
 
-@pytest.mark.parametrize("option", [("--request-timeout", "-1"), ("--max-attempts", "0"), ("--deadline", "0")])
+@pytest.mark.parametrize("option", [("--request-timeout", "-1"), ("--max-attempts", "0"), ("--deadline", "0"),
+                                    ("--request-timeout", "1e300"), ("--request-timeout", "3601"),
+                                    ("--deadline", "1e300"), ("--deadline", "2592001")])
 def test_cli_refuses_bad_numbers(tmp_path, option):
     result = run_cli("synthesize", *option, "--dry-run", "--out", tmp_path / "o.jsonl")
     assert result.returncode == 2 and option[0] in result.stderr and "Traceback" not in result.stderr
+    assert SynthesizeConfig(request_timeout=3600, deadline=30 * 86400).deadline == 30 * 86400  # the bounds themselves
+
+
+@pytest.mark.parametrize("model", ["", "   ", "m\nx"])
+def test_blank_model_names_are_refused_before_any_work(tmp_path, model):
+    with FakeOpenAI() as server:
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "1", "--model", model)
+    assert result.returncode == 2 and "--model" in result.stderr and "names no model" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not server.log and not list(tmp_path.iterdir())
+    with pytest.raises(ValidationError, match="names no model"):
+        SynthesizeConfig(guard_model=" ")
 
 
 # --- secrets never written ------------------------------------------------------------------------
@@ -322,17 +335,17 @@ def test_a_long_retry_wait_prints_one_line(tmp_path):
 def test_replies_that_are_no_chat_completion_fail_cleanly_and_a_rerun_retries(tmp_path):
     """HTML, ``null`` and a JSON object without a choices list: clean transient failures, never a traceback."""
     out = tmp_path / "out.jsonl"
-    with FakeOpenAI(faults=["html", "null", "shape"]) as server:
-        first = cli(server.base_url, out, "--limit", "3", "--concurrency", "1")
+    with FakeOpenAI(faults=["html", "null", "shape", "empty-choices"]) as server:
+        first = cli(server.base_url, out, "--limit", "4", "--concurrency", "1")
         assert first.returncode == 3, first.stderr
-        assert "3 bad_reply" in first.stderr and "plain rerun retries" in first.stderr
+        assert "4 bad_reply" in first.stderr and "plain rerun retries" in first.stderr
         assert "AttributeError" not in first.stderr and "Traceback" not in first.stderr
         rows = failed_rows(out)
         assert {r["reason"] for r in rows} == {"bad_reply"} and out.read_text() == ""
         assert any("Welcome to nginx" in r["detail"] for r in rows)
-        again = cli(server.base_url, out, "--limit", "3")  # the server is healthy now
+        again = cli(server.base_url, out, "--limit", "4")  # the server is healthy now: all retried
     assert again.returncode == 0, again.stderr
-    assert len(out.read_text().splitlines()) == 3
+    assert len(out.read_text().splitlines()) == 4  # before: an empty choices list was a sticky "unparseable"
 
 
 def test_oversized_replies_fail_cleanly(tmp_path):
@@ -361,7 +374,10 @@ def test_a_bad_reply_shows_its_start_with_secrets_masked_whole():
 BAD_BASE_URLS = ["http://127.0.0.1:99999/v1", "http://127.0.0.1:abc/v1", "http://127.0.0.1:0/v1", "ftp://127.0.0.1/v1",
                  "file:///etc/passwd", "127.0.0.1:8000/v1", "localhost:8000/v1", "http:///v1", "http://[::1/v1",
                  "http://127.0.0.1:8000/v1 x", "http://127.0.0.1:8000/v1\n", "http://h:8000:9/v1",
-                 "http://xn--héllo.invalid/v1", "http://alice:hunter22@127.0.0.1:99999/v1"]
+                 "http://xn--héllo.invalid/v1", "http://alice:hunter22@127.0.0.1:99999/v1",
+                 "http://a..b:8000/v1", "http://-x-.com:8000/v1", "http://x-.example/v1", "http://.example/v1",
+                 "http://256.1.1.1:8000/v1", "http://1.2.3/v1", "http://%61b.example/v1", "http://a!b.example/v1",
+                 f"http://{'a' * 64}.example/v1"]
 
 
 @pytest.mark.parametrize("url", BAD_BASE_URLS)
@@ -370,7 +386,9 @@ def test_bad_base_urls_are_configuration_errors(url):
         SynthesizeConfig(base_url=url)
     error = caught.value.errors()[0]
     assert error["loc"] == ("base_url",) and "hunter22" not in error["msg"]  # syneg shows the message only
-    assert SynthesizeConfig(base_url="http://[::1]:8000/v1").base_url == "http://[::1]:8000/v1"
+    for good in ("http://[::1]:8000/v1", "http://bücher.example:8000/v1", "http://my-host.local./v1",
+                 "http://llama_server:8080/v1", "https://API.example.com/v1"):
+        assert SynthesizeConfig(base_url=good).base_url == good
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/v1", "http://alice:hunter22@127.0.0.1:99999/v1"])
@@ -399,3 +417,44 @@ def test_bad_openai_base_url_from_the_environment_exits_2(tmp_path, monkeypatch)
     result = run_cli("synthesize", "--backend", "openai", "--model", "m", "--mode", "free", "--no-guard",
                      "--limit", "1", "--out", tmp_path / "out.jsonl")
     assert result.returncode == 2 and "no API key" in result.stderr and not list(tmp_path.iterdir())
+
+
+# --- issue #25, round 3: redirects are configuration errors; long total waits announced --------------
+
+@pytest.mark.parametrize("status, location", [
+    (307, "{other}/chat/completions"),  # another port: before, the prompts went there and its replies were kept
+    (308, "http://alice:hunter22@127.0.0.1:1/v1/chat/completions"),
+    (301, "{other}/chat/completions"),  # before: POST turned into GET, "InternalServerError (501)"
+    (302, "ftp://127.0.0.1/x"),  # before: a transient "Connection error", exit 3
+    (307, "file:///etc/passwd"),
+    (303, "https://127.0.0.1:1/v1/chat/completions"),
+])
+def test_redirects_are_not_followed_and_are_configuration_errors(tmp_path, status, location):
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAI() as other:
+        where = location.format(other=other.base_url)
+        with FakeOpenAI(faults=[f"redirect-{status} {where}"] * 3) as server:
+            result = cli(server.base_url, out, "--limit", "3", "--concurrency", "1")
+    assert result.returncode == 2, result.stderr
+    assert f"answered {status} (a redirect to " in result.stderr and "--base-url" in result.stderr
+    assert where.replace("alice:hunter22", "***") in result.stderr and "hunter22" not in result.stderr
+    assert "Traceback" not in result.stderr and "plain rerun" not in result.stderr
+    assert not other.log and len(server.log) == 1  # nothing sent elsewhere; the run stopped at the first redirect
+    assert not out.exists()
+
+
+def test_one_long_wait_per_call_and_per_long_stretch_is_announced(dataset, tmp_path, monkeypatch, capsys):
+    """Retry-After 1 s under a 1.5 s threshold: each wait is short, the total is not (before: silence)."""
+    from syneg.synthesis.backends import openai_backend
+
+    monkeypatch.setattr(openai_backend, "LONG_WAIT_S", 1.5)
+    with FakeOpenAI(faults=["429"] * 4) as server:  # one call waits 1 + 1 + 1 + 1 s
+        stats, backend = run(dataset, server, tmp_path / "a.jsonl", max_attempts=5)
+    assert stats["kept"] == 1 and backend.waits == [1.0] * 4
+    lines = [line for line in capsys.readouterr().err.splitlines() if "before retrying" in line]
+    assert len(lines) == 2 and "2 s of waiting for this call" in lines[0] and "4 s of waiting" in lines[1]
+    with FakeOpenAI(faults=["429", None, "429", None]) as server:  # two calls, each waits 1 s once
+        stats, backend = run(dataset, server, tmp_path / "b.jsonl", limit=2)
+    assert stats["kept"] == 2 and backend.waits == [1.0, 1.0]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "before retrying" in line]
+    assert len(lines) == 1 and "rate_limited" in lines[0]  # the backend waited 2 s in all since its last note

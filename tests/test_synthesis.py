@@ -4,6 +4,7 @@ HTTP server on loopback, batch export/import and the CLI."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -445,6 +446,52 @@ def test_cli_bad_inputs(tmp_path):
     bad.write_text('{"query_id": "1"}\n')
     result = run_cli("synthesize", "--mined", str(bad), "--dry-run", "--out", tmp_path / "o.jsonl")
     assert result.returncode == 2 and f"{bad}:1" in result.stderr
+
+
+# --- each backend checks its settings before the cache file is made (issue #25) --------------------
+
+@pytest.mark.parametrize("backend, model, expected", [
+    ("llamacpp", "missing.gguf", "does not exist"),
+    ("llamacpp", "random.gguf", "is not a GGUF model"),  # before: the cache was made, then llama.cpp failed
+    ("llamacpp", "truncated.gguf", "is a truncated GGUF model"),
+    ("llamacpp", "folder", "is not a regular file"),
+    ("llamacpp", "fifo.gguf", "is not a regular file"),
+    ("transformers", "missing", "is not one"),
+    ("transformers", "random.gguf", "is not one"),
+    ("transformers", "folder", "has no config.json"),  # before: a transformers traceback, exit 1
+    ("vllm", None, "--backend vllm needs --model"),
+    ("vllm", "some/model", "'vllm' is not installed"),
+])
+def test_backend_settings_are_checked_before_anything_is_written(tmp_path, backend, model, expected):
+    from syneg._optional import is_available
+
+    if backend == "vllm" and model and is_available("vllm"):
+        pytest.skip("vLLM is installed here")
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "random.gguf").write_bytes(bytes(range(256)) * 4)
+    (models / "truncated.gguf").write_bytes(b"GGUF\x03\x00\x00\x00")
+    (models / "folder").mkdir()
+    os.mkfifo(models / "fifo.gguf")
+    out = tmp_path / "out" / "out.jsonl"
+    out.parent.mkdir()
+    named = [] if model is None else ["--model", models / model if "/" not in model else model]
+    result = run_cli("synthesize", "--backend", backend, *named, "--mode", "free", "--no-guard", "--limit", "1",
+                     "--out", out)
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not list(out.parent.iterdir())  # no cache, no lock, no output
+
+
+def test_transformers_folder_that_does_not_load_is_one_clear_error(tmp_path):
+    pytest.importorskip("transformers")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    result = run_cli("synthesize", "--backend", "transformers", "--model", model, "--mode", "free", "--no-guard",
+                     "--limit", "1", "--out", tmp_path / "out.jsonl")
+    assert result.returncode == 2 and f"transformers cannot load the model in {model}" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 3
+    assert not (tmp_path / "out.jsonl").exists()
 
 
 # --- kill and resume ---------------------------------------------------------------------------

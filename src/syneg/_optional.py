@@ -22,9 +22,17 @@ def require(module: str, extra: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingExtraError(
-            f"'{module}' is not installed; install it with: pip install 'syneg[{extra}]'"
-        ) from exc
+        raise MissingExtraError(_missing(module, extra)) from exc
+
+
+def check_installed(module: str, extra: str) -> None:
+    """The error of :func:`require` when ``module`` is not installed, found without importing it (cheap)."""
+    if not is_available(module):
+        raise MissingExtraError(_missing(module, extra))
+
+
+def _missing(module: str, extra: str) -> str:
+    return f"'{module}' is not installed; install it with: pip install 'syneg[{extra}]'"
 
 
 HAS_STEMMER = is_available("Stemmer")

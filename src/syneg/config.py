@@ -6,15 +6,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from syneg.errors import DataError, SynegError
 from syneg.evaluation.metrics import DEFAULT_METRICS, parse_metrics
 from syneg.hardware import DEVICE_PATTERN
 from syneg.limits import (
-    MAX_ATTEMPTS, MAX_BATCH_SIZE, MAX_CALLS_PER_PAIR, MAX_DEPTH, MAX_NEGATIVES, MAX_RATIO, MAX_SEED, MAX_SEQ_LENGTH,
-    MAX_WORKERS,
+    MAX_ATTEMPTS, MAX_BATCH_SIZE, MAX_CALLS_PER_PAIR, MAX_DEADLINE_S, MAX_DEPTH, MAX_NEGATIVES, MAX_RATIO,
+    MAX_REQUEST_TIMEOUT_S, MAX_SEED, MAX_SEQ_LENGTH, MAX_WORKERS,
 )
 from syneg.mixing.registry import STRATEGIES
 from syneg.synthesis.attributes import MAX_WORDS, MIN_WORDS
@@ -42,6 +42,17 @@ Calls = Annotated[int, Field(gt=0, le=MAX_CALLS_PER_PAIR)]
 Workers = Annotated[int, Field(gt=0, le=MAX_WORKERS)]
 KeptTarget = Annotated[float, Field(gt=0, le=MAX_CALLS_PER_PAIR, allow_inf_nan=False)]
 Device = Annotated[str, Field(pattern=DEVICE_PATTERN)]  # auto|cpu|cuda|cuda:N|mps (syneg.hardware.resolve_device)
+
+
+def _model_name(name: str) -> str:
+    """``name`` unless it is blank or holds control characters (a typo, or a name no server or folder has)."""
+    if not name.strip() or not name.isprintable():
+        raise PydanticCustomError("model_name", "names no model (empty, blank or with control characters): {name}",
+                                  {"name": repr(name)[:80]})
+    return name
+
+
+ModelName = Annotated[str, AfterValidator(_model_name)]  # a path, a served name or a Hub id
 
 
 class Section(BaseModel):
@@ -103,7 +114,7 @@ class MineConfig(Section):
 
 class SynthesizeConfig(Section):
     backend: Literal[BACKENDS] = "llamacpp"  # type: ignore[valid-type]  # the backend registry
-    model: str | None = None  # None = packaged SmolLM2-135M-Instruct GGUF
+    model: ModelName | None = None  # None = packaged SmolLM2-135M-Instruct GGUF
     base_url: str | None = None
     server: Literal[SERVERS] = "auto"  # type: ignore[valid-type]  # request field names (synthesis.backends.wire)
     engine: Literal[ENGINES] = "local"  # type: ignore[valid-type]  # where calls run (synthesis.engines registry)
@@ -120,7 +131,7 @@ class SynthesizeConfig(Section):
     max_tokens: Annotated[int, Field(ge=16, le=MAX_SEQ_LENGTH)] = 384
     max_words: Annotated[int, Field(ge=MIN_WORDS)] = MAX_WORDS  # cap on the asked passage length (raise max_tokens too)
     domains: list[str] | None = None  # None = derived from the corpus
-    guard_model: str | None = None  # scorer of the hardness guard; None = teacher.model, else the packaged MiniLM
+    guard_model: ModelName | None = None  # scorer of the hardness guard; None = teacher.model, else the packaged MiniLM
     guard_margin: Finite = 0.0  # drop when score >= positive score - margin (likely false negative)
     guard_floor: Finite = 0.5  # drop when score < floor x positive score (off-topic filler)
     repeat_penalty: Positive | None = None  # None = backend default (1.15 for llamacpp, unset for openai)
@@ -128,9 +139,9 @@ class SynthesizeConfig(Section):
     batch_size: Annotated[int, Field(ge=1, le=64)] = 16  # llamacpp/transformers: calls decoded together (1 = one at a time)
     guard: bool = True  # False = keep every parsed, valid negative (no teacher scoring)
     api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the API key (openai backend)
-    request_timeout: Positive = 120.0  # seconds per HTTP request (openai backend)
+    request_timeout: Annotated[float, Field(gt=0, le=MAX_REQUEST_TIMEOUT_S, allow_inf_nan=False)] = 120.0  # s per HTTP request (openai)
     max_attempts: Annotated[int, Field(gt=0, le=MAX_ATTEMPTS)] = 5  # bounded retries on 429 / 5xx / timeouts
-    deadline: Positive | None = None  # seconds for all calls of a run; those still pending then fail
+    deadline: Annotated[float, Field(gt=0, le=MAX_DEADLINE_S, allow_inf_nan=False)] | None = None  # s for all calls of a run
     cache: str | None = None  # sqlite cache of successful calls; None = <out>.cache.sqlite
 
     @field_validator("base_url")

@@ -21,3 +21,5 @@ MAX_SHARDS = 100_000  # N of --shard I/N
 MAX_RATIO = 1e6  # mix synthetic : retrieved ratio R (beyond it every negative is synthetic anyway)
 MAX_LINE_BYTES = 64 << 20  # bytes in one line of a JSON-lines or TSV input (the longest real passage is ~1 MB)
 MAX_TOKEN_COUNT = 2**31  # prompt / completion tokens of one call, as a server or batch result reports them
+MAX_REQUEST_TIMEOUT_S = 3600.0  # seconds per HTTP request (a reply that takes longer is not coming)
+MAX_DEADLINE_S = 30 * 86400.0  # seconds for all calls of a synthesis run (30 days)

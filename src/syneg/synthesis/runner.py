@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from syneg.errors import SynegError
 from syneg.progress import bar as progress_bar
 from syneg.redact import redact
 from syneg.synthesis.backends.base import BackendError, ChatBackend, Sampling
@@ -54,6 +55,8 @@ async def _ask(backend: ChatBackend, messages, sampling: Sampling):
         return await backend.complete(messages, sampling, OUTPUT_SCHEMA)
     except BackendError as exc:
         raise ItemFailed(exc.reason, str(exc), None, exc.transient) from None
+    except SynegError:  # the setup is wrong (a redirecting base URL, say): the whole run stops, exit 2
+        raise
     except Exception as exc:  # noqa: BLE001 - one broken call must not end the other items
         raise ItemFailed("backend_error", f"{type(exc).__name__}: {exc}", None, transient=True) from None
 
@@ -134,9 +137,13 @@ async def run_items(
         bar.set_postfix(done=counters.succeeded, cached=counters.cached,
                         failed=counters.failed + counters.skipped_failed, refresh=False)
 
+    tasks = [asyncio.ensure_future(one(item)) for item in todo]
     try:
-        await asyncio.gather(*(one(item) for item in todo))
-    finally:
+        await asyncio.gather(*tasks)
+    finally:  # a SynegError from one call ends the others before the backend is closed
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         bar.close()
     return counters
 

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from syneg._optional import require
+from syneg._optional import check_installed, require
 from syneg.errors import SynegError
 from syneg.hardware import available_cores
 from syneg.synthesis.backends.base import ChatBackend, Completion, Sampling
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from syneg.synthesis.backends.llama_batch import BatchEngine
 
 PROMPT_TOKENS = 1024  # room for a prompt in a batch slot (syneg's prompts are about 500-800 tokens)
+GGUF_MAGIC = b"GGUF"
+GGUF_HEADER_BYTES = 24  # magic, version (uint32), tensor count and metadata count (uint64 each)
 
 
 def _gguf(model: str | Path | None) -> Path:
@@ -28,6 +30,22 @@ def _gguf(model: str | Path | None) -> Path:
     from syneg.models import default_llm_path
 
     return Path(model) if model else default_llm_path()
+
+
+def check_gguf(path: Path) -> None:
+    """SynegError unless ``path`` is a regular file that starts with a whole GGUF header (cheap: 24 bytes read)."""
+    if not path.is_file():
+        what = "is not a regular file" if path.exists() else "does not exist"
+        raise SynegError(f"GGUF model {path} {what} (--model, synthesize.model)")
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(GGUF_HEADER_BYTES)
+    except OSError as exc:
+        raise SynegError(f"cannot read the GGUF model {path}: {exc.strerror}") from None
+    if not header.startswith(GGUF_MAGIC):
+        raise SynegError(f"{path} is not a GGUF model (it does not start with {GGUF_MAGIC!r}; --model, synthesize.model)")
+    if len(header) < GGUF_HEADER_BYTES:
+        raise SynegError(f"{path} is a truncated GGUF model ({len(header)} bytes)")
 
 
 @lru_cache(maxsize=4)
@@ -55,8 +73,7 @@ class LlamaCppBackend(ChatBackend):
                  max_tokens: int = 384) -> None:
         llama_cpp = require("llama_cpp", "llm")
         path = _gguf(model_path)
-        if not path.is_file():
-            raise SynegError(f"GGUF model not found: {path}")
+        check_gguf(path)
         ensure_llama_cpp_works(path)
         threads = threads or available_cores()
         n_ctx = 2048 if batch_size == 1 else 512  # the batched engine makes its own, larger context
@@ -87,6 +104,12 @@ class LlamaCppBackend(ChatBackend):
     @classmethod
     def model_id_for(cls, model: str | Path | None) -> str:
         return f"{cls.name}:{_gguf(model).name}"
+
+    @classmethod
+    def check_config(cls, config: SynthesizeConfig) -> None:
+        """llama-cpp-python installed; the model a GGUF file (None: the packaged SmolLM2)."""
+        check_installed("llama_cpp", "llm")
+        check_gguf(_gguf(config.model))
 
     @classmethod
     def from_config(cls, config: SynthesizeConfig) -> LlamaCppBackend:

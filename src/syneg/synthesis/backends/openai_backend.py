@@ -1,7 +1,9 @@
 """OpenAI-compatible servers (vLLM, Ollama, llama.cpp server, OpenAI) through the async openai SDK.
 
 ``timeout`` bounds each attempt's whole reply (wall time, not the gap between bytes); replies are
-bounded in size and checked by shape (see .reply). Long waits before a retry print one line.
+bounded in size and checked by shape (see .reply); a redirect is a configuration error (none is followed).
+Long waits before retries print one line: when one call has waited :data:`LONG_WAIT_S` in all, and whenever
+the calls together have waited that long (wall time) since the last such line.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ MODES = ("json_schema", "json_object", "prompt")
 _FORMAT_WORDS = ("response_format", "json_schema", "json_object", "structured output", "guided_json", "guided decoding",
                  "structured_outputs")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")  # newlines, ANSI escapes: a server's message prints as one line
-LONG_WAIT_S = 10.0  # a wait before a retry this long (or longer) is announced on stderr
+LONG_WAIT_S = 10.0  # waiting this long before retries (one call's, or all calls' since the last note) is announced
 
 
 class OpenAIBackend(ChatBackend):
@@ -80,6 +82,8 @@ class OpenAIBackend(ChatBackend):
         self.counters: Counter[str] = Counter()
         self.waits: list[float] = []
         self._announced_until = 0.0  # a long wait announced ends then: concurrent ones stay quiet
+        self._waiting_until = 0.0  # the latest end of a wait begun so far
+        self._unannounced = 0.0  # wall time spent waiting (by any call) since the last note
         self.last_rejection: str | None = None  # the server's (redacted) reason for the last mode fallback
 
     async def complete(self, messages: list[dict[str, str]], sampling: Sampling, schema: dict) -> Completion:
@@ -87,7 +91,7 @@ class OpenAIBackend(ChatBackend):
 
         from syneg.synthesis.backends.reply import ReplyTooLarge, parse_reply, too_large
 
-        attempt, started, requests = 0, time.perf_counter(), 0
+        attempt, started, requests, waited = 0, time.perf_counter(), 0, 0.0
         while True:
             mode = self.mode
             requests += 1
@@ -97,37 +101,46 @@ class OpenAIBackend(ChatBackend):
             except ReplyTooLarge as exc:
                 raise too_large(exc, self.url) from None
             except openai.APIStatusError as exc:
+                if 300 <= exc.status_code < 400:
+                    raise _redirected(exc, self.url) from None
                 if mode != "prompt" and rejects_mode(exc):
                     self._fall_back(mode, exc)
                     continue
                 if not isinstance(exc, (openai.RateLimitError, openai.InternalServerError)):
                     raise _status_error(exc, self.url) from None
-                attempt = await self._wait(exc, attempt + 1)
+                attempt, waited = await self._wait(exc, attempt + 1, waited)
                 continue
             except (openai.APIConnectionError, TimeoutError) as exc:
-                attempt = await self._wait(exc, attempt + 1)
+                attempt, waited = await self._wait(exc, attempt + 1, waited)
                 continue
             reply = parse_reply(body, self.url)
             self.counters[f"calls_{mode}"] += 1
             return _completion(reply, time.perf_counter() - started, requests, mode)
 
-    async def _wait(self, exc: Exception, attempt: int) -> int:
-        """Sleep before the next attempt, or raise when the attempts are spent."""
+    async def _wait(self, exc: Exception, attempt: int, waited: float) -> tuple[int, float]:
+        """Sleep before the next attempt (``waited``: the call's waiting so far), or raise when the attempts
+        are spent; (attempt, the call's waiting after this sleep)."""
         delay = self._delay(exc, attempt)
         if attempt >= self.retry.max_attempts:
             raise BackendError(f"gave up after {attempt} attempts at {self.url}: {_describe(exc)}",
                                _transient_reason(exc)) from None
         self.waits.append(delay)
-        self._announce(delay, exc)
+        self._announce(delay, waited, exc)
         await asyncio.sleep(delay)
-        return attempt
+        return attempt, waited + delay
 
-    def _announce(self, delay: float, exc: Exception) -> None:
-        """One info line for a long wait (concurrent calls waiting at the same time add none)."""
+    def _announce(self, delay: float, waited: float, exc: Exception) -> None:
+        """One info line when this wait brings the call's waiting (``waited`` before it) to LONG_WAIT_S, or the
+        backend's waiting (wall time covered by any call's wait) since the last line; none while an announced
+        wait lasts (concurrent calls waiting at the same time add none)."""
         now = time.monotonic()
-        if delay >= LONG_WAIT_S and now >= self._announced_until:
-            self._announced_until = now + delay
-            note(f"synthesize: waiting {delay:.0f} s before retrying {self.url} ({_transient_reason(exc)})")
+        self._unannounced += max(0.0, now + delay - max(now, self._waiting_until))
+        self._waiting_until = max(self._waiting_until, now + delay)
+        long_call = waited < LONG_WAIT_S <= waited + delay
+        if (long_call or self._unannounced >= LONG_WAIT_S) and now >= self._announced_until:
+            self._announced_until, self._unannounced = now + delay, 0.0
+            note(f"synthesize: waiting {delay:.0f} s before retrying {self.url} ({_transient_reason(exc)}; "
+                 f"{waited + delay:.0f} s of waiting for this call so far)")
 
     async def _attempt(self, messages, sampling: Sampling, schema: dict, mode: str) -> bytes:
         """One request's reply body, whole within ``timeout`` seconds (a TimeoutError otherwise)."""
@@ -219,6 +232,22 @@ def _status_error(exc, url: str) -> BackendError:
     return BackendError(f"{status} from {url}: {_message(exc)}", reason)
 
 
+def _redirected(exc, url: str) -> SynegError:
+    """A 3xx ends the run as a configuration error: the base URL is not where the server answers (no redirect
+    is followed, so the prompts never go to a host or scheme that was not configured)."""
+    location = exc.response.headers.get("location")
+    if location is None:
+        where = "without a Location"
+    else:
+        try:
+            shown = redact_url(location)
+        except ValueError:  # not even a URL: masked as text
+            shown = redact(location)
+        where = f"to {_CONTROL.sub(' ', shown or '')[:200]!r}"
+    return SynegError(f"{url} answered {exc.status_code} (a redirect {where}); syneg follows no redirect: set the "
+                      "base URL (--base-url, synthesize.base_url) to the server's own URL")
+
+
 def _transient_reason(exc: Exception) -> str:
     import openai
 
@@ -233,8 +262,6 @@ def _transient_reason(exc: Exception) -> str:
 def _completion(reply: ChatReply, latency: float, requests: int, mode: str) -> Completion:
     usage = reply.usage
     counts = {"prompt_tokens": usage.prompt_tokens or 0, "completion_tokens": usage.completion_tokens or 0} if usage else {}
-    if not reply.choices:
-        return Completion(None, None, counts, latency, requests, mode)
     choice = reply.choices[0]
     return Completion(choice.message.content, choice.finish_reason, counts, latency, requests, mode)
 

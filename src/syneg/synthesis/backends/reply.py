@@ -3,8 +3,8 @@
 Every body (success or error) is read uncompressed (syneg asks for ``identity``: a compressed body could
 hide any size) through a cap, so an endless or huge reply cannot exhaust memory: :func:`reply_cap` of the
 request's ``max_tokens`` (a parsed JSON tree costs many times its bytes), at most :data:`MAX_REPLY_BYTES`.
-A 200 reply must be a chat completion by shape: a ``choices`` list whose messages carry text (or null),
-``usage`` optional. Anything else (an HTML page, ``null``) is a transient :class:`BackendError`
+A 200 reply must be a chat completion by shape: a non-empty ``choices`` list whose messages carry text (or
+null), ``usage`` optional. Anything else (an HTML page, ``null``, no choice) is a transient :class:`BackendError`
 (``too_large`` or ``bad_reply``): the server's fault, not the item's, so a plain rerun retries it.
 """
 
@@ -73,8 +73,11 @@ def reply_cap(max_tokens: int) -> int:
 
 
 def bounded_client() -> httpx2.AsyncClient:
-    """The openai SDK's default HTTP client, asking for uncompressed replies read through the cap."""
-    return openai.DefaultAsyncHttpxClient(headers={"Accept-Encoding": "identity"},
+    """The openai SDK's default HTTP client, asking for uncompressed replies read through the cap.
+
+    Redirects are not followed (the SDK's client would): the prompts go to the configured server only,
+    and a 3xx is the backend's configuration error (see ``openai_backend``)."""
+    return openai.DefaultAsyncHttpxClient(headers={"Accept-Encoding": "identity"}, follow_redirects=False,
                                           event_hooks={"response": [_cap_body]})
 
 
@@ -95,7 +98,7 @@ class _Usage(BaseModel):
 class ChatReply(BaseModel):
     """The part of a chat completion syneg reads (other fields are ignored)."""
 
-    choices: list[_Choice]
+    choices: Annotated[list[_Choice], Field(min_length=1)]
     usage: _Usage | None = None
 
 

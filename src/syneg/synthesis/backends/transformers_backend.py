@@ -11,7 +11,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from syneg._optional import require
+from syneg._optional import check_installed, require
 from syneg.errors import SynegError
 from syneg.hardware import available_cores
 from syneg.synthesis.backends.base import ChatBackend, Completion, Sampling
@@ -39,16 +39,30 @@ class TransformersBackend(ChatBackend):
         return f"{cls.name}:{Path(model).name}"
 
     @classmethod
-    def from_config(cls, config: SynthesizeConfig) -> TransformersBackend:
+    def check_config(cls, config: SynthesizeConfig) -> None:
+        """transformers and torch installed; the model a local folder with a config.json."""
         cls.model_id_for(config.model)  # the clear error when no model is given
-        return cls(config.model, threads=config.threads or available_cores(), batch_size=config.batch_size)
+        check_installed("transformers", "hf")
+        check_installed("torch", "hf")
+        _check_folder(Path(config.model))
+
+    @classmethod
+    def from_config(cls, config: SynthesizeConfig) -> TransformersBackend:
+        cls.check_config(config)
+        try:
+            return cls(config.model, threads=config.threads or available_cores(), batch_size=config.batch_size)
+        except SynegError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the loaders raise on a broken folder, one clear line
+            detail = " ".join(str(exc).split())[:300]  # one line
+            raise SynegError(f"transformers cannot load the model in {config.model}: {type(exc).__name__}: "
+                             f"{detail}") from None
 
     def __init__(self, model_dir: str | Path, threads: int = 2, batch_size: int = 8) -> None:
         transformers = require("transformers", "hf")
         torch = require("torch", "hf")
         path = Path(model_dir)
-        if not path.is_dir():
-            raise SynegError(f"transformers backend needs a local model folder; {path} is not one")
+        _check_folder(path)
         torch.set_num_threads(min(threads, torch.get_num_threads()))
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, padding_side="left")
         if self.tokenizer.chat_template is None:
@@ -129,3 +143,12 @@ class TransformersBackend(ChatBackend):
     async def aclose(self) -> None:
         self._queue.put(None)
         await asyncio.to_thread(self._worker.join)
+
+
+def _check_folder(path: Path) -> None:
+    """SynegError unless ``path`` is a folder with a ``config.json`` (a Hugging Face model folder)."""
+    if not path.is_dir():
+        raise SynegError(f"the transformers backend needs a local model folder (--model, synthesize.model); "
+                         f"{path} is not one")
+    if not (path / "config.json").is_file():
+        raise SynegError(f"{path} has no config.json: not a Hugging Face model folder (--model, synthesize.model)")

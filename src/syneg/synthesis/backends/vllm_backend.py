@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from syneg._optional import require
+from syneg._optional import check_installed, require
 from syneg.errors import SynegError
 from syneg.synthesis.backends.base import BackendError, ChatBackend, Completion, Sampling
 
@@ -63,8 +63,14 @@ class VLLMBackend(ChatBackend):
     default_concurrency = 256  # calls in flight, generated as one batch
 
     @classmethod
-    def from_config(cls, config: SynthesizeConfig) -> VLLMBackend:
+    def check_config(cls, config: SynthesizeConfig) -> None:
+        """A model named and vLLM installed (found, not imported: importing it takes seconds)."""
         cls.model_id_for(config.model)  # the clear error when no model is given
+        check_installed("vllm", "vllm")
+
+    @classmethod
+    def from_config(cls, config: SynthesizeConfig) -> VLLMBackend:
+        cls.check_config(config)
         return cls(config.model, max_batch=config.concurrency or cls.default_concurrency)
 
     def __init__(self, model: str, max_batch: int = 256, **engine: Any) -> None:
