@@ -458,3 +458,13 @@ def test_one_long_wait_per_call_and_per_long_stretch_is_announced(dataset, tmp_p
     assert stats["kept"] == 2 and backend.waits == [1.0, 1.0]
     lines = [line for line in capsys.readouterr().err.splitlines() if "before retrying" in line]
     assert len(lines) == 1 and "rate_limited" in lines[0]  # the backend waited 2 s in all since its last note
+
+
+def test_run_checks_the_backend_settings_before_any_stage(tmp_path, monkeypatch):
+    """A key `syneg synthesize` refuses up front is refused by `syneg run` before mining, with no run directory."""
+    monkeypatch.setenv("SYNEG_TEST_KEY", "Wv7run SecretValue42")
+    run_dir = tmp_path / "run"
+    result = run_cli("run", "--run-dir", run_dir, "--set", "synthesize.backend=openai", "--set", "synthesize.model=m",
+                     "--set", "synthesize.base_url=http://127.0.0.1:9/v1", "--set", "synthesize.api_key_env=SYNEG_TEST_KEY")
+    assert result.returncode == 2 and "SYNEG_TEST_KEY" in result.stderr and "Traceback" not in result.stderr
+    assert "[mine]" not in result.stderr and not run_dir.exists()
