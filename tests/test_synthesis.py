@@ -432,6 +432,53 @@ def test_cli_dry_run_with_a_broken_rates_file(tmp_path, monkeypatch):
     assert json.loads(dry.stdout)["measured_calls_per_s"] is None
 
 
+def _odd_rates_file(path: Path, kind: str) -> None:
+    import os
+
+    if kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "sparse-8gb":
+        with path.open("wb") as handle:
+            handle.truncate(8 << 30)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        (path / "inner").mkdir(parents=True)
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "sparse-8gb", "fifo", "folder"])
+def test_a_rates_file_that_is_huge_or_not_a_file_is_no_measurement_and_never_fails(tmp_path, monkeypatch, kind):
+    from syneg.synthesis import rates
+
+    monkeypatch.setenv("SYNEG_CACHE_DIR", str(tmp_path))
+    path = tmp_path / "rates.json"
+    _odd_rates_file(path, kind)
+    assert rates.lookup("K") is None  # read at most 1 MiB, never from a device or a FIFO
+    if kind == "folder":  # cannot be written: one warning, no error
+        with pytest.warns(UserWarning, match=f"could not record the synthesis rate in {path}"):
+            rates.record("K", 8, 2.0)
+        assert rates.lookup("K") is None
+    else:  # replaced (a link itself, not its target)
+        rates.record("K", 8, 2.0)
+        assert rates.lookup("K") == 4.0 and not path.is_symlink() and path.stat().st_size < 100
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "folder"])
+def test_cli_synthesize_with_an_odd_rates_file_writes_its_output(tmp_path, monkeypatch, kind):
+    monkeypatch.setenv("SYNEG_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    _odd_rates_file(tmp_path / "cache" / "rates.json", kind)
+    with FakeOpenAI() as server:
+        args = ("synthesize", "--backend", "openai", "--model", "fake", "--base-url", server.base_url, "--mode", "free",
+                "--limit", "5", "--no-guard", "--out", tmp_path / "o.jsonl")
+        dry = run_cli(*args, "--dry-run")
+        real = run_cli(*args)
+    assert dry.returncode == 0 and json.loads(dry.stdout)["measured_calls_per_s"] is None, dry.stderr
+    assert real.returncode == 0, real.stderr  # was: every call made, then exit 2 "is a directory", no output
+    assert (tmp_path / "o.jsonl").is_file() and "Traceback" not in real.stderr
+    assert kind != "folder" or "could not record the synthesis rate" in real.stderr
+
+
 def test_cli_bad_inputs(tmp_path):
     grounded = run_cli("synthesize", "--mode", "grounded", "--dry-run", "--out", tmp_path / "o.jsonl")
     assert grounded.returncode == 2 and "--mined" in grounded.stderr
