@@ -252,7 +252,7 @@ def test_a_broken_embedding_cache_is_named_deleted_and_rebuilt(dense_setup, coun
 
 
 def test_an_embedding_cache_note_that_is_a_folder_is_replaced(dense_setup, counting_model) -> None:
-    small, retriever, cache_dir = dense_setup
+    small, _, cache_dir = dense_setup
     (path,) = cache_dir.glob("*.npy")
     path.unlink()
     note = path.with_suffix(".json")

@@ -361,16 +361,16 @@ def test_a_cached_row_that_does_not_decode_is_called_again(dataset, tmp_path, us
     assert second["kept"] == first["kept"] and second["tokens"] == first["tokens"]
     assert "Infinity" not in json.dumps(second)
     with ResultCache(cache) as healed:  # the new reply replaced the damaged row
-        assert damaged in healed.keys() and healed.get(damaged) is not None
+        assert damaged in healed.keys() and healed.get(damaged) is not None  # noqa: SIM118 (a set, not a dict)
 
 
 @pytest.mark.parametrize("columns", [
     "item_key TEXT PRIMARY KEY, text TEXT, usage TEXT",  # too few
-    "item_key TEXT PRIMARY KEY, call_key TEXT, text TEXT, finish TEXT, usage TEXT, latency REAL, calls INTEGER, "
-    "created REAL, mode TEXT, extra TEXT",  # one too many
-    "call_key TEXT, item_key TEXT PRIMARY KEY, text TEXT, finish TEXT, usage TEXT, latency REAL, calls INTEGER, "
-    "created REAL",  # the right ones, in another order (rows are written by position)
-])
+    ("item_key TEXT PRIMARY KEY, call_key TEXT, text TEXT, finish TEXT, usage TEXT, latency REAL, calls INTEGER, "
+     "created REAL, mode TEXT, extra TEXT"),  # one too many
+    ("call_key TEXT, item_key TEXT PRIMARY KEY, text TEXT, finish TEXT, usage TEXT, latency REAL, calls INTEGER, "
+     "created REAL"),  # the right ones, in another order (rows are written by position)
+], ids=["too-few", "too-many", "reordered"])
 def test_a_syneg_cache_with_the_wrong_columns_is_refused_before_any_call(tmp_path, columns):
     path = _foreign(tmp_path / "c.sqlite", f"PRAGMA application_id = {0x53594E47}; CREATE TABLE results ({columns});")
     before = path.read_bytes()

@@ -23,8 +23,8 @@ warning that names the digest it got.
 from __future__ import annotations
 
 import hashlib
-import json
 import importlib.metadata
+import json
 import os
 import re
 import shutil
