@@ -128,6 +128,41 @@ def test_staged_folders_get_normal_permissions_whoever_wrote_the_files(tmp_path)
                      "model/1_Pooling/config.json": 0o644}
 
 
+def test_temp_files_of_a_reused_pid_are_swept_and_a_live_writers_are_kept(tmp_path):
+    import os
+    import subprocess
+    import time
+
+    from syneg.io import write_text
+
+    reused = subprocess.Popen(["sleep", "60"])  # alive, but started long after the temp file was written
+    try:
+        stale = tmp_path / f".m.jsonl.{reused.pid}.abcdefgh.tmp"
+        stale.write_text("partial")
+        os.utime(stale, (time.time() - 3600, time.time() - 3600))
+        live = tmp_path / f".m.jsonl.{os.getpid()}.ijklmnop.tmp"  # this process, writing it now: kept
+        live.write_text("in progress")
+        write_text(tmp_path / "m.jsonl", "x")
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.jsonl", live.name])
+    finally:
+        reused.kill()
+        reused.wait()
+
+
+def test_lock_files_get_the_umask_mode(tmp_path):
+    import os
+
+    from syneg.locking import acquire
+
+    mask = os.umask(0o002)
+    try:
+        with acquire(tmp_path / "x.lock", "x", "wait"):
+            pass
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "x.lock").stat().st_mode & 0o777 == 0o664
+
+
 _KILLED_WRITER = """
 import sys, time
 from pathlib import Path

@@ -132,10 +132,16 @@ def _corrupt(kind: str, path: Path) -> None:
         _npz(path, rows=np.array([0]))
     elif kind == "huge-header":
         _huge_header(path)
+    elif kind == "folder":
+        path.unlink()
+        (path / "inner").mkdir(parents=True)
+    elif kind == "link":  # removed itself, never followed
+        path.rename(path.parent / "elsewhere.npz")
+        path.symlink_to(path.parent / "elsewhere.npz")
 
 
 @pytest.mark.parametrize("kind", ["empty", "truncated", "npy", "float-rows", "rows-outside", "repeated-rows",
-                                  "missing-member", "huge-header"])
+                                  "missing-member", "huge-header", "folder", "link"])
 def test_a_broken_duplicate_key_cache_is_named_deleted_and_rebuilt(tmp_path, kind):
     corpus = {"a": Document("T", "Vitamin D and bone loss."), "b": Document("", "Sleep."), "c": Document("", "Tea.")}
     first = DuplicateIndex(corpus, tmp_path)
@@ -145,18 +151,24 @@ def test_a_broken_duplicate_key_cache_is_named_deleted_and_rebuilt(tmp_path, kin
     _corrupt(kind, path)
     with pytest.warns(UserWarning, match=rf"duplicate-key cache {path} is unusable: .+; deleted, rebuilding it"):
         again = DuplicateIndex(corpus, tmp_path)
-    assert again._keys == {} and not path.exists()
+    assert again._keys == {} and not path.exists() and not path.is_symlink()
+    assert kind != "link" or (tmp_path / "elsewhere.npz").is_file()
     assert again.keys("b") == text_keys(corpus["b"])
     again.save()
     assert DuplicateIndex(corpus, tmp_path)._keys == {"b": text_keys(corpus["b"])}  # rebuilt, read back
 
 
-def test_cli_mining_heals_a_broken_duplicate_key_cache(tmp_path, small_slice):
+@pytest.mark.parametrize("kind", ["truncated", "folder"])
+def test_cli_mining_heals_a_broken_duplicate_key_cache(tmp_path, small_slice, kind):
     args = ("mine", "--data", small_slice, "--max-queries", "4", "--num-negatives", "3", "--cache-dir", tmp_path / "c")
     first = run_cli(*args, "--out", tmp_path / "a.jsonl")
     assert first.returncode == 0, first.stderr
     (path,) = (tmp_path / "c").glob("duplicate-keys-*.npz")
-    path.write_bytes(path.read_bytes()[:40])
+    if kind == "folder":  # was "is a directory", exit 2, on every later run
+        path.unlink()
+        path.mkdir()
+    else:
+        path.write_bytes(path.read_bytes()[:40])
     second = run_cli(*args, "--out", tmp_path / "b.jsonl")
     assert second.returncode == 0, second.stderr
     assert f"duplicate-key cache {path} is unusable" in second.stderr and "Traceback" not in second.stderr

@@ -219,6 +219,15 @@ def _spoil(path: Path, kind: str) -> None:
     elif kind == "npz":
         with path.open("wb") as handle:
             np.savez(handle, a=good)
+    elif kind == "zeros":  # the right shape, all zero: every score would be 0
+        np.save(path, np.zeros_like(good))
+    elif kind == "folder":  # a folder in its place ended every later run in "is a directory"
+        path.unlink()
+        (path / "inner").mkdir(parents=True)
+    elif kind == "link":  # a link is removed itself, never followed
+        np.save(path.parent.parent / "elsewhere.npy", good)
+        path.unlink()
+        path.symlink_to(path.parent.parent / "elsewhere.npy")
     elif kind == "huge-header":  # claims 10^12 rows: refused from the header, nothing allocated
         with path.open("wb") as handle:
             np.lib.format.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False,
@@ -226,7 +235,7 @@ def _spoil(path: Path, kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["empty", "truncated", "garbage", "fewer-rows", "other-dim", "float64", "nan", "npz",
-                                  "huge-header"])
+                                  "zeros", "folder", "link", "huge-header"])
 def test_a_broken_embedding_cache_is_named_deleted_and_rebuilt(dense_setup, counting_model, kind) -> None:
     small, retriever, cache_dir = dense_setup
     (path,) = cache_dir.glob("*.npy")
@@ -238,7 +247,20 @@ def test_a_broken_embedding_cache_is_named_deleted_and_rebuilt(dense_setup, coun
     assert type(counting_model).document_calls > calls  # encoded again
     torch.testing.assert_close(again.doc_embeddings, retriever.doc_embeddings)
     np.testing.assert_array_equal(np.load(path), again.doc_embeddings.numpy())  # the rebuilt file replaced it
-    assert path.with_suffix(".json").is_file()
+    assert path.with_suffix(".json").is_file() and not path.is_symlink()
+    assert kind != "link" or (cache_dir.parent / "elsewhere.npy").is_file()  # the link's target untouched
+
+
+def test_an_embedding_cache_note_that_is_a_folder_is_replaced(dense_setup, counting_model) -> None:
+    small, _, cache_dir = dense_setup
+    (path,) = cache_dir.glob("*.npy")
+    path.unlink()
+    note = path.with_suffix(".json")
+    note.unlink()
+    note.mkdir()
+    again = DenseRetriever(counting_model, cache_dir=cache_dir, max_seq_length=SEQ, precision="fp32")
+    again.index(small.corpus)
+    assert path.is_file() and note.is_file()
 
 
 def test_faiss_search_matches_exact_search(dense_setup, counting_model) -> None:
@@ -356,6 +378,11 @@ def test_cli_dense_retrieve_reuses_cache(tmp_path, slice_data) -> None:
     assert healed.returncode == 0 and f"embedding cache {cached} is unusable" in healed.stderr
     assert (tmp_path / "third.trec").read_text() == (tmp_path / "first.trec").read_text()
     assert np.load(cached).shape[0] == len(load_dataset(data, "train").corpus)
+    cached.unlink()
+    cached.mkdir()  # a folder in its place: removed and rebuilt, every time (it was "is a directory", exit 2)
+    healed = run_cli(*args, "--out", tmp_path / "fourth.trec")
+    assert healed.returncode == 0 and f"embedding cache {cached} is unusable" in healed.stderr, healed.stderr
+    assert (tmp_path / "fourth.trec").read_text() == (tmp_path / "first.trec").read_text() and cached.is_file()
     bad = run_cli(
         "retrieve",
         "--data",

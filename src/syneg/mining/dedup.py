@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from syneg.data import Document
+from syneg.io import discard
 from syneg.rng import stable_hash
 
 _NON_WORD = re.compile(r"[\W_]+")
@@ -48,7 +49,7 @@ class DuplicateIndex:
         self._corpus = corpus
         self._keys: dict[str, frozenset[int]] = {}
         self._path = None if cache_dir is None else Path(cache_dir) / f"duplicate-keys-{_fingerprint(corpus)}.npz"
-        if self._path is not None and self._path.is_file():
+        if self._path is not None and (self._path.exists() or self._path.is_symlink()):
             self._keys = _read_keys(self._path, list(corpus))
         self._saved = len(self._keys)
 
@@ -83,16 +84,18 @@ def _fingerprint(corpus: dict[str, Document]) -> str:
 def _read_keys(path: Path, ids: list[str]) -> dict[str, frozenset[int]]:
     """The cached keys by document id.
 
-    A file that is unreadable or not of this corpus is named in one warning and deleted (the keys are
+    A file that is unreadable, not a regular file (a folder, a link) or not of this corpus is named in one warning and deleted (the keys are
     computed again and saved); the array headers are checked before any data is read.
     """
-    try:
-        rows, keys, problem = _load_keys(path, len(ids))
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        rows, keys, problem = None, None, f"unreadable ({exc})"
+    rows, keys, problem = None, None, "not a regular file"
+    if path.is_file() and not path.is_symlink():
+        try:
+            rows, keys, problem = _load_keys(path, len(ids))
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+            rows, keys, problem = None, None, f"unreadable ({exc})"
     if rows is None or keys is None:
         warnings.warn(f"duplicate-key cache {path} is unusable: {problem}; deleted, rebuilding it", stacklevel=3)
-        path.unlink(missing_ok=True)
+        discard(path)  # a link itself, never its target
         return {}
     return {ids[row]: frozenset(int(key) for key in pair if key) for row, pair in zip(rows.tolist(), keys.tolist())}
 

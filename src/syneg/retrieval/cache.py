@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from syneg.io import atomic_open, write_json
+from syneg.io import atomic_open, discard, write_json
 
 CACHE_ENV = "SYNEG_CACHE_DIR"
+NORM_TOLERANCE = 1e-2  # cached rows are L2-normalized (float32 of bf16 encodings: off by far less)
 
 
 def default_cache_dir() -> Path:
@@ -79,6 +80,9 @@ def _read(path: Path, rows: int, dim: int | None) -> tuple[np.ndarray | None, st
     del mapped
     if not np.isfinite(array).all():
         return None, "holds NaN or infinite values"
+    norms = np.linalg.norm(array, axis=1)
+    if len(norms) and np.abs(norms - 1).max() > NORM_TOLERANCE:  # every row is stored L2-normalized
+        return None, f"holds rows that are not unit vectors (norm {norms[np.abs(norms - 1).argmax()]:.3g})"
     return array, ""
 
 
@@ -101,20 +105,26 @@ class EmbeddingCache:
     def load(self, key: str, rows: int, dim: int | None = None) -> np.ndarray | None:
         """The cached ``rows x dim`` float32 array, or None when absent.
 
-        A file that is unreadable, of another shape or type, or holds non-finite numbers is named in one
-        warning and deleted, so the caller's rebuild replaces it. The header is checked before the data is read.
+        A file that is unreadable, not a regular file (a folder, a link), of another shape or type, or holds
+        non-finite numbers or rows that are not unit vectors is named in one warning and deleted (a link
+        itself, never its target), so the caller's rebuild replaces it. The header is checked before the data.
         """
-        path = self.path(key)
-        if not path.is_file():
+        path, note = self.path(key), self.directory / f"{key}.json"
+        if not path.exists() and not path.is_symlink():
+            if note.is_symlink() or (note.exists() and not note.is_file()):
+                discard(note)  # the rebuild writes the note there
             return None
-        try:
-            array, problem = _read(path, rows, dim)
-        except (OSError, ValueError, EOFError) as exc:
-            array, problem = None, f"unreadable ({exc})"
+        if path.is_symlink() or not path.is_file():
+            array, problem = None, "not a regular file"
+        else:
+            try:
+                array, problem = _read(path, rows, dim)
+            except (OSError, ValueError, EOFError) as exc:
+                array, problem = None, f"unreadable ({exc})"
         if problem:
             warnings.warn(f"embedding cache {path} is unusable: {problem}; deleted, rebuilding it", stacklevel=2)
-            for stale in (path, path.with_suffix(".json")):
-                stale.unlink(missing_ok=True)
+            for stale in (path, note):
+                discard(stale)
         return array
 
     def save(self, key: str, array: np.ndarray, meta: dict[str, Any]) -> Path:

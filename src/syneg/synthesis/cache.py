@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sqlite3
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,11 @@ CREATE TABLE IF NOT EXISTS failures (
     item_key TEXT PRIMARY KEY, reason TEXT NOT NULL, raw TEXT, created REAL NOT NULL);
 """
 _RESULT_COLUMNS = {"item_key", "call_key", "text", "finish", "usage", "latency", "calls", "created"}
+_COLUMNS = {  # in order: rows are written positionally; ``mode`` is added to caches written before it
+    "results": ("item_key", "call_key", "text", "finish", "usage", "latency", "calls", "created", "mode"),
+    "failures": ("item_key", "reason", "raw", "created")}
+_SELECT = "item_key, call_key, text, finish, usage, latency, calls, mode"
+_MAX_TOKENS = 1 << 40  # a row's token count beyond this (or negative, or not an integer) is damage
 _SURROGATE = re.compile("[\ud800-\udfff]")  # a lone surrogate (JSON allows "\\ud800") is not UTF-8
 
 
@@ -78,9 +85,31 @@ def _check_cache(db: sqlite3.Connection, path: Path) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(results)")}
     if marked == APPLICATION_ID or (marked == 0 and (not tables or (tables <= {"results", "failures"}
                                                                      and _RESULT_COLUMNS <= columns))):
+        _check_columns(db, path)
         return
     found = f"application id {marked:#x}" if marked else f"tables {', '.join(sorted(tables))}"
     raise DataError(path, f"not a syneg cache ({found}); left unchanged: pass a new file as --cache")
+
+
+def _check_columns(db: sqlite3.Connection, path: Path) -> None:
+    """DataError unless each cache table present has the cache's columns, in order (``mode`` optional)."""
+    for table, expected in _COLUMNS.items():
+        found = tuple(row[1] for row in db.execute(f"PRAGMA table_info({table})"))
+        if found and found not in (expected, expected[:-1] if table == "results" else expected):
+            raise DataError(path, f"a syneg cache whose table {table} has the columns {', '.join(found)}, expected "
+                                  f"{', '.join(expected)}; left unchanged: pass a new file as --cache")
+
+
+def _decoded(row: tuple[Any, ...]) -> CachedResult | None:
+    """The cached result in a ``results`` row, or None when a field does not decode (damage, hand edits)."""
+    try:
+        usage = json.loads(row[4])
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if not (isinstance(usage, dict) and all(type(v) is int and 0 <= v <= _MAX_TOKENS for v in usage.values())
+            and isinstance(row[2], str) and type(row[6]) is int and row[6] >= 0):
+        return None
+    return CachedResult(row[0], row[1], row[2], row[3], usage, row[5], row[6], row[7])
 
 
 def _add_mode_column(db: sqlite3.Connection) -> None:
@@ -98,6 +127,13 @@ def _connect(path: Path, read_only: bool = False) -> sqlite3.Connection:
         raise DataError(path, "not a syneg cache (not a regular file)")
     # without a -wal file (no writer, or closed cleanly) everything is in the file: read it as immutable
     flags = "mode=ro" if side_file(path, "-wal").exists() else "mode=ro&immutable=1"
+    try:
+        if not path.exists() and not read_only:  # made here with the umask's mode (sqlite would make it 0644)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
+    except FileExistsError:
+        pass  # made by someone else meanwhile: checked below like any existing file
+    except OSError as exc:
+        raise DataError(path, f"cannot create the cache file ({exc.strerror})") from None
     try:
         db = (sqlite3.connect(f"{path.resolve().as_uri()}?{flags}", uri=True, check_same_thread=False) if read_only
               else sqlite3.connect(path, check_same_thread=False))
@@ -134,6 +170,7 @@ class ResultCache:
 
     def __init__(self, path: str | Path, read_only: bool = False) -> None:
         self.path = Path(path)
+        self._warned = False  # about rows that do not decode
         if read_only:
             self.db, self._lock = _snapshot(self.path), None
             return
@@ -155,16 +192,22 @@ class ResultCache:
             raise DataError(self.path, f"not a usable cache database ({exc})") from None
 
     def get(self, item_key: str) -> CachedResult | None:
-        row = self.db.execute(
-            "SELECT item_key, call_key, text, finish, usage, latency, calls, mode FROM results WHERE item_key=?",
-            (item_key,),
-        ).fetchone()
-        if row is None:
-            return None
-        return CachedResult(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6], row[7])
+        """The item's cached result; None when there is none, or its row does not decode (see :meth:`keys`)."""
+        row = self.db.execute(f"SELECT {_SELECT} FROM results WHERE item_key=?", (item_key,)).fetchone()
+        return None if row is None else _decoded(row)
 
     def keys(self) -> set[str]:
-        return {row[0] for row in self.db.execute("SELECT item_key FROM results")}
+        """The items with a usable cached result. A row that does not decode (its usage not JSON, token
+        counts not finite integers in range) counts as not cached, so its call is made again; named in one
+        warning per cache."""
+        found, damaged = set(), []
+        for row in self.db.execute(f"SELECT {_SELECT} FROM results"):
+            (damaged.append if _decoded(row) is None else found.add)(row[0])
+        if damaged and not self._warned:
+            self._warned = True
+            warnings.warn(f"cache {self.path}: the cached reply of {len(damaged)} item(s) does not decode (first: "
+                          f"{damaged[0]}); counted as not cached, called again", stacklevel=2)
+        return found
 
     def failure(self, item_key: str) -> tuple[str, str | None] | None:
         row = self.db.execute("SELECT reason, raw FROM failures WHERE item_key=?", (item_key,)).fetchone()
