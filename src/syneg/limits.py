@@ -19,3 +19,4 @@ MAX_WORKERS = 1024  # calls in flight, CPU threads, training processes per node 
 MAX_ATTEMPTS = 100  # tries per LLM call
 MAX_SHARDS = 100_000  # N of --shard I/N
 MAX_RATIO = 1e6  # mix synthetic : retrieved ratio R (beyond it every negative is synthetic anyway)
+MAX_LINE_BYTES = 64 << 20  # bytes in one line of a JSON-lines or TSV input (the longest real passage is ~1 MB)
