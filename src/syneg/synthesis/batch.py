@@ -110,10 +110,13 @@ class _Reply:
         return f"{self.path}:{self.number}"
 
 
+_KINDS = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
+
+
 def _field(value: object, kind: type, name: str, path: Path, number: int):
     """``value`` when it is None or a ``kind``; else a DataError naming the field."""
     if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-        raise DataError(path, f"{name} is not a {kind.__name__}", number)
+        raise DataError(path, f"{name} is not {_KINDS.get(kind, kind.__name__)}", number)
     return value
 
 
