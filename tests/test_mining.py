@@ -514,3 +514,26 @@ def test_plain_sequence_classification_folder_is_a_cross_encoder(tmp_path):
     assert is_cross_encoder(str(tmp_path))
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
     assert not is_cross_encoder(str(tmp_path))
+
+
+@pytest.mark.parametrize("setting, value, named", [
+    ("--max-score", "-1000000", "--max-score removed"), ("--absolute-margin", "1000000", "--absolute-margin removed"),
+])
+def test_cli_mining_that_leaves_no_negative_is_an_error(tmp_path, small_slice, setting, value, named):
+    out = tmp_path / "mined.jsonl"
+    proc = run_cli("mine", "--data", small_slice, "--max-queries", "4", "--cache-dir", tmp_path / "c",
+                   setting, value, "--out", out)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "error: no (query, positive) pair got a negative: " + named in proc.stderr, proc.stderr
+    assert not list(tmp_path.glob("mined.jsonl*"))
+
+
+def test_mining_an_empty_shard_block_is_not_an_error(small_slice, tmp_path):
+    from syneg.sharding import Shard
+
+    ds = load_dataset(small_slice, "train")
+    config = MineConfig(max_queries=2, max_score=-1e6)
+    instances, stats = mine(ds, config, 0, cache_dir=tmp_path, shard=Shard.parse("1/3"))  # 2 queries, 3 shards
+    assert instances == [] and stats["instances"] == 0
+    with pytest.raises(SynegError, match="--max-score removed"):
+        mine(ds, config, 0, cache_dir=tmp_path, shard=Shard.parse("3/3"))

@@ -428,3 +428,20 @@ def test_mix_keeps_at_most_the_bounded_extra_positives(records):
                   for i in range(MAX_EXTRA_POSITIVES + 5)]  # was: a ValidationError traceback past the bound
     instances, _ = mix(mined[:1], [*synthetic, *relabelled], "hybrid", num_negatives=K)
     assert len(instances[0].extra_positives) == MAX_EXTRA_POSITIVES
+
+
+@pytest.mark.parametrize("strategy", ["hybrid", "direct", "synthetic"])
+def test_mix_with_an_empty_synthetic_file_fails(tmp_path, records, strategy):
+    mined, synthetic = records
+    write_jsonl(tmp_path / "mined.jsonl", mined)
+    (tmp_path / "synthetic.jsonl").write_text("\n")
+    out = tmp_path / "train.jsonl"
+    result = run_cli("mix", "--mined", tmp_path / "mined.jsonl", "--synthetic", tmp_path / "synthetic.jsonl",
+                     "--strategy", strategy, "--out", out)
+    assert result.returncode == 2 and not out.exists() and "Traceback" not in result.stderr, result.stderr
+    assert (f"error: nothing to mix: {tmp_path / 'synthetic.jsonl'} gives the {strategy} strategy no synthetic "
+            "negative (it holds no synthetic negative)") in result.stderr, result.stderr
+    foreign = [s.model_copy(update={"query_id": "not-mined"}) for s in synthetic[:3]]
+    with pytest.raises(SynegError, match="none of its 3 synthetic negatives belongs to a mined query"):
+        mix(mined, foreign, strategy)
+    assert mix(mined, [], "hybrid", ratio=0)[0]  # R = 0 asks for no synthetic negative

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import sqlite3
 import sys
@@ -16,7 +17,7 @@ from synth_fake_server import FakeOpenAI, RewritingOpenAI, echo_key, echo_key_sp
 
 from syneg.config import SynthesizeConfig
 from syneg.data import load_dataset
-from syneg.errors import SynegError
+from syneg.errors import DataError, SynegError
 from syneg.synthesis import batch, plan, synthesize
 from syneg.synthesis.backends import BackendError, make_backend
 from syneg.synthesis.backends.wire import server_for
@@ -127,6 +128,8 @@ def _committed(cache: Path) -> int:
                                                "usage": {"prompt_tokens": "many"}}}},
     *({"response": {"status_code": 200, "body": {"choices": [{"message": {"content": "x"}}], "usage": usage}}}
       for usage in ({"prompt_tokens": 10**40}, {"completion_tokens": -99}, {"prompt_tokens": 2**31 + 1})),
+    {"response": {"status_code": "200", "body": {}}},  # a status as text: the file's fault, not the batch API's
+    '{"custom_id": "zzz", "response": 5}', '{"custom_id": "", "response": {}}',  # checked though unplanned
 ])
 def test_batch_import_is_all_or_nothing(dataset, tmp_path, bad):
     answered = _answer(_exported(dataset, tmp_path))
@@ -163,6 +166,77 @@ def test_batch_import_of_a_repeated_custom_id(dataset, tmp_path):
     across = _import_cli([_write(tmp_path / "first.jsonl", answered), _write(tmp_path / "second.jsonl", [other])],
                          tmp_path / "across.jsonl")
     assert across.returncode == 2 and f"{tmp_path / 'second.jsonl'}:1" in across.stderr, across.stderr
+
+
+def _long_reply(line: dict, words: int) -> dict:
+    """``line`` with a passage of ``words`` words (a valid reply, only too long)."""
+    line = json.loads(json.dumps(line))
+    passage = " ".join(f"w{i}" for i in range(words))
+    line["response"]["body"]["choices"][0]["message"]["content"] = json.dumps({"reasoning": "r", "passage": passage})
+    return line
+
+
+def test_batch_import_refuses_a_line_longer_than_a_live_reply(dataset, tmp_path):
+    answered = _answer(_exported(dataset, tmp_path))
+    bomb = tmp_path / "bomb.jsonl.gz"  # one line of 17 MiB (over the 16 MiB of any reply), 17 KB compressed
+    with gzip.open(bomb, "wb") as handle:
+        handle.write((json.dumps(answered[0]) + "\n").encode())
+        handle.write(b'{"custom_id": "' + b"a" * (17 << 20) + b'"}\n')
+    proc = _import_cli([bomb], tmp_path / "neg.jsonl")
+    assert proc.returncode == 2 and f"{bomb}:2: line longer than" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and _committed(tmp_path / "neg.jsonl.cache.sqlite") == 0
+    long = _write(tmp_path / "long.jsonl", [answered[0], _long_reply(answered[1], 200_000), *answered[2:]])
+    assert long.stat().st_size < 4 << 20  # 1.5 MB: under the 16 MiB, over what 384 tokens can take
+    items, _ = plan(dataset, CONFIG)
+    with ResultCache(tmp_path / "c.sqlite") as cache, pytest.raises(DataError, match="line longer than 163,840"):
+        batch.import_batch(items, cache, long, {}, "fake", CONFIG.max_tokens)
+    assert _committed(tmp_path / "c.sqlite") == 0
+
+
+def test_batch_import_of_a_custom_id_already_answered_in_the_cache(dataset, tmp_path):
+    answered = _answer(_exported(dataset, tmp_path))
+    config = CONFIG.model_copy(update={"cache": str(tmp_path / "c.sqlite")})
+    first = _write(tmp_path / "first.jsonl", answered)
+    synthesize(dataset, config, tmp_path / "neg.jsonl", import_from=first, progress=False)
+    before = (tmp_path / "neg.jsonl").read_text()
+    synthesize(dataset, config, tmp_path / "neg.jsonl", import_from=first, progress=False)  # the same again: fine
+    other = _long_reply(answered[2], 40)
+    second = _write(tmp_path / "second.jsonl", [answered[0], other])
+    with pytest.raises(DataError, match=rf"{second}:2: custom_id {answered[2]['custom_id']} already has a different "
+                                        r"reply in the cache .*c\.sqlite"):
+        synthesize(dataset, config, tmp_path / "neg.jsonl", import_from=second, progress=False)
+    with ResultCache(tmp_path / "c.sqlite") as cache:
+        assert json.loads(cache.get(answered[2]["custom_id"]).text) != json.loads(
+            other["response"]["body"]["choices"][0]["message"]["content"])
+    assert (tmp_path / "neg.jsonl").read_text() == before
+
+
+def test_a_smaller_export_removes_the_parts_of_the_earlier_one(dataset, tmp_path):
+    items, _ = plan(dataset, CONFIG)
+    keep = [tmp_path / name for name in ("req.x.jsonl", "req.1.json", "other.1.jsonl", "req.jsonl.1")]
+    for path in keep:
+        path.write_text("not ours\n")
+    with ResultCache(tmp_path / "c.sqlite") as cache:
+        parts = batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake", max_requests=2)
+        assert len(parts) == 3
+        with pytest.raises(SynegError, match="over the 100-byte file limit"):  # a failed export changes nothing
+            batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake", max_bytes=100)
+        assert all(path.exists() for path in parts) and not (tmp_path / "req.jsonl").exists()
+        assert batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake") == {tmp_path / "req.jsonl": 5}
+        assert not any(path.exists() for path in parts)
+        again = batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake", max_requests=4)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("req")) == sorted(
+        ["req.1.jsonl", "req.2.jsonl", *(p.name for p in keep if p.name.startswith("req"))])
+    assert list(again.values()) == [4, 1] and all(path.read_text() == "not ours\n" for path in keep)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_import_batch_with_export_batch_or_dry_run_is_refused(tmp_path):
+    (tmp_path / "results.jsonl").write_text("")
+    for extra in (("--export-batch", tmp_path / "req.jsonl"), ("--dry-run",)):
+        proc = _import_cli([tmp_path / "results.jsonl"], tmp_path / "neg.jsonl", *extra)
+        assert proc.returncode == 2 and f"--import-batch cannot be combined with {extra[0]}" in proc.stderr, proc.stderr
+        assert not (tmp_path / "req.jsonl").exists() and not list(tmp_path.glob("neg.jsonl*"))
 
 
 def test_batch_import_missing_results_exit_3_and_keep_the_rest(dataset, tmp_path):

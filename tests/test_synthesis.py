@@ -596,6 +596,20 @@ def test_transformers_folder_that_does_not_load_is_one_clear_error(tmp_path):
     assert not (tmp_path / "out.jsonl").exists()
 
 
+@pytest.mark.parametrize("content, says", [
+    ("", "holds no mined instance"), ("\n  \n", "holds no mined instance"),
+    ("no-negatives", "none of its 1 instances has a mined negative"),
+])
+def test_cli_a_mined_file_without_instances_or_negatives_is_named(tmp_path, content, says):
+    mined = tmp_path / "mined.jsonl"
+    if content == "no-negatives":
+        content = json.dumps({"query_id": "q", "query": "q?", "positive_id": "p", "positive": "P.", "negatives": []})
+    mined.write_text(content)
+    result = run_cli("synthesize", "--mined", str(mined), "--dry-run", "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 2 and f"error: {mined}: {says}" in result.stderr, result.stderr
+    assert "pass --mined" not in result.stderr and not list(tmp_path.glob("o.jsonl*"))
+
+
 # --- kill and resume ---------------------------------------------------------------------------
 
 def test_kill_and_resume_loses_nothing(tmp_path):

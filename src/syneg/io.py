@@ -211,30 +211,31 @@ def resolve_input(path: str | Path, missing: str = "file not found") -> Path:
     raise DataError(path, f"{missing}{also}")
 
 
-def _raw_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """The numbered byte lines of ``path`` (decompressed when it ends in .gz), each at most
-    ``MAX_LINE_BYTES`` long (a longer one is an error, found without reading it whole); errors name the file."""
+def _raw_lines(path: Path, max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes]]:
+    """The numbered byte lines of ``path`` (decompressed when it ends in .gz), each at most ``max_line``
+    bytes long (a longer one is an error, found without reading it whole); errors name the file."""
     try:
         with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as handle:
             number = 0
-            while line := handle.readline(MAX_LINE_BYTES + 1):
+            while line := handle.readline(max_line + 1):
                 number += 1
-                if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-                    raise DataError(path, f"line longer than {MAX_LINE_BYTES:,} bytes (the limit of one line)", number)
+                if len(line) > max_line and not line.endswith(b"\n"):
+                    raise DataError(path, f"line longer than {max_line:,} bytes (the limit of one line)", number)
                 yield number, line
     except (OSError, EOFError, zlib.error) as exc:
         kind = "not a valid gzip file" if path.suffix == ".gz" else "cannot read the file"
         raise DataError(path, f"{kind} ({getattr(exc, 'strerror', None) or exc})") from None
 
 
-def iter_lines(path: str | Path, missing: str = "file not found") -> Iterator[tuple[int, str]]:
+def iter_lines(path: str | Path, missing: str = "file not found",
+               max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)`` for each non-blank UTF-8 line; errors name file and line.
 
     A leading UTF-8 byte-order mark is dropped, and ``X.gz`` is read when only it exists. A line is at
-    most ``MAX_LINE_BYTES`` long.
+    most ``max_line`` bytes long.
     """
     path = resolve_input(path, missing)
-    for number, raw in _raw_lines(path):
+    for number, raw in _raw_lines(path, max_line):
         if number == 1:
             raw = raw.removeprefix(codecs.BOM_UTF8)
         try:
@@ -245,10 +246,11 @@ def iter_lines(path: str | Path, missing: str = "file not found") -> Iterator[tu
             yield number, text
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for each non-blank line; errors name file and line."""
+def iter_jsonl(path: str | Path, max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each non-blank line of at most ``max_line`` bytes; errors name
+    file and line."""
     path = resolve_input(path)
-    for number, text in iter_lines(path):
+    for number, text in iter_lines(path, max_line=max_line):
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:

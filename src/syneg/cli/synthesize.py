@@ -15,6 +15,7 @@ from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.options import DeviceOpt, OutOpt, ShardOpt, build_section, choices, field_option
 from syneg.config import SynthesizeConfig
+from syneg.errors import DataError, SynegError
 
 if TYPE_CHECKING:
     from syneg.data import BeirDataset
@@ -37,12 +38,21 @@ def _section(mode: Enum | None, mined: Path | None, **given: Any) -> SynthesizeC
     return build_section(SynthesizeConfig, mode=mode, **given)
 
 
-def _load(selection: DataSelection, mined: Path | None) -> tuple[BeirDataset, list[MinedInstance] | None]:
-    """The selected split and the ``--mined`` instances (None without ``--mined``)."""
+def _load(selection: DataSelection, mined: Path | None, mode: str) -> tuple[BeirDataset, list[MinedInstance] | None]:
+    """The selected split and the ``--mined`` instances (None without ``--mined``); a file without an
+    instance, or (grounded ``mode``) without a mined negative, is an error naming it."""
     from syneg.io import read_records
     from syneg.records import MinedInstance
 
-    return selection.load(), (read_records(mined, MinedInstance) if mined is not None else None)
+    if mined is None:
+        return selection.load(), None
+    rows = read_records(mined, MinedInstance)
+    if not rows:
+        raise DataError(mined, "holds no mined instance (empty or blank lines only): pass the output of syneg mine")
+    if mode == "grounded" and not any(n.source != "synthetic" for m in rows for n in m.negatives):
+        raise DataError(mined, f"none of its {len(rows):,} instances has a mined negative, and grounded mode "
+                               "rewrites mined negatives: mine with looser filters, or use --mode free")
+    return selection.load(), rows
 
 
 @app.command()
@@ -90,6 +100,10 @@ def synthesize(
     from syneg.synthesis.backends import get_backend
     from syneg.synthesis.backends.wire import server_for
 
+    if import_batch and (export_batch is not None or dry_run):
+        other = "--export-batch" if export_batch is not None else "--dry-run"
+        raise SynegError(f"--import-batch cannot be combined with {other}: export the requests, run the batch, "
+                         "then import its results in a separate command")
     config = _section(mode, mined, backend=backend, model=model, base_url=base_url, server=server, engine=engine,
                       api_key_env=api_key_env, per_query=per_query, concurrency=concurrency, batch_size=batch_size,
                       threads=threads, limit=limit, show_positive=show_positive,
@@ -98,7 +112,7 @@ def synthesize(
                       max_attempts=max_attempts, deadline=deadline)
     resolve_device(device)  # a missing GPU fails before any call
     part = Shard.parse(shard) if shard else None
-    dataset, mined_rows = _load(selection, mined)
+    dataset, mined_rows = _load(selection, mined, config.mode)
     seed = selection.seed
     if dry_run or export_batch is not None:
         items, model_id = synthesis.plan(dataset, config, mined_rows, seed)
@@ -143,7 +157,7 @@ def prompt(
     from syneg import synthesis
 
     config = _section(mode, mined, show_positive=show_positive, limit=index + 1)
-    dataset, mined_rows = _load(selection, mined)
+    dataset, mined_rows = _load(selection, mined, config.mode)
     items, _ = synthesis.plan(dataset, config, mined_rows, selection.seed)
     if not show or not items:
         return

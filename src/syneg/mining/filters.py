@@ -43,6 +43,12 @@ FILTERS = (
     "positive_id", "positive_duplicate", "no_match", "rank_range", "false_negative", "absolute_margin",
     "relative_margin", "max_score",
 )
+FILTER_SETTINGS = {  # the setting behind each filter, as the user names it
+    "positive_id": "the query's positives", "positive_duplicate": "copies of the query's positives",
+    "no_match": "BM25's zero-score candidates", "rank_range": "--range-min/--range-max",
+    "false_negative": "--perc (teacher false negatives)", "absolute_margin": "--absolute-margin",
+    "relative_margin": "--relative-margin", "max_score": "--max-score",
+}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from syneg.io import write_jsonl
 from syneg.layout import write_stats
 from syneg.mining.dedup import DuplicateIndex
 from syneg.mining.filters import (
+    FILTER_SETTINGS,
+    FILTERS,
     Candidate,
     candidates_from,
     choose,
@@ -155,12 +157,28 @@ def mine(
         for row, qid in enumerate(qids):
             instances += _query_instances(dataset, config, seed, qid, (positive_scores[row], teacher_scores[row]),
                                           windows[row], removed, retriever.name, teacher)
+    require_negatives(instances, removed, len(qids))
     settings = {"data": str(dataset.path), "split": dataset.split, "seed": seed, **config.model_dump(mode="json"),
                 "rescore_model": scorer and scorer[0], "teacher": teacher and teacher.model_dump(mode="json")}
     settings = without_paths(settings)  # local folders by name: the stats travel into cards and exports
     stats = build_stats(instances, settings=settings, retrieved=sum(map(len, ids)), removed=removed,
                         num_queries=len(qids))
     return instances, {**stats, **extra}
+
+
+def require_negatives(instances: list[MinedInstance], removed: Counter, queries: int) -> None:
+    """A SynegError when no instance got a negative (an empty block of a shard, no instance, is fine):
+    training on it would teach nothing. Names the filter that removed the most candidates."""
+    if not instances or any(inst.negatives for inst in instances):
+        return
+    counts = {name: removed[name] for name in FILTERS if removed[name]}
+    if not counts:
+        raise SynegError(f"no (query, positive) pair got a negative: the retriever found no candidate for "
+                         f"the {queries:,} queries (raise --top-k)")
+    worst = max(counts, key=counts.__getitem__)
+    others = ", ".join(f"{FILTER_SETTINGS[n]} {c:,}" for n, c in counts.items() if n != worst)
+    raise SynegError(f"no (query, positive) pair got a negative: {FILTER_SETTINGS[worst]} removed {counts[worst]:,} "
+                     f"candidates{f' (and {others})' if others else ''}; loosen it")
 
 
 @contextlib.contextmanager

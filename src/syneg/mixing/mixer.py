@@ -64,6 +64,8 @@ class Mixing:
         if not pairs:
             raise SynegError(f"nothing to mix: {_source(self.mined)} has no mined instance")
         self.index = SyntheticIndex() if self.strategy.needs_corpus else index_synthetic(synthetic, pairs)
+        if self.strategy.uses_synthetic and (ratio > 0 or not self.strategy.uses_ratio):
+            _check_synthetic(self.strategy, self.index, synthetic)
         self.context = MixContext(pairs, self.index, ratio, num_negatives, seed, epoch, corpus)
         self._tally: _Tally | None = None
 
@@ -97,9 +99,21 @@ class Mixing:
                 **self._tally.summary(len(ctx.pairs), self.index.unmatched)}
 
 
-def _source(mined: Iterable[MinedInstance]) -> str:
-    path = getattr(mined, "path", None)
+def _source(records: Iterable[MinedInstance] | Iterable[SyntheticNegative]) -> str:
+    path = getattr(records, "path", None)
     return str(path) if path is not None else "the input"
+
+
+def _check_synthetic(strategy: Strategy, index: SyntheticIndex, synthetic: Iterable[SyntheticNegative]) -> None:
+    """A strategy that draws synthetic negatives, left with none for any mined pair, is an error: it would
+    silently train the retrieved baseline."""
+    if index.by_pair or index.by_query:
+        return
+    source = _source(synthetic)
+    why = (f"none of its {index.unmatched:,} synthetic negatives belongs to a mined query" if index.unmatched
+           else "it holds no synthetic negative")
+    raise SynegError(f"nothing to mix: {source} gives the {strategy.name} strategy no synthetic negative ({why}); "
+                     "synthesize for these mined pairs, or use --strategy retrieved")
 
 
 def _check(strategy: Strategy, ratio: float, num_negatives: int, corpus: object) -> None:

@@ -98,7 +98,8 @@ def synthesize(
         get_backend(config.backend).check_config(config)  # before the cache file is made
     with open_cache(config, out) as cache:
         counters = RunCounters()
-        imported = dict(batch.import_batch(items, cache, import_from, counters.transient, model_id)) if import_from else None
+        imported = (dict(batch.import_batch(items, cache, import_from, counters.transient, model_id,
+                                            config.max_tokens)) if import_from else None)
         if import_from is None:
             counters = asyncio.run(_run(items, config, cache, backend, retry_failed, progress))
         outcome = collect(items, cache, model_id, counters.transient)

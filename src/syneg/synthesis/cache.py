@@ -42,7 +42,7 @@ _MAX_TOKENS = 1 << 40  # a row's token count beyond this (or negative, or not an
 _SURROGATE = re.compile("[\ud800-\udfff]")  # a lone surrogate (JSON allows "\\ud800") is not UTF-8
 
 
-def _stored(text: str | None) -> str | None:
+def stored(text: str | None) -> str | None:
     """``text`` as the cache keeps it: secrets masked (a server may echo the key), lone surrogates replaced."""
     text = redact(text)
     return _SURROGATE.sub("\ufffd", text) if text else text
@@ -231,12 +231,12 @@ class ResultCache:
         with self.db:
             for r in results:
                 self.db.execute("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?)",
-                                (r.item_key, r.call_key, _stored(r.text), _stored(r.finish), json.dumps(r.usage),
+                                (r.item_key, r.call_key, stored(r.text), stored(r.finish), json.dumps(r.usage),
                                  r.latency, r.calls, now, r.mode))
                 self.db.execute("DELETE FROM failures WHERE item_key=?", (r.item_key,))
             for item_key, reason, raw in failures:
                 self.db.execute("INSERT OR REPLACE INTO failures VALUES (?,?,?,?)",
-                                (item_key, _stored(reason), _stored(raw), now))
+                                (item_key, stored(reason), stored(raw), now))
 
     def close(self) -> None:
         """Close the database, then release the lock (the lock file stays: removing it would race)."""
