@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import sys
+from collections import deque
 from pathlib import Path
 
 import pytest
@@ -29,7 +31,8 @@ from syneg.synthesis.backends.retry import RetryPolicy  # noqa: E402
 from syneg.synthesis.cache import CachedResult, ResultCache  # noqa: E402
 from syneg.synthesis.guard import FALSE_NEGATIVE, OFF_TOPIC, Band  # noqa: E402
 from syneg.synthesis.parse import parse_output  # noqa: E402
-from syneg.synthesis.validate import check_passage  # noqa: E402
+from syneg.synthesis.validate import check_passage, check_reasoning  # noqa: E402
+from syneg.synthesis.vocabulary import build_vocabulary, run_vocabulary  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +51,27 @@ def run(dataset, server, out, backend=None, retry_failed=False, **overrides):
     stats = synthesize(dataset, config, out, backend=backend, retry_failed=retry_failed, progress=False)
     return stats, backend
 
+
+
+class ScriptedOpenAI(FakeOpenAI):
+    """A :class:`FakeOpenAI` whose replies are, in turn, ``(passage, finish_reason[, reasoning])`` of
+    ``script`` ("{canned}" and "{query}" in a passage stand for the canned passage and the request's
+    query; no reasoning keeps the canned one), then canned replies."""
+
+    def __init__(self, script, **kwargs):
+        super().__init__(**kwargs)
+        self.script = deque(script)
+
+    def respond(self, body: dict, headers: dict | None = None):
+        status, extra, payload = super().respond(body, headers)
+        with self.lock:
+            passage, finish, *reasoning = self.script.popleft() if self.script else ("{canned}", "stop")
+        reply = canned(body["messages"])
+        query = next(line[7:] for line in body["messages"][-1]["content"].splitlines() if line.startswith("Query: "))
+        reply = {"reasoning": reasoning[0] if reasoning else reply["reasoning"],
+                 "passage": passage.replace("{canned}", reply["passage"]).replace("{query}", query)}
+        payload["choices"][0].update(finish_reason=finish, message={"role": "assistant", "content": json.dumps(reply)})
+        return status, extra, payload
 
 # --- pure pieces -------------------------------------------------------------------------------
 
@@ -92,10 +116,10 @@ def test_check_passage_rejects_junk():
     positive = "Vitamin D deficiency is strongly linked to bone loss in older adults across several cohorts."
     query = "Does vitamin D affect bones?"
     other = "Calcium intake in adolescents was measured by food diaries in three schools over two years of study."
-    words = [f"w{i}" for i in range(40_000)]
+    words = [f"w{''.join(chr(97 + int(d)) for d in str(i))}" for i in range(40_000)]  # distinct words: wbc, wbd, ...
     assert check_passage(" ".join(words), positive, query) == "too_long"  # any setting: over 4 x max_words
-    assert check_passage(" ".join(words[:130]), positive, query, target_words=30) == "too_long"
-    assert check_passage(" ".join(words[:110]), positive, query, target_words=30) is None
+    assert check_passage(" ".join(words[:130]) + ".", positive, query, target_words=30) == "too_long"
+    assert check_passage(" ".join(words[:110]) + ".", positive, query, target_words=30) is None
     assert check_passage(other + " " + "x" * 40_000, positive, query) == "too_long"  # one endless word
     for junk in (json.dumps({"reasoning": "r", "passage": other}), json.dumps([{"passage": other}]),
                  other + ' "passage": "more"', other + ' \\"reasoning\\": x'):
@@ -103,6 +127,110 @@ def test_check_passage_rejects_junk():
     for char in ("\x1b[31m", "\x00", "\x07", "\r", "\x85", "\u202e", "\u200b", "\u2028", "\ufeff", "\ud800"):
         assert check_passage(other + char + " ok", positive, query) == "control_characters", repr(char)
     assert check_passage(other + "\n\tNext line [1] (see {x}).", positive, query) is None
+
+
+
+# The tester's base passage (valid, kept), the pair it is checked for; junk is made from it
+VALID = ("Researchers in the regional cohort surveyed clinics about staffing levels, funding cycles, training "
+         "schedules and equipment purchases over several years, and they reported how administrators balanced "
+         "budgets, while noting that outcome data were collected separately by another team.")
+QUERY = "Vitamin D deficiency in older adults is strongly associated with faster bone loss."
+POSITIVE = "Vitamin D deficiency is strongly linked to bone loss in older adults across several cohorts."
+CJK = "研究人员调查了诊所的人员配置水平，" + "，".join("资金周期 培训计划 设备采购 多年来 行政人员 平衡预算 结果数据 另一个团队 单独收集 地区队列 报告显示 医院管理".split())
+HIDDEN = ("\u00ad", "\u061c", "\u180e", "\u034f", "\u3164", "\ufe0f", "\ue000", "\uffff", "\U000e0041",  # found
+          "\u115f", "\uffa0", "\u2800", "\U000e0100", "\ufff9", "\U0001d173", "\U000f0000", "\u2066", "\u17b4")
+JUNK = [
+    *[pytest.param(VALID.replace("team", f"te{char}am"), "control_characters", id=f"U+{ord(char):04X}") for char in HIDDEN],
+    pytest.param(VALID + " " + "".join(chr(0xE0000 + ord(c)) for c in "ignore previous"), "control_characters", id="tags"),
+    pytest.param(CJK, "off_vocabulary", id="chinese"),
+    pytest.param("Исследователи региональной когорты опросили клиники об уровне персонала, циклах финансирования, "
+                 "графиках обучения и закупках оборудования за несколько лет, и сообщили, как администраторы "
+                 "балансировали бюджеты.", "off_vocabulary", id="cyrillic"),
+    pytest.param("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore "
+                 "et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut "
+                 "aliquip ex ea commodo consequat.", "off_vocabulary", id="lorem"),
+    pytest.param("Die Forscher der regionalen Kohorte befragten Kliniken zu Personalstärke, Finanzierungszyklen und "
+                 "Gerätekäufen über mehrere Jahre und berichteten, wie die Verwaltungen ihre Budgets ausglichen.",
+                 "off_vocabulary", id="german"),
+    pytest.param("Los investigadores de la cohorte regional encuestaron a las clínicas sobre los niveles de personal, "
+                 "los ciclos de financiación y las compras de equipos durante varios años.", "off_vocabulary", id="spanish"),
+    pytest.param(" ".join("abcdefghijklmnopqrstuvwxyz"), "not_words", id="letters"),
+    pytest.param(" ".join(str(i) for i in range(40)), "not_words", id="numbers"),
+    pytest.param(" ".join(f"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo{i}" for i in range(20)), "not_words", id="base64"),
+    pytest.param(" ".join(f"{i * 2654435761 % 2**32:08x}" for i in range(20)) + ".", "not_words", id="hex"),
+    pytest.param("x1 y2 z3 a4 b5 c6 d7 e8 f9 g10 h11 i12 the end.", "not_words", id="codes"),
+    pytest.param(VALID.replace("a", "\u0430").replace("e", "\u0435").replace("o", "\u043e"), "mixed_script", id="homoglyphs"),
+    pytest.param(VALID.replace("cohort", "c\u03bfhort"), "mixed_script", id="greek-omicron"),
+    pytest.param(VALID.replace("clinics", "clin\uff49cs"), "mixed_script", id="fullwidth"),
+    pytest.param(VALID[:-40], "unfinished", id="cut-mid-word"),
+    pytest.param(VALID[:-1], "unfinished", id="no-full-stop"),
+    pytest.param(VALID[:-1] + ", and the", "unfinished", id="cut-mid-sentence"),
+    pytest.param("I will now write a text that mentions the key terms of the request and keeps its style, but I will "
+                 "steer it toward staffing and funding so that it never answers it; first I list the terms, then I "
+                 "draft two sentences.", "meta_text", id="planning"),
+    pytest.param("Okay, so I need to write something on the topic of clinic staffing and funding cycles that looks "
+                 "relevant at first sight.", "meta_text", id="okay-so"),
+    pytest.param("This passage describes how " + VALID[0].lower() + VALID[1:], "meta_text", id="this-passage"),
+    pytest.param("Let me write about staffing: " + VALID, "meta_text", id="let-me"),
+    pytest.param("Here is a text on the topic. " + VALID, "meta_text", id="here-is"),
+    pytest.param("Sure! " + VALID, "meta_text", id="sure"),
+    pytest.param("I\u2019m going to describe the clinics. " + VALID, "meta_text", id="i-am"),
+    pytest.param("My task is to avoid the claim. " + VALID, "meta_text", id="my-task"),
+    pytest.param(VALID + ' Output: {"text": "x", "score": 1}.', "json_text", id="json-inside"),
+    pytest.param('Answer follows. "Passage": ' + VALID, "json_text", id="key-capitalised"),
+    pytest.param(VALID + " {'score': 1, 'label': 'negative'}.", "json_text", id="single-quoted-object"),
+    pytest.param('"PASSAGE": ' + VALID, "json_text", id="key-upper"),
+    pytest.param("Note: " + QUERY[:-1] + " (as stated).", "copies_query", id="query-noted"),
+    pytest.param("As the question says, " + QUERY + " That is all there is to it.", "copies_query", id="query-framed"),
+    pytest.param("Reviewers noted: " + QUERY + " The cohort was followed for two years in three clinics.",
+                 "copies_query", id="query-third"),
+    pytest.param("Vitamin deficiency: vitamin bone loss, bone adults, older deficiency, faster vitamin, strongly "
+                 "associated deficiency in loss.", "copies_query", id="query-terms"),
+    pytest.param("<div>" + VALID + "</div>", "markup", id="div"),
+    pytest.param(VALID + " <script>alert(1)</script>.", "markup", id="script"),
+    pytest.param('See <a href="http://x.test">this</a>. ' + VALID, "markup", id="link"),
+    pytest.param(VALID.replace(", and", ",<br/> and"), "markup", id="br"),
+    pytest.param(VALID.replace(" and ", " &amp; "), "markup", id="entity"),
+    pytest.param("```\n" + VALID + "\n```", "markup", id="fence"),
+]
+
+
+@pytest.fixture(scope="module")
+def vocabulary(dataset):
+    return run_vocabulary(dataset, [])
+
+
+@pytest.mark.parametrize("passage, reason", JUNK)
+def test_check_passage_rejects_each_class_of_junk(vocabulary, passage, reason):
+    assert check_passage(passage, POSITIVE, QUERY, target_words=60, vocabulary=vocabulary) == reason
+
+
+def test_reasoning_is_bounded_and_visible():
+    assert check_reasoning("It shares the query's terms but not its claim.", 60) is None
+    assert check_reasoning("why " * 32_000, 60) == "too_long"  # 129 KB were kept
+    assert check_reasoning("It shares the terms\u00ad but not the claim.", 60) == "control_characters"
+
+
+def test_check_passage_accepts_real_prose(dataset):
+    """Abstract sentences of one half of the slice, against the other half's vocabulary, and real model passages."""
+    docs = list(dataset.corpus.values())
+    vocabulary = build_vocabulary(f"{doc.title} {doc.text}" for doc in docs[: len(docs) // 2])
+    sentences = [re.split(r"(?<=[.!?])\s+(?=[A-Z])", doc.text) for doc in docs[len(docs) // 2 :]]
+    passages = [" ".join(s[i : i + 2]) for s in sentences for i in range(0, len(s) - 1, 2)]
+    passages = [p for p in passages if len(p.split()) >= 12]
+    rejected = [p for p in passages if check_passage(p, POSITIVE, QUERY, vocabulary=vocabulary)]
+    assert len(passages) > 2000 and len(rejected) <= 0.005 * len(passages), rejected  # tables, cut abstracts
+    real = [VALID, canned([{"role": "user", "content": f"Query: {QUERY}"}])["passage"],
+            "In mice with a mutation that leads them to develop diabetic conditions, such as diabetes or cancer. The "
+            "key gene is important because it regulates genes involved in apoptosis and contributes to the overall "
+            "biology of cells.",  # SmolLM2-135M, docs/synthesis_examples.md
+            "The Apolipoprotein 2 protein enhances amyloid metabolism and plays an essential role in regulating BACE "
+            "(beta amyloid precursor enzyme), leading to neurofibrillary tangle pathology.",
+            "Levels of TNFα, IFNγ and Aβ42 rose in NF-κB knockout mice, whereas 5 µm sections showed no change in "
+            "PPARγ staining (p < 0.05, n > 3; see \"Methods\").",
+            "We first studied 151 healthy men aged 18 to 77 years: 54 were sedentary and 45 were active [12]."]
+    for passage in real:
+        assert check_passage(passage, POSITIVE, QUERY, target_words=60, vocabulary=vocabulary) is None, passage
 
 
 def test_band_verdicts():
@@ -256,6 +384,20 @@ def test_guard_scores_and_counts_drops(dataset, tmp_path):
         assert 0.9 * negative.positive_teacher_score <= negative.teacher_score < negative.positive_teacher_score
 
 
+
+def test_replies_the_model_did_not_finish_are_never_kept(dataset, tmp_path):
+    """Finish reasons in any backend's words and case: only a stop (or none given) is a finished reply."""
+    script = [("{canned}", "content_filter"), ("{canned}", "max_tokens"), ("{canned}", "MAX_TOKENS"),
+              ("{canned}", "LENGTH"), ("{canned}", "stop"), ("{canned}", "Content_Filter"), ("{canned}", "abort"),
+              ("{canned}", "eos"), ("{canned}", None), ("{canned}", "STOP")]
+    with ScriptedOpenAI(script) as server:
+        stats, _ = run(dataset, server, tmp_path / "out.jsonl", limit=8)
+    assert stats["drops"]["call"] == {"unfinished": 3, "truncated": 1} and stats["kept"] == 4
+    assert [e["body"]["max_tokens"] for e in server.log[1:5]] == [384, 768, 384, 768]  # widened once each
+    failed = [json.loads(line) for line in (tmp_path / "out.jsonl.failed.jsonl").read_text().splitlines()]
+    assert {f["detail"] for f in failed} >= {"unfinished: finish_reason=content_filter",
+                                             "truncated: finish_reason=MAX_TOKENS, even with doubled max_tokens"}
+
 # --- batch export / import ---------------------------------------------------------------------
 
 def test_batch_export_import_roundtrip(dataset, tmp_path):
@@ -282,6 +424,21 @@ def test_batch_export_import_roundtrip(dataset, tmp_path):
         assert sum(batch.export_batch(items, cache, tmp_path / "again.jsonl", "fake").values()) == 1
 
 
+def test_batch_import_and_cached_replies_keep_only_finished_ones(dataset, tmp_path):
+    config = SynthesizeConfig(backend="openai", model="fake", mode="free", limit=6, guard=False,
+                              cache=str(tmp_path / "c.sqlite"))
+    items, _ = plan(dataset, config)
+    finishes = ["content_filter", "max_tokens", "LENGTH", "stop", None]
+    results = [{"custom_id": item.key, "response": {"status_code": 200, "body": {"choices": [{"finish_reason": finish,
+                "message": {"content": json.dumps(canned(item.messages))}}]}}} for item, finish in zip(items, finishes)]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+    with ResultCache(tmp_path / "c.sqlite") as cache:  # kept by an older version: healed on the next run
+        cache.put(CachedResult(items[5].key, items[5].key, json.dumps(canned(items[5].messages)), "Content_Filter", {}, None, 1))
+    stats = synthesize(dataset, config, tmp_path / "out.jsonl", import_from=tmp_path / "results.jsonl", progress=False)
+    assert stats["imported"] == {"imported": 2, "failed": 3} and stats["kept"] == 2
+    assert stats["drops"] == {"call": {"unfinished": 1, "truncated": 2}, "validate": {"unfinished": 1}, "guard": {}}
+
+
 def test_junk_passages_are_rejected_and_counted_by_reason(dataset, tmp_path):
     junk = iter([("word " * 5_000, ""), ('{"reasoning": "r", "passage": "p"}', ""), ("x" * 20_000, ""),
                  ("\x1b[2J\x1b[31mred alert\x1b[0m", ""), ("zero\u200bwidth", ""), ("", "\x1b[0m\x07")])
@@ -297,6 +454,32 @@ def test_junk_passages_are_rejected_and_counted_by_reason(dataset, tmp_path):
     failed = [json.loads(line) for line in (tmp_path / "out.jsonl.failed.jsonl").read_text().splitlines()]
     assert len(failed) == 6 and "\\u001b" not in (tmp_path / "out.jsonl").read_text()
 
+
+
+def test_cli_rejects_junk_and_unfinished_replies_and_counts_them(tmp_path):
+    """The tester's failures through the CLI and a real server: each is a drop counted by its reason."""
+    script = [
+        ("{canned}", "content_filter"), ("{canned}", "max_tokens"), ("{canned}", "LENGTH"),  # call stage
+        (VALID.replace("staffing", "staf\u00adfing"), "stop"), (VALID + " \U000e0069\U000e0067", "stop"),
+        (CJK, "stop"), (JUNK[[p.id for p in JUNK].index("lorem")].values[0], "stop"),
+        (" ".join(str(i) for i in range(40)), "stop"), (VALID.replace("o", "\u043e"), "stop"), (VALID[:-40], "stop"),
+        ("Okay, so I need to write something on the topic of {query}", "stop"),
+        (VALID + ' Output: {"text": "x", "score": 1}.', "stop"),
+        ("Note: {query} (as stated by the authors in the record).", "stop"),
+        ("<div>{canned}</div>", "stop"), ("{canned}", "stop", "why " * 8_000), ("{canned}", "stop"), ("{canned}", None),
+    ]
+    out = tmp_path / "out.jsonl"
+    with ScriptedOpenAI(script) as server:
+        result = run_cli("synthesize", "--backend", "openai", "--model", "fake", "--base-url", server.base_url,
+                         "--mode", "free", "--limit", "16", "--concurrency", "1", "--no-guard", "--out", out)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    stats = json.loads((tmp_path / "out.jsonl.stats.json").read_text())
+    assert stats["drops"]["call"] == {"unfinished": 1, "truncated": 1}
+    assert stats["drops"]["validate"] == {"control_characters": 2, "off_vocabulary": 2, "not_words": 1,
+                                          "mixed_script": 1, "unfinished": 1, "meta_text": 1, "json_text": 1,
+                                          "copies_query": 1, "markup": 1, "too_long": 1}
+    kept = read_records(out, SyntheticNegative)
+    assert len(kept) == 2 and all(n.text.startswith("Variant ") and n.text.endswith("later work.") for n in kept)
 
 # --- a cache file that is not syneg's is refused, unchanged --------------------------------------
 

@@ -29,6 +29,7 @@ from syneg.synthesis.guard import Band, HardnessGuard
 from syneg.synthesis.planning import SynthesisItem, calls_per_pair, domain_pool, pairs_from_dataset, pairs_from_mined, plan_items
 from syneg.synthesis.prompt import PROMPT_VERSION
 from syneg.synthesis.runner import RunCounters, pending, run_items
+from syneg.synthesis.vocabulary import run_vocabulary
 
 
 def side_paths(out: str | Path) -> dict[str, Path]:
@@ -102,7 +103,7 @@ def synthesize(
                                             config.max_tokens)) if import_from else None)
         if import_from is None:
             counters = asyncio.run(_run(items, config, cache, backend, retry_failed, progress))
-        outcome = collect(items, cache, model_id, counters.transient)
+        outcome = collect(items, cache, model_id, counters.transient, run_vocabulary(dataset, items))
     if config.guard and outcome.negatives:
         apply_guard(outcome, items, make_guard(config, teacher, device))
     write_jsonl(out, outcome.negatives)

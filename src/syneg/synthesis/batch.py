@@ -19,6 +19,7 @@ from syneg.limits import MAX_TOKEN_COUNT
 from syneg.redact import redact
 from syneg.synthesis.backends.wire import request_fields
 from syneg.synthesis.cache import CachedResult, ResultCache, stored
+from syneg.synthesis.finish import finish_problem
 from syneg.synthesis.parse import parse_output
 from syneg.synthesis.planning import SynthesisItem
 from syneg.synthesis.prompt import OUTPUT_SCHEMA
@@ -214,7 +215,8 @@ def _commit(cache: ResultCache, replies: dict[str, _Reply]) -> Counter:
     counts: Counter[str] = Counter()
     results, failures = [], []
     for key, reply in replies.items():
-        error = "truncated: finish_reason=length" if reply.finish == "length" else None
+        problem = finish_problem(reply.finish)
+        error = f"{problem}: finish_reason={reply.finish}" if problem else None
         if error is None:
             parsed = parse_output(reply.text)
             if parsed.value is None:

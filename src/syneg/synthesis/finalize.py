@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from syneg.records import SyntheticNegative
 from syneg.synthesis.cache import ResultCache
+from syneg.synthesis.finish import finish_problem
 from syneg.synthesis.guard import FALSE_NEGATIVE, HardnessGuard
 from syneg.synthesis.parse import parse_output
 from syneg.synthesis.planning import SynthesisItem
 from syneg.synthesis.prompt import DEMO_REPLY, PROMPT_VERSION
-from syneg.synthesis.validate import check_passage, has_control_characters
+from syneg.synthesis.validate import check_passage, check_reasoning
 
 
 EXAMPLES = (json.loads(DEMO_REPLY)["passage"],)  # the prompt's demonstration must not come back
@@ -41,10 +42,10 @@ def _reject(outcome: Outcome, item: SynthesisItem, stage: str, reason: str, raw:
 
 def collect(
     items: Sequence[SynthesisItem], cache: ResultCache, model_id: str,
-    transient: Mapping[str, tuple[str, str]] | None = None,
+    transient: Mapping[str, tuple[str, str]] | None = None, vocabulary: Collection[str] | None = None,
 ) -> Outcome:
     """Parse and check each item's cached reply; items without one failed (``transient``: this run,
-    not cached) or are still missing."""
+    not cached) or are still missing. ``vocabulary``: the corpus's words (see ``check_passage``)."""
     outcome = Outcome()
     seen: dict[tuple[str, str], list[str]] = {}
     for item in items:
@@ -56,14 +57,14 @@ def collect(
         parsed = parse_output(result.text)
         outcome.parse_stages[parsed.stage] += 1
         value = parsed.value
-        if value is None:  # cached under older parsing rules
-            _reject(outcome, item, "validate", "truncated" if parsed.truncated else "unparseable", result.text)
+        if value is None or finish_problem(result.finish):  # cached under older rules
+            reason = finish_problem(result.finish) or ("truncated" if parsed.truncated else "unparseable")
+            _reject(outcome, item, "validate", reason, result.text)
             continue
         others = seen.setdefault((item.pair.query_id, item.pair.positive_id), [])
+        words = int(item.attributes["words"])
         reason = check_passage(value.passage, item.pair.positive, item.pair.query, others, examples=EXAMPLES,
-                               target_words=int(item.attributes["words"]))
-        if reason is None and has_control_characters(value.reasoning):  # written beside the passage
-            reason = "control_characters"
+                               target_words=words, vocabulary=vocabulary) or check_reasoning(value.reasoning, words)
         if reason is not None:
             _reject(outcome, item, "validate", reason, result.text)
             continue

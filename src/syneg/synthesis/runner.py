@@ -1,7 +1,7 @@
 """Run planned items through a backend: bounded concurrency, re-ask/widen chain, commit as they arrive.
 
-A content failure (unparseable after the re-ask, truncated even with more room, a 400 for the
-request) is cached and stays failed until ``retry_failed``; a transient one (connection, timeout,
+A content failure (unparseable after the re-ask, truncated even with more room, unfinished: a
+content filter or an abort, a 400 for the request) is cached and stays failed until ``retry_failed``; a transient one (connection, timeout,
 rate limit, server error, deadline) is only reported, so a plain rerun retries it.
 """
 
@@ -18,6 +18,7 @@ from syneg.progress import bar as progress_bar
 from syneg.redact import redact
 from syneg.synthesis.backends.base import BackendError, ChatBackend, Sampling
 from syneg.synthesis.cache import CachedResult, ResultCache, call_key
+from syneg.synthesis.finish import TRUNCATED, UNFINISHED, finish_problem
 from syneg.synthesis.parse import parse_output
 from syneg.synthesis.planning import SynthesisItem
 from syneg.synthesis.prompt import OUTPUT_SCHEMA, PROMPT_VERSION, reask_messages, schema_text
@@ -75,9 +76,12 @@ async def call_chain(item: SynthesisItem, backend: ChatBackend, counters: RunCou
         usage.update(reply.usage)
         counters.tokens.update(reply.usage)
         parsed = parse_output(reply.text)
-        if reply.finish_reason == "length" or parsed.truncated:
+        problem = finish_problem(reply.finish_reason)
+        if problem == UNFINISHED:  # a filter or an abort: more room or a re-ask would not finish it
+            raise ItemFailed(UNFINISHED, f"unfinished: finish_reason={reply.finish_reason}", reply.text)
+        if problem == TRUNCATED or parsed.truncated:
             if widened:
-                cause = "finish_reason=length" if reply.finish_reason == "length" else "JSON cut off"
+                cause = f"finish_reason={reply.finish_reason}" if problem else "JSON cut off"
                 raise ItemFailed("truncated", f"truncated: {cause}, even with doubled max_tokens", reply.text)
             sampling, widened = _widen(sampling), True
             counters.widened += 1
