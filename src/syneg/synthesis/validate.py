@@ -1,5 +1,5 @@
 """Content checks on a parsed passage: empty, too short or long, junk (invisible characters, markup, JSON,
-the model talking about its task, words that are not words of the corpus, an unfinished sentence,
+the model talking about its task, styled text (Zalgo, emoji), words that are not words of the corpus, an unfinished sentence,
 loops), a copy of the positive, the prompt's example, the query or another negative."""
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ WORD_SHARE = 1 / 3
 KNOWN_SHARE = 0.5
 
 _TOKEN = re.compile(r"\w+")
+COPIED_RUN = 6  # a query of this many tokens or more found word for word in a passage was copied (a shorter
+# one is a topic that a negative may name)
 # Characters that do not show: controls (but tab and newline; ANSI escapes start with ESC), format
 # characters (zero-width, bidirectional, soft hyphen, tags), private use, unassigned and noncharacters,
 # lone surrogates, line/paragraph separators ...
@@ -36,21 +38,39 @@ _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
 # standard variation selectors, Khmer inherent vowels, the braille blank
 _HIDDEN = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u2800\u3164\uffa0") | frozenset(
     map(chr, [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]))
+# Text dressed up with Unicode: a base character under a stack of combining marks (Zalgo), emoji and
+# pictographs (the degree, trademark and sex signs and the arrows of abstracts aside)
+MAX_MARKS = 2
+_SCIENCE_SYMBOLS = frozenset("\u00b0\u00a9\u00ae\u2122\u2103\u2109\u2640\u2642") | frozenset(
+    map(chr, range(0x2190, 0x2200)))
 # HTML/XML tags, comments, declarations and entities; code fences
 _MARKUP = re.compile(r"</?[A-Za-z][\w:-]*(?:\s+[\w:-]+\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+))*\s*/?>"
-                     r"|<!--|<![A-Za-z]|<\?[A-Za-z]|```|&(?:#\d+|#x[0-9a-f]+|[a-z]{2,8});", re.IGNORECASE)
+                     r"|<!--|<![A-Za-z]|<\?[A-Za-z]|```|&(?:#\d+|#x[0-9a-f]+|[a-z]{2,8});"
+                     # Markdown headings, bullets and bold; links
+                     r"|^#{1,6}\s|^\s*[*-]\s|\*\*[^*\n]+\*\*|__[^_\n]+__|\bhttps?://|\bwww\.\w",
+                     re.IGNORECASE | re.MULTILINE)
 # JSON as (or in) the passage: it opens like JSON, holds an object ({"key": ...}) or names a schema key
 _JSON_TEXT = re.compile(r"^\s*(?:\{|\[\s*[{\[\"])|\{\s*\\?[\"'][^\"'\n]{1,60}\\?[\"']\s*:"
                         r"|\\?[\"'](?:reasoning|passage|negative|query|text)\\?[\"']\s*:", re.IGNORECASE)
 # The model talking about the task instead of writing a passage: anywhere ...
 _META = re.compile(
-    r"\b(this|the|a) (hard negative|passage|query|search engine)\b|\bas an ai\b|\bi am an ai\b|\bhard negative\b"
-    r"|\bkey terms of the (query|request|prompt)\b|\bside aspect\b",
+    r"\b(this|the|a) (hard negative|query|search engine)\b|\bas an ai\b|\bi am an ai\b|\bhard negative\b"
+    r"|\bthis passage\b(?! numbers?\b)|\bthe passage (?:above|below|should|must|will|is about|discusses|describes)\b"
+    r"|\bkey terms of the (query|request|prompt)\b|\bside aspect\b"
+    # placeholders and instructions to the reader (prompt injection)
+    r"|\[[^\]\n]*\b(?:insert|placeholder)\b[^\]\n]*\]|\[\s*(?:\.\.\.|\u2026)\s*\]"
+    r"|\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+)?(?:the\s+)?(?:previous|prior|above|earlier)\s+"
+    r"(?:instructions|prompts?|messages?|rules)\b"
+    r"|\b(?:rank|rate|score|list|place|put)\s+(?:this|the)\s+(?:document|passage|text|page|result)\s+"
+    r"(?:first|highest|higher|top|as relevant)\b",
     re.IGNORECASE,
 )
 # ... or at the start: an interjection, the first person, a preamble or a plan
 _META_START = re.compile(
-    r"^\W*(?:(?:okay|ok|alright|sure|certainly|hmm+)\b|(?:so|well|right|of course|all right)\s*[,.!:]"
+    r"^\W*(?:(?:okay|ok|alright|sure|certainly|hmm+|sorry|as an? (?:ai|assistant|language model))\b"
+    r"|unfortunately\W+(?:i|we|as an?|this (?:request|task))\b"
+    r"|(?:so|well|right|of course|all right)\s*[,.!:]|i\s+(?:cannot|can['\u2019]?t|can not|won['\u2019]t|am sorry)\b"
+    r"|(?:passage|text|answer|output|response|result|negative)\s*:"
     r"|i\s+(?:will|would|shall|should|can|could|must|need|have to|am|want|think|guess|believe|hope|understand)\b"
     r"|i['\u2019](?:m|ll|ve|d)\b|(?:let me|let's|let us|here is|here's|here are|below is)\b"
     r"|the following\s+(?:is|passage|text)\b|(?:my|our|the) task (?:is|was|here)\b|my (?:goal|job|draft)\b"
@@ -60,7 +80,10 @@ _META_START = re.compile(
     re.IGNORECASE,
 )
 # A finished passage ends a sentence (a closing quote or bracket may follow)
-_FINISHED = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"'\u201d\u2019\u00bb)\]]*\s*$")
+_FINISHED = re.compile(r"[.!?\u3002\uff01\uff1f][\"'\u201d\u2019\u00bb)\]]*\s*$")
+# ... not with an ellipsis or a filler that trails off ("and so on." ends a sentence of real prose)
+_TRAILING = re.compile(r"(?:\.\.\.|\u2026|\betc\b\.?|\band so (?:on|forth)\b)[\"'\u201d\u2019\u00bb)\]]*\s*$",
+                       re.IGNORECASE)
 # Letters of other scripts drawn like Latin ones are homoglyphs inside a Latin word; Greek letters are
 # common in scientific words (TNFα, Aβ), except those drawn like Latin ones
 _WITH_LATIN = frozenset({"LATIN", "GREEK", "MICRO", "MODIFIER", "MASCULINE", "FEMININE"})
@@ -95,9 +118,23 @@ def jaccard(a: str, b: str) -> float:
 
 def has_control_characters(text: str) -> bool:
     """True when ``text`` holds a character that does not show (a control other than tab and newline, a
-    format, private-use or unassigned character, a filler letter or a variation selector)."""
+    format, private-use or unassigned character, a filler letter or a variation selector) or a space other
+    than the plain one (no-break, em, ideographic)."""
     return any(char in _HIDDEN or (unicodedata.category(char) in _HIDDEN_CATEGORIES and char not in "\t\n")
-               for char in text)
+               or (char.isspace() and char not in " \t\n") for char in text)
+
+
+def styled_text(text: str) -> bool:
+    """True when ``text`` stacks over ``MAX_MARKS`` combining marks on a character (Zalgo) or holds emoji
+    or other pictographs."""
+    marks = 0
+    for char in text:
+        category = unicodedata.category(char)
+        marks = marks + 1 if category in ("Mn", "Me") else 0
+        if marks > MAX_MARKS or (category == "So" and char not in _SCIENCE_SYMBOLS) or (
+                category == "Sk" and ord(char) > 0x2FF):
+            return True
+    return False
 
 
 def too_long(text: str, target_words: int) -> bool:
@@ -106,9 +143,12 @@ def too_long(text: str, target_words: int) -> bool:
 
 
 def mixed_script(word: str) -> bool:
-    """True for a Latin word with letters of another script drawn alike (Cyrillic 'а' in 'cаse')."""
+    """True for a Latin word with letters of another script drawn alike (Cyrillic 'а' in 'cаse') and for a
+    word of styled letters (fullwidth 'ｃ', mathematical bold '𝐜')."""
     if word.isascii():
         return False
+    if any(char.isalpha() and char != "\u00b5" and unicodedata.normalize("NFKC", char) != char for char in word):
+        return True  # a compatibility form: fullwidth, mathematical bold or script letters
     scripts = {unicodedata.name(char, "?").split(" ", 1)[0] for char in word if char.isalpha()}
     return "LATIN" in scripts and (bool(scripts - _WITH_LATIN) or any(char in _GREEK_LOOKALIKES for char in word))
 
@@ -131,6 +171,8 @@ def _junk_reason(passage: str, words: list[str], target_words: int, vocabulary: 
         return "too_long"
     if has_control_characters(passage):
         return "control_characters"
+    if styled_text(passage):
+        return "styled_text"
     if _MARKUP.search(passage):
         return "markup"
     if _JSON_TEXT.search(passage):
@@ -138,7 +180,7 @@ def _junk_reason(passage: str, words: list[str], target_words: int, vocabulary: 
     if _META.search(passage) or _META_START.search(passage):
         return "meta_text"
     reason = language_reason(words, vocabulary)
-    if reason is None and not _FINISHED.search(passage):
+    if reason is None and (not _FINISHED.search(passage) or _TRAILING.search(passage)):
         reason = "unfinished"
     if reason is None and distinct_ratio(passage) < REPETITION_THRESHOLD:
         reason = "repetitive"
@@ -158,8 +200,9 @@ def _without(words: list[str], run: list[str]) -> list[str]:
 
 
 def copies_query(words: list[str], query: str, min_words: int = MIN_WORDS) -> bool:
-    """True when the query's terms (stopwords aside) make up most of the passage, or copies of the whole
-    query make up a third of it or leave fewer than ``min_words`` tokens."""
+    """True when the query's terms (stopwords aside) make up most of the passage, or it holds the whole query
+    word for word: one of ``COPIED_RUN`` tokens or more, or copies that make up a third of it or leave fewer
+    than ``min_words`` tokens."""
     asked = tokens(query)
     if not asked:
         return False
@@ -167,7 +210,8 @@ def copies_query(words: list[str], query: str, min_words: int = MIN_WORDS) -> bo
     if sum(word in terms for word in words) >= QUERY_SHARE * len(words):
         return True
     rest = len(_without(words, asked))
-    return rest < len(words) and (rest < min_words or len(words) - rest >= COPIED_SHARE * len(words))
+    return rest < len(words) and (
+        len(asked) >= COPIED_RUN or rest < min_words or len(words) - rest >= COPIED_SHARE * len(words))
 
 
 def check_passage(
