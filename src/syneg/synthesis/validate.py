@@ -1,6 +1,6 @@
-"""Content checks on a parsed passage: empty, too short or long, junk (invisible characters, markup, JSON,
-the model talking about its task, styled text (Zalgo, emoji), words that are not words of the corpus, an unfinished sentence,
-loops), a copy of the positive, the prompt's example, the query or another negative."""
+"""Content checks on a parsed passage: empty, too short or long, junk (invisible characters, styled text,
+markup, JSON, the model talking about its task, words that are not words of the corpus, an unfinished
+sentence, loops), a copy of the positive, the prompt's example, the query or another negative."""
 
 from __future__ import annotations
 
