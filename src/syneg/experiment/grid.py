@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field
 
-from syneg.config import MineConfig, NonNegative, Positive, RunConfig, Section, load_config, set_key, validate
+from syneg.config import MineConfig, RunConfig, Seed, Section, load_config, set_key, validate
 from syneg.errors import DataError, SynegError
+from syneg.limits import MAX_GRID_VALUES, MAX_RATIO, MAX_TRAIN_SCALE
 from syneg.mixing.registry import REGISTRY
 
 
@@ -34,10 +35,12 @@ Baseline = Literal[tuple(BASELINES)]  # type: ignore[valid-type]
 
 
 class GridConfig(Section):
-    seeds: list[int] = Field(default=[0], min_length=1)
+    seeds: list[Seed] = Field(default=[0], min_length=1, max_length=MAX_GRID_VALUES)
     baselines: list[Baseline] = list(BASELINES)
-    ratios: list[NonNegative] = []  # extra hybrid cells: synthetic:retrieved ratios besides mix.ratio
-    temperatures: list[Positive] = []  # extra hybrid cells: InfoNCE temperatures besides train.temperature
+    ratios: Annotated[list[Annotated[float, Field(ge=0, le=MAX_RATIO, allow_inf_nan=False)]],
+                      Field(max_length=MAX_GRID_VALUES)] = []  # extra hybrid cells: synthetic:retrieved ratios besides mix.ratio
+    temperatures: Annotated[list[Annotated[float, Field(gt=0, le=MAX_TRAIN_SCALE, allow_inf_nan=False)]],
+                            Field(max_length=MAX_GRID_VALUES)] = []  # extra hybrid cells: InfoNCE temperatures besides train.temperature
     cells: dict[str, dict[str, Any]] = {}  # extra cells: label -> overrides of the base config (e.g. train.loss)
     keep_models: bool = False  # keep each cell's trained model folder (about 90 MB for MiniLM)
 
