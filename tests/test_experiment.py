@@ -324,3 +324,13 @@ def test_experiment_plots_keep_only_the_numbers_of_a_cells_training_log(tmp_path
     (folder / "train_log.jsonl").unlink()
     os.symlink(tmp_path / "secret.jsonl", folder / "train_log.jsonl")
     assert _log(folder) == []
+
+
+def test_config_show_reads_the_shipped_experiment_configs():
+    import yaml
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    for path in sorted(configs.glob("*.yaml")):
+        result = run_cli("config", "show", path)
+        assert result.returncode == 0, result.stderr  # was: "experiment: Extra inputs are not permitted"
+        assert yaml.safe_load(result.stdout)["experiment"]["seeds"]
