@@ -11,6 +11,7 @@ from pydantic import Field
 
 from syneg.config import MineConfig, RunConfig, Seed, Section, load_config, set_key, validate
 from syneg.errors import DataError, SynegError
+from syneg.hardware import resolve_device
 from syneg.limits import MAX_GRID_VALUES, MAX_RATIO, MAX_TRAIN_SCALE
 from syneg.mixing.registry import REGISTRY
 
@@ -93,6 +94,9 @@ def _distinct(specs: list[tuple[str, str, dict[str, Any]]]) -> None:
     for label, slug, _ in specs:
         if not label.strip():
             raise SynegError("experiment.cells: a cell label is empty")
+        if not label.isprintable() or "|" in label:  # it becomes a table row in results.md and a line on stderr
+            raise SynegError(f"experiment.cells: the cell label {label[:80]!r} has a control character, a line break "
+                             "or '|'; use printable text")
         if label in labels:
             raise SynegError(f"experiment: two cells are labelled {label!r} (their rows would merge); "
                              "rename one or drop the repeat")
@@ -152,6 +156,7 @@ def check_cells(config: ExperimentConfig, source: str | Path = "<config>") -> li
         run = cell_config(config, cell, source)
         try:
             run.check_model_paths(synthesis=REGISTRY[run.mix.strategy].uses_synthetic)
+            resolve_device(run.device)  # a missing GPU fails now, not when the cell's turn comes
         except SynegError as exc:
             raise DataError(source, f"experiment cell {cell.group!r}: {exc}") from None
         if len(seeds) > 1 and run.data.depends_on_run_seed():
