@@ -156,6 +156,9 @@ def _experiment_file(tmp_path, grid: str, base: str = "") -> Path:
     ('  baselines: [bm25]\n  cells: {"x": {"train..lr": 1}}\n', ["experiment cell 'x': 'train..lr' is not a setting name"]),
     ('  baselines: [bm25]\n  cells: {"x": {seed: 3}}\n', ["experiment cell 'x': seed: set by the grid"]),
     ('  baselines: [bm25]\n  cells: {" ": {train.lr: 1.0e-5}}\n', ["experiment.cells: a cell label is empty"]),
+    ('  baselines: []\n  cells: {"a|b\\n## pwned \\e[31mRED": {train.lr: 1.0e-5}}\n', ["has a control character"]),
+    ('  baselines: []\n  cells: {"a | b": {train.lr: 1.0e-5}}\n', ["a line break or '|'"]),
+    ('  baselines: [bm25]\n  cells: {"gpu": {device: "cuda:2"}}\n', ["experiment cell 'gpu': --device cuda:2"]),
     ('  baselines: [bm25]\n  cells: {"x": {run_dir: /tmp/elsewhere}}\n', ["experiment cell 'x': run_dir: set by the grid"]),
     ('  baselines: [bm25]\n  cells: {"x": {train.model: ./no-such-model}}\n',
      ["experiment cell 'x': train.model: ./no-such-model does not exist"]),
@@ -324,3 +327,13 @@ def test_experiment_plots_keep_only_the_numbers_of_a_cells_training_log(tmp_path
     (folder / "train_log.jsonl").unlink()
     os.symlink(tmp_path / "secret.jsonl", folder / "train_log.jsonl")
     assert _log(folder) == []
+
+
+def test_config_show_reads_the_shipped_experiment_configs():
+    import yaml
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    for path in sorted(configs.glob("*.yaml")):
+        result = run_cli("config", "show", path)
+        assert result.returncode == 0, result.stderr  # was: "experiment: Extra inputs are not permitted"
+        assert yaml.safe_load(result.stdout)["experiment"]["seeds"]

@@ -46,6 +46,11 @@ BAD_SETTINGS = [
     "mine.num_negatives=0", "mine.top_k=0", "mine.range_min=-1", "mine.range_max=0", "mine.max_queries=0",
     "mine.relative_margin=-0.1", "mine.absolute_margin=.nan", "mine.max_score=.inf", "mine.max_seq_length=0",
     "data.dev_fraction=0", "data.dev_fraction=1.5", "data.train_split=",
+    # upper bounds (syneg.limits)
+    "mine.max_queries=1000000001", "synthesize.limit=1e12", "synthesize.temperature=11", "synthesize.max_words=10001",
+    "synthesize.repeat_penalty=1e9", "train.epochs=10001", "train.lr=101", "train.temperature=1e300",
+    "train.max_instances=1000000001", "train.max_steps=1000000001", "train.infonce_weight=1e7",
+    "train.eval_steps=1000000001",
 ]
 
 
@@ -70,6 +75,12 @@ def test_bad_setting_in_yaml_and_experiment_files(tmp_path):
     path.write_text("mix: {ratio: -1}\nexperiment: {seeds: [0]}\n")
     with pytest.raises(DataError, match="mix.ratio: Input should be greater than or equal to 0"):
         load_experiment(path)
+    for grid, key in (("seeds: [-1]", "seeds.0"), ("seeds: [4294967296]", "seeds.0"),
+                      (f"seeds: {list(range(101))}", "seeds"), ("ratios: [1e7]", "ratios.0"),
+                      ("temperatures: [1000]", "temperatures.0")):
+        path.write_text(f"experiment: {{{grid}}}\n")
+        with pytest.raises(DataError, match=f"experiment.{key}: "):
+            load_experiment(path)
 
 
 @pytest.mark.parametrize(("args", "option"), [

@@ -129,3 +129,23 @@ def test_a_lock_file_that_is_a_link_or_a_folder_is_refused_untouched(beir_dir, t
         assert f"lock file of run directory {run_dir}" in result.stderr and "[mine]" not in result.stderr
         assert sorted(p.name for p in run_dir.iterdir()) == ["run.lock"]
     assert secret.read_text() == "keep me\n"
+
+
+def test_run_files_read_back_that_are_broken_or_foreign_are_handled(small_slice, tmp_path):
+    """A done marker with a 5000-digit number reruns its stage; a run log that is a link is refused, untouched."""
+    run_dir = tmp_path / "run"
+    args = ("run", "--run-dir", run_dir, "--set", f"data.path={small_slice}", "--set", "data.dev_fraction=null",
+            "--set", "data.eval_split=train", "--set", "mix.strategy=retrieved", "--stages", "mine")
+    assert run_cli(*args).returncode == 0
+    (run_dir / "stages" / "mine.done.json").write_text('{"seconds": ' + "9" * 5000 + "}")
+    rerun = run_cli(*args)
+    assert rerun.returncode == 0 and "[mine] running" in rerun.stderr and "Traceback" not in rerun.stderr
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep\n")
+    log = run_dir / "logs" / "syneg.log"
+    log.unlink()
+    log.symlink_to(victim)
+    (run_dir / "stages" / "mine.done.json").unlink()
+    linked = run_cli(*args)
+    assert linked.returncode == 2 and f"error: {log} is a link" in linked.stderr, linked.stderr
+    assert victim.read_text() == "keep\n"

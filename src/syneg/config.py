@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from syneg.errors import DataError, SynegError
 from syneg.evaluation.metrics import DEFAULT_METRICS, parse_metrics
 from syneg.hardware import DEVICE_PATTERN
 from syneg.limits import (
+    MAX_EPOCHS, MAX_ITEMS, MAX_LOSS_WEIGHT, MAX_PASSAGE_WORDS, MAX_SAMPLING, MAX_TRAIN_SCALE,
     MAX_ATTEMPTS, MAX_BATCH_SIZE, MAX_CALLS_PER_PAIR, MAX_DEADLINE_S, MAX_DEPTH, MAX_NEGATIVES, MAX_RATIO,
     MAX_REQUEST_TIMEOUT_S, MAX_SEED, MAX_SEQ_LENGTH, MAX_WORKERS,
 )
@@ -40,6 +41,7 @@ BatchSize = Annotated[int, Field(gt=0, le=MAX_BATCH_SIZE)]
 SeqLength = Annotated[int, Field(gt=0, le=MAX_SEQ_LENGTH)]
 Calls = Annotated[int, Field(gt=0, le=MAX_CALLS_PER_PAIR)]
 Workers = Annotated[int, Field(gt=0, le=MAX_WORKERS)]
+Count = Annotated[int, Field(gt=0, le=MAX_ITEMS)]
 KeptTarget = Annotated[float, Field(gt=0, le=MAX_CALLS_PER_PAIR, allow_inf_nan=False)]
 Device = Annotated[str, Field(pattern=DEVICE_PATTERN)]  # auto|cpu|cuda|cuda:N|mps (syneg.hardware.resolve_device)
 
@@ -105,7 +107,7 @@ class MineConfig(Section):
     margin_reference: Literal["query_min", "pair"] = "query_min"  # positive score the margins compare to
     max_score: Finite | None = None
     rescore_model: str | None = None
-    max_queries: PositiveInt | None = None  # seeded subset of the split's queries
+    max_queries: Count | None = None  # seeded subset of the split's queries
     seed: Seed | None = None  # query subset and positive sampling seed; None = the run's seed
     one_positive: bool = False  # one positive per query instead of every pair
     positive_choice: Literal["random", "graded"] = "random"  # one_positive: seeded, or top grade then teacher score
@@ -125,16 +127,16 @@ class SynthesizeConfig(Section):
     keep_rate: Share | None = None  # expected share of calls kept; None = the last run's pass rate, else 1
     max_per_query: Calls = 8  # cap on planned calls per pair
     concurrency: Workers | None = None  # calls in flight; None = the backend's (batch_size for llamacpp, 4 otherwise)
-    limit: PositiveInt | None = None  # first N (query, positive) pairs only; None = all (RunConfig's default: 180)
+    limit: Count | None = None  # first N (query, positive) pairs only; None = all (RunConfig's default: 180)
     seed: Seed | None = None  # attribute sampling seed; None = the run's seed
-    temperature: NonNegative = 0.7  # 0 = greedy
+    temperature: Annotated[float, Field(ge=0, le=MAX_SAMPLING, allow_inf_nan=False)] = 0.7  # 0 = greedy
     max_tokens: Annotated[int, Field(ge=16, le=MAX_SEQ_LENGTH)] = 384
-    max_words: Annotated[int, Field(ge=MIN_WORDS)] = MAX_WORDS  # cap on the asked passage length (raise max_tokens too)
+    max_words: Annotated[int, Field(ge=MIN_WORDS, le=MAX_PASSAGE_WORDS)] = MAX_WORDS  # cap on the asked passage length (raise max_tokens too)
     domains: list[str] | None = None  # None = derived from the corpus
     guard_model: ModelName | None = None  # scorer of the hardness guard; None = teacher.model, else the packaged MiniLM
     guard_margin: Finite = 0.0  # drop when score >= positive score - margin (likely false negative)
     guard_floor: Finite = 0.5  # drop when score < floor x positive score (off-topic filler)
-    repeat_penalty: Positive | None = None  # None = backend default (1.15 for llamacpp, unset for openai)
+    repeat_penalty: Annotated[float, Field(gt=0, le=MAX_SAMPLING, allow_inf_nan=False)] | None = None  # None = backend default (1.15 for llamacpp, unset for openai)
     threads: Workers | None = None  # llama.cpp / torch threads; None = every core this process may use
     batch_size: Annotated[int, Field(ge=1, le=64)] = 16  # llamacpp/transformers: calls decoded together (1 = one at a time)
     guard: bool = True  # False = keep every parsed, valid negative (no teacher scoring)
@@ -159,21 +161,21 @@ class MixConfig(Section):
 
 class TrainConfig(Section):
     model: str | None = None  # None = packaged MiniLM
-    epochs: PositiveInt = 1
+    epochs: Annotated[int, Field(gt=0, le=MAX_EPOCHS)] = 1
     batch_size: BatchSize = 16
-    lr: Positive = 2e-5
-    temperature: Positive = 0.02
+    lr: Annotated[float, Field(gt=0, le=MAX_TRAIN_SCALE, allow_inf_nan=False)] = 2e-5
+    temperature: Annotated[float, Field(gt=0, le=MAX_TRAIN_SCALE, allow_inf_nan=False)] = 0.02
     max_seq_length: SeqLength = 256
     bf16: bool = True
     warmup_ratio: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.1
-    max_instances: PositiveInt | None = None
-    max_steps: PositiveInt | None = None  # stop after this many optimizer steps (None = all epochs)
+    max_instances: Count | None = None
+    max_steps: Count | None = None  # stop after this many optimizer steps (None = all epochs)
     num_negatives: Negatives | None = None  # negative columns K; None = the largest count in the data
     mini_batch_size: BatchSize | None = None  # set = CachedMultipleNegativesRankingLoss with this mini-batch
     eval_before: bool = True  # evaluate the untrained model too (needs an eval dataset)
     loss: Literal[LOSSES] = "infonce"  # type: ignore[valid-type]  # the loss registry (training/losses)
-    infonce_weight: NonNegative = 1.0  # distillation losses: + this x InfoNCE (0 = distillation alone)
-    eval_steps: PositiveInt | None = None  # evaluate on the eval split every N steps too (a learning curve)
+    infonce_weight: Annotated[float, Field(ge=0, le=MAX_LOSS_WEIGHT, allow_inf_nan=False)] = 1.0  # distillation losses: + this x InfoNCE (0 = distillation alone)
+    eval_steps: Count | None = None  # evaluate on the eval split every N steps too (a learning curve)
     keep_best: bool = True  # evaluate before training, at epoch ends (and every eval_steps); save the best by
     # nDCG@10, the untrained model included (`syneg run`: the eval split; `syneg train`: --eval-split/--eval-data)
 

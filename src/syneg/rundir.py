@@ -59,9 +59,10 @@ class RunDir:
     def marker(self, stage: str) -> dict[str, Any] | None:
         """The stage's done marker, or None."""
         try:
-            return json.loads(self._marker(stage).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, OSError):
+            marker = json.loads(self._marker(stage).read_text(encoding="utf-8"))
+        except (ValueError, RecursionError, OSError):  # not JSON, an integer past 4300 digits, nested too deeply
             return None
+        return marker if isinstance(marker, dict) else None
 
     def is_done(self, stage: str, output: Path, key: str | None = None) -> bool:
         """True when the stage finished from inputs ``key`` and its ``output`` is unchanged since."""
@@ -84,7 +85,10 @@ class RunDir:
         log = logging.getLogger(f"syneg.run.{self.path.resolve()}.{name}")
         if not log.handlers:
             (self.path / layout.LOGS_DIR).mkdir(exist_ok=True)
-            handler = logging.FileHandler(self.path / layout.LOGS_DIR / f"{name}.log", encoding="utf-8")
+            path = self.path / layout.LOGS_DIR / f"{name}.log"
+            if path.is_symlink() or (path.exists() and not path.is_file()):  # never append through a link
+                raise SynegError(f"{path} is a link or not a regular file; remove it (the run log is the run's own)")
+            handler = logging.FileHandler(path, encoding="utf-8")
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             log.addHandler(handler)
             log.setLevel(logging.INFO)

@@ -20,7 +20,13 @@ def show(
     config: Annotated[Optional[Path], typer.Argument(help="YAML config; default: built-in defaults.")] = None,
     overrides: SetOpt = None,
 ) -> None:
-    """Print the resolved configuration as YAML (stdout is the YAML itself, no JSON summary line)."""
-    from syneg.config import dump_config, load_config
+    """Print the resolved configuration as YAML (stdout is the YAML itself, no JSON summary line); a file with
+    an ``experiment:`` section is read as an experiment (every cell checked)."""
+    from syneg.config import dump_config, load_config, read_yaml
 
-    typer.echo(dump_config(load_config(config, overrides)), nl=False)
+    if config is not None and "experiment" in read_yaml(config):
+        from syneg.experiment import load_experiment
+
+        typer.echo(dump_config(load_experiment(config, overrides)), nl=False)
+    else:
+        typer.echo(dump_config(load_config(config, overrides)), nl=False)

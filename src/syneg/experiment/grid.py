@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field
 
-from syneg.config import MineConfig, NonNegative, Positive, RunConfig, Section, load_config, set_key, validate
+from syneg.config import MineConfig, RunConfig, Seed, Section, load_config, set_key, validate
 from syneg.errors import DataError, SynegError
+from syneg.hardware import resolve_device
+from syneg.limits import MAX_GRID_VALUES, MAX_RATIO, MAX_TRAIN_SCALE
 from syneg.mixing.registry import REGISTRY
 
 
@@ -34,10 +36,12 @@ Baseline = Literal[tuple(BASELINES)]  # type: ignore[valid-type]
 
 
 class GridConfig(Section):
-    seeds: list[int] = Field(default=[0], min_length=1)
+    seeds: list[Seed] = Field(default=[0], min_length=1, max_length=MAX_GRID_VALUES)
     baselines: list[Baseline] = list(BASELINES)
-    ratios: list[NonNegative] = []  # extra hybrid cells: synthetic:retrieved ratios besides mix.ratio
-    temperatures: list[Positive] = []  # extra hybrid cells: InfoNCE temperatures besides train.temperature
+    ratios: Annotated[list[Annotated[float, Field(ge=0, le=MAX_RATIO, allow_inf_nan=False)]],
+                      Field(max_length=MAX_GRID_VALUES)] = []  # extra hybrid cells: synthetic:retrieved ratios besides mix.ratio
+    temperatures: Annotated[list[Annotated[float, Field(gt=0, le=MAX_TRAIN_SCALE, allow_inf_nan=False)]],
+                            Field(max_length=MAX_GRID_VALUES)] = []  # extra hybrid cells: InfoNCE temperatures besides train.temperature
     cells: dict[str, dict[str, Any]] = {}  # extra cells: label -> overrides of the base config (e.g. train.loss)
     keep_models: bool = False  # keep each cell's trained model folder (about 90 MB for MiniLM)
 
@@ -90,6 +94,9 @@ def _distinct(specs: list[tuple[str, str, dict[str, Any]]]) -> None:
     for label, slug, _ in specs:
         if not label.strip():
             raise SynegError("experiment.cells: a cell label is empty")
+        if not label.isprintable() or "|" in label:  # it becomes a table row in results.md and a line on stderr
+            raise SynegError(f"experiment.cells: the cell label {label[:80]!r} has a control character, a line break "
+                             "or '|'; use printable text")
         if label in labels:
             raise SynegError(f"experiment: two cells are labelled {label!r} (their rows would merge); "
                              "rename one or drop the repeat")
@@ -149,6 +156,7 @@ def check_cells(config: ExperimentConfig, source: str | Path = "<config>") -> li
         run = cell_config(config, cell, source)
         try:
             run.check_model_paths(synthesis=REGISTRY[run.mix.strategy].uses_synthetic)
+            resolve_device(run.device)  # a missing GPU fails now, not when the cell's turn comes
         except SynegError as exc:
             raise DataError(source, f"experiment cell {cell.group!r}: {exc}") from None
         if len(seeds) > 1 and run.data.depends_on_run_seed():

@@ -103,7 +103,7 @@ class RunFiles:
         text = self.read_text(path)
         try:
             return None if text is None else json.loads(text)
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # not JSON, an integer past 4300 digits, nested too deeply
             return None
 
     def read_stats(self, output: Path) -> tuple[dict[str, Any] | None, str]:
