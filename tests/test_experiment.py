@@ -42,7 +42,7 @@ def test_experiment_writes_results(small_slice, tmp_path):
 run_dir: {tmp_path / 'exp'}
 data: {{path: {small_slice}, dev_fraction: 0.5}}
 mine: {{num_negatives: 4}}
-synthesize: {{limit: 2}}
+synthesize: {{limit: 6}}
 mix: {{num_negatives: 2, ratio: 1.0}}
 train: {{max_seq_length: 48, batch_size: 8, max_steps: 2}}
 experiment: {{seeds: [0], baselines: [bm25, hybrid], ratios: [0.5]}}

@@ -115,9 +115,13 @@ def test_hub_export_of_a_run_holds_no_echoed_key_and_no_local_path(tmp_path, mon
     key = "zq-ECHOED-key-5d2e8a41"  # no known key shape: only the configured key's value can mask it
     spellings = (key, "\\u007aq-ECHOED-key-5d2e8a41", "zq-%45CHOED-key-5d2e8a41")
     monkeypatch.setenv("OPENAI_API_KEY", key)
-    data = write_beir(tmp_path / "my-private-data")
+    corpus = [{"_id": "d1", "title": "Vitamin D", "text": "Vitamin D deficiency is linked to bone loss."},
+              {"_id": "d2", "title": "Statins", "text": "Statins lower LDL cholesterol."},
+              {"_id": "d3", "title": "", "text": "Vitamin supplements and sleep quality in older adults."},
+              {"_id": "d4", "title": "", "text": "Muscle pain in older adults taking statins every day."}]
+    data = write_beir(tmp_path / "my-private-data", corpus=corpus)  # every query has a BM25 negative
     mined, synthetic = tmp_path / "mined.jsonl", tmp_path / "synthetic.jsonl"
-    assert run_cli("mine", "--data", data, "--num-negatives", "2", "--out", mined).returncode == 0
+    assert run_cli("mine", "--data", data, "--num-negatives", "2", "--relative-margin", "0", "--out", mined).returncode == 0
     with RewritingOpenAI(echo_key_spelled) as server:
         made = run_cli("synthesize", "--data", data, "--mined", mined, "--backend", "openai", "--model", "fake",
                        "--base-url", server.base_url, "--mode", "free", "--no-guard", "--out", synthetic)

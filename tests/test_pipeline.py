@@ -18,7 +18,7 @@ from syneg.rundir import RunDir
 
 def settings(data, run_dir) -> list[str]:
     return ["--run-dir", str(run_dir), "--set", f"data.path={data}", "--set", "data.dev_fraction=0.5",
-            "--set", "mine.num_negatives=4", "--set", "synthesize.limit=2", "--set", "train.max_seq_length=48",
+            "--set", "mine.num_negatives=4", "--set", "synthesize.limit=6", "--set", "train.max_seq_length=48",
             "--set", "train.batch_size=8", "--set", "train.max_steps=2", "--set", "mix.num_negatives=2"]
 
 
