@@ -88,6 +88,10 @@ def test_second_run_on_a_locked_run_directory_exits_naming_the_holder(beir_dir, 
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert f"error: run directory {run_dir} is in use by process {holder.pid}" in result.stderr
         assert "[mine]" not in result.stderr and _snapshot(run_dir) == before  # nothing written
+        for command in (["mine", "--data", beir_dir, "--out", run_dir / "mined.jsonl"], ["report", run_dir]):
+            refused = run_cli(*command)  # stage commands and the report do not write into a held run directory
+            assert refused.returncode == 2 and f"is in use by process {holder.pid}" in refused.stderr, refused.stderr
+        assert _snapshot(run_dir) == before
     finally:
         holder.kill()  # kill -9: the kernel drops the lock, none is left behind
         holder.wait()

@@ -102,10 +102,20 @@ def build_section(model: type[M], /, **given: Any) -> M:
 
 
 def check_out(value: Path | None) -> Path | None:
-    """Refuse an ``--out`` that names an existing folder before any work is done."""
+    """Refuse an ``--out`` that names an existing folder, or lies in a run directory another process is
+    writing (its ``run.lock`` is held), before any work is done."""
     if value is not None and value.is_dir():
         raise SynegError(f"--out {value}: is a directory; expected a file path")
+    if value is not None:
+        check_run_dir_free(value.parent)
     return value
+
+
+def check_run_dir_free(folder: Path) -> None:
+    """SynegError naming the holder's PID when ``folder`` is a run directory another process holds."""
+    from syneg.rundir import RunDir
+
+    RunDir(folder).check_unlocked()
 
 
 OutOpt = Annotated[Path, typer.Option("--out", callback=check_out, help="Output path (written atomically).")]
