@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -235,3 +237,15 @@ def test_distillation_with_checkpoint_evaluation_saves_the_best_checkpoint(insta
     assert saved["nDCG@10"] == pytest.approx(best["metrics"]["nDCG@10"], abs=1e-6)
     with pytest.raises(SynegError, match="teacher scores"):
         train(instances, config, tmp_path / "unscored", seed=0)
+
+
+@pytest.mark.parametrize("env", [{"LOCAL_RANK": "abc", "WORLD_SIZE": "2"}, {"WORLD_SIZE": "999999999999"},
+                                 {"RANK": "-5"}, {"WORLD_SIZE": "2", "LOCAL_RANK": "2"}])
+def test_torchrun_variables_that_are_not_sane_integers_are_refused_before_any_work(tmp_path, env):
+    for command in (["run", "--run-dir", tmp_path / "run", "--set", "mix.strategy=retrieved"],
+                    ["train", "--train", tmp_path / "missing.jsonl", "--out", tmp_path / "model"]):
+        result = subprocess.run([sys.executable, "-m", "syneg", *map(str, command)], capture_output=True, text=True,
+                                env={**os.environ, **env, "TQDM_DISABLE": "1"}, timeout=300)
+        name = next(iter(env)) if "WORLD_SIZE" not in env or len(env) == 1 else "LOCAL_RANK"
+        assert result.returncode == 2 and f"error: environment variable {name}=" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())

@@ -67,7 +67,9 @@ def train_command(
     """Fine-tune with InfoNCE over in-batch and hard negatives (or distil teacher scores); logs, grad stats
     and plots go in OUT."""
     from syneg.hardware import resolve_device
-    from syneg.training.launch import process_rank, relaunch, strip_options, torchrun_nodes, under_torchrun
+    from syneg.training.launch import (
+        check_environment, process_rank, relaunch, strip_options, torchrun_nodes, under_torchrun,
+    )
 
     config = build_section(TrainConfig, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
                            temperature=temperature, max_seq_length=max_seq_length, bf16=bf16,
@@ -78,6 +80,7 @@ def train_command(
         raise typer.BadParameter("--keep-best and --eval-steps evaluate checkpoints on an eval split: "
                                  "add --eval-split or --eval-data")
     resolve_device(device)  # a missing GPU fails here, before any process starts
+    check_environment()  # torchrun's RANK / LOCAL_RANK / WORLD_SIZE, when set
     if (nproc > 1 or nnodes > 1) and not under_torchrun():
         nodes = torchrun_nodes(nnodes, node_rank, rdzv_endpoint)
         launch = ("--nproc", "--nnodes", "--node-rank", "--rdzv-endpoint")

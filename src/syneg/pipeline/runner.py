@@ -24,6 +24,7 @@ from syneg.pipeline.stages import STAGE_NAMES, STAGES, Stage, StageSettings
 from syneg.rng import stable_hash
 from syneg.rundir import RunDir
 from syneg.synthesis.backends import get_backend
+from syneg.training.launch import check_environment
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,8 @@ class Pipeline:
         """
         stages = self.select(names)  # a selection that cannot run, a missing GPU or model, or bad data fail
         resolve_device(self.config.device)  # before the run directory is made or locked
+        if any(stage.name == "train" for stage in stages):
+            check_environment()  # torchrun's RANK / LOCAL_RANK / WORLD_SIZE, when set
         self.config.check_model_paths(synthesis=any(stage.name == "synthesize" for stage in self.active_stages()))
         if any(stage.name == "synthesize" and not self.is_complete(stage) for stage in stages):
             get_backend(self.config.synthesize.backend).check_config(self.config.synthesize)  # key, URL, model file

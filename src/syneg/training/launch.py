@@ -9,19 +9,39 @@ import sys
 from syneg.errors import SynegError
 
 
+MAX_PROCESSES = 1024 * 1024  # WORLD_SIZE: nodes x processes per node (syneg.limits.MAX_WORKERS each)
+
+
 def under_torchrun() -> bool:
     """True inside a process that torchrun started."""
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
+def env_int(name: str, default: int, low: int, high: int) -> int:
+    """The integer in environment variable ``name`` (``default`` when unset); SynegError naming it otherwise."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    if not (text.strip().isascii() and text.strip().isdigit()) or not low <= int(text) <= high:
+        raise SynegError(f"environment variable {name}={text[:40]!r}: expected an integer from {low} to {high}")
+    return int(text)
+
+
+def check_environment() -> None:
+    """Refuse torchrun's variables (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``) when they are not sane integers."""
+    size = env_int("WORLD_SIZE", 1, 1, MAX_PROCESSES)
+    env_int("RANK", 0, 0, size - 1)
+    env_int("LOCAL_RANK", 0, 0, size - 1)
+
+
 def process_rank() -> int:
     """This process's global rank under torchrun (``RANK``); 0 outside it."""
-    return int(os.environ.get("RANK", "0"))
+    return env_int("RANK", 0, 0, MAX_PROCESSES - 1)
 
 
 def world_size() -> int:
     """How many processes train together under torchrun (``WORLD_SIZE``); 1 outside it."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    return env_int("WORLD_SIZE", 1, 1, MAX_PROCESSES)
 
 
 def process_device(device: str | None) -> str:
@@ -33,7 +53,7 @@ def process_device(device: str | None) -> str:
         return device
     import torch
 
-    index = int(os.environ["LOCAL_RANK"]) if under_torchrun() else int(device.partition(":")[2] or 0)
+    index = env_int("LOCAL_RANK", 0, 0, MAX_PROCESSES - 1) if under_torchrun() else int(device.partition(":")[2] or 0)
     torch.cuda.set_device(index)
     return f"cuda:{index}"
 
