@@ -57,6 +57,9 @@ experiment: {{seeds: [0], baselines: [bm25, hybrid], ratios: [0.5]}}
     assert len(data["cells"]) == 4 and {r["baseline"] for r in data["significance"]} == {"zero-shot", "bm25", "hybrid (R=0.5)"}
     assert (tmp_path / "exp" / "plots" / "metric_vs_ratio.png").is_file()
     assert (tmp_path / "exp" / "plots" / "loss_curves.png").is_file()
+    for name in ("results.md", "results.json", "results.html"):  # shared results: no machine path
+        assert str(tmp_path) not in (tmp_path / "exp" / name).read_text(), name
+    assert data["config"]["data"]["path"] == small_slice.name
     assert not (tmp_path / "exp" / "cells" / "bm25" / "seed-0" / "model").exists()  # keep_models: false
     # a rerun finds every cell complete and trains nothing
     again = run_cli("experiment", config)

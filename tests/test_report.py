@@ -48,6 +48,16 @@ def test_report_contents(tmp_path):
     assert "data:image/png;base64," in page and "loss.png" in page
 
 
+def test_report_shows_no_machine_path_of_the_config(tmp_path):
+    run = tmp_path / "run"
+    make_run(run)
+    data = tmp_path / "private" / "beir"
+    (run / "config.yaml").write_text(f"seed: 0\nrun_dir: {run}\ndata:\n  path: {data}\nmix:\n  strategy: hybrid\n")
+    assert run_cli("report", run).returncode == 0
+    page = (run / "report.html").read_text()
+    assert str(tmp_path) not in page and "path: beir" in page
+
+
 def test_report_rejects_non_run(tmp_path):
     result = run_cli("report", tmp_path)
     assert result.returncode == 2 and "not a run directory" in result.stderr

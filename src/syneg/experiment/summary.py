@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from syneg.config import public_dict
+from syneg.redact import without_paths
 from syneg.experiment.compare import against_baseline, comparison_markdown
 from syneg.experiment.grid import Cell, ExperimentConfig
 from syneg.experiment.results import CellResult, aggregate, markdown_table, mean_per_query, paired_test
@@ -40,8 +41,11 @@ def _significance_md(rows: list[dict[str, Any]], reference: str) -> str:
 
 def write_results(out: Path, config: ExperimentConfig, cells: list[Cell],
                   results: list[CellResult], env: dict[str, Any]) -> Path:
-    """Tables, significance tests and plots for the finished grid."""
+    """Tables, significance tests and plots for the finished grid (local paths cut to their last name: the
+    results are meant to be shared)."""
     from syneg.experiment.plots import plot_experiment
+
+    env = without_paths(env)
 
     table = aggregate(results)
     columns = [m for m in config.evaluate.metrics] + ["grad-norm var"]
@@ -54,7 +58,7 @@ def write_results(out: Path, config: ExperimentConfig, cells: list[Cell],
     plots = plot_experiment(out, config, cells, results)
     data = config.data
     text = [f"# syneg experiment: {Path(config.run_dir).name}", "",
-            f"Data: `{data.path or 'embedded SciFact slice'}`, train split `{data.train_split}`, evaluated on "
+            f"Data: `{without_paths(data.path) or 'embedded SciFact slice'}`, train split `{data.train_split}`, evaluated on "
             f"`{data.eval_split}`" + (f" (carved from train, fraction {data.dev_fraction})" if data.dev_fraction else ""),
             f"Command: `{env['command']}`", f"Hardware: {env['hardware']}; wall time {env['wall_s']:.0f} s", "",
             "Metrics x100, mean ± std over seeds; best per column in bold. `grad-norm var` is the variance of "
@@ -67,7 +71,7 @@ def write_results(out: Path, config: ExperimentConfig, cells: list[Cell],
     text += ["", *[f"![{p.stem}]({p.relative_to(out)})" for p in plots]]
     path = out / "results.md"
     write_text(path, "\n".join(text) + "\n")
-    write_json(out / "results.json", {"env": env, "config": public_dict(config),
+    write_json(out / "results.json", {"env": env, "config": without_paths(public_dict(config)),
                                       "cells": [asdict(r) for r in results],
                                       "table": {g: {m: list(v) for m, v in row.items()} for g, row in table.items()},
                                       "significance": tests, "baseline": baseline, "comparisons": comparisons})

@@ -13,6 +13,7 @@ from syneg import layout
 from syneg.errors import SynegError
 from syneg.io import write_text
 from syneg.pipeline.stages import STAGES
+from syneg.redact import without_paths
 from syneg.report.curves import hardness, training_curves
 from syneg.report.headline import headline
 from syneg.report.markup import details, esc, kv_table, note, page, section
@@ -55,7 +56,7 @@ def render_report(run_dir: str | Path) -> str:
         why = f"no readable {layout.CONFIG}" + (f": {files.notes[-1]}" if files.notes else "")
         raise SynegError(f"{files.root}: not a run directory ({why})")
     per_query = files.read_json(files.root / layout.PER_QUERY)
-    config = f"<pre>{esc(config_text)}</pre>"
+    config = f"<pre>{esc(without_paths(config_text))}</pre>"  # the page may be shared: no local paths
     sections = [section("headline", "Zero-shot vs trained",
                         headline(files.read_json(files.root / layout.METRICS), per_query)),
                 section("timings", "Stage timings", stage_timings(files)),
