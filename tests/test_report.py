@@ -298,3 +298,17 @@ def test_report_reads_only_the_query_texts_of_the_runs_data(tmp_path):
     assert result.returncode == 0, result.stderr
     queries = section(html.unescape((run / "report.html").read_text()), "queries")
     assert "query text unavailable" in queries and "queries.jsonl:" in queries and "longer than" in queries
+
+
+def test_the_headline_leaves_out_impossible_scores_and_counts(tmp_path):
+    run = tmp_path / "run"
+    make_run(run)
+    (run / "metrics.json").write_text('{"queries": 1000000000000000000, "split": "dev", "trained": '
+                                      '{"nDCG@10": -1e308, "R@10": 0.5}, "zero_shot": {"nDCG@10": 1e308, '
+                                      '"R@10": 0.25, "queries": -5}, "delta": {"R@10": 7}}')
+    (run / "per_query.json").write_text('{"zero_shot": {"q1": 1e308, "q2": 0.5}, "trained": {"q1": ' + "9" * 300
+                                        + ', "q2": 0.75}}')
+    headline = section(render_report(run), "headline")
+    assert "inf" not in headline and "nan" not in headline and "1e+308" not in headline and "999" not in headline
+    assert "1000000000000000000" not in headline and "? queries of split dev" in headline
+    assert "0.5000" in headline and "0.2500" in headline and "+7.0000" in headline  # bounded values stay

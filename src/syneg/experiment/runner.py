@@ -19,7 +19,7 @@ from syneg.experiment.summary import write_results
 from syneg.hardware import available_cores
 from syneg.pipeline import Pipeline
 from syneg.redact import redact
-from syneg.report.markup import numbers
+from syneg.report.markup import bounded, numbers
 from syneg.report.runfiles import RunFiles
 from syneg.rundir import RunDir
 
@@ -79,7 +79,7 @@ def read_cell(cell: Cell, path: Path) -> CellResult:
     finite numbers kept); no trained metrics is an error naming the file."""
     files = RunFiles(path)
     metrics = files.read_json(path / layout.METRICS)
-    trained = numbers(metrics.get("trained") if isinstance(metrics, dict) else None)
+    trained = bounded(metrics.get("trained") if isinstance(metrics, dict) else None)
     trained.pop("queries", None)
     if not trained:
         raise SynegError(f"{path / layout.METRICS}: no trained metrics (missing, unreadable or not numbers); "
@@ -90,7 +90,7 @@ def read_cell(cell: Cell, path: Path) -> CellResult:
     kept = numbers((stats or {}).get("kept")).get("step")
     extra = {"grad-norm var": grad.get("variance"), "grad-norm mean": grad.get("mean"), "kept step": kept}
     return CellResult(cell.group, cell.seed, trained,
-                      numbers(per_query.get("trained") if isinstance(per_query, dict) else None),
+                      bounded(per_query.get("trained") if isinstance(per_query, dict) else None),
                       {k: v for k, v in extra.items() if v is not None})
 
 

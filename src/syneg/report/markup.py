@@ -8,6 +8,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from syneg.limits import MAX_ITEMS
+
 MAX_TABLE_ROWS = 200  # rows shown in one table
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}
@@ -47,6 +49,16 @@ def numbers(obj: Any) -> dict[str, float]:
         return {}
     return {str(k): float(v) for k, v in obj.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+
+
+def bounded(obj: Any) -> dict[str, float]:
+    """The numbers of a JSON object within +-``MAX_ITEMS`` (a metric is a score or a count; 1e308 is neither)."""
+    return {k: v for k, v in numbers(obj).items() if abs(v) <= MAX_ITEMS}
+
+
+def count(value: Any) -> int | None:
+    """``value`` when it is a plausible count (an integer from 0 to ``MAX_ITEMS``), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_ITEMS else None
 
 
 def shorten(text: Any, limit: int = 400) -> str:
