@@ -15,14 +15,14 @@ from syneg.hardware import DEVICE_PATTERN
 from syneg.limits import (
     MAX_EPOCHS, MAX_ITEMS, MAX_LOSS_WEIGHT, MAX_PASSAGE_WORDS, MAX_SAMPLING, MAX_TRAIN_SCALE,
     MAX_ATTEMPTS, MAX_BATCH_SIZE, MAX_CALLS_PER_PAIR, MAX_DEADLINE_S, MAX_DEPTH, MAX_NEGATIVES, MAX_RATIO,
-    MAX_REQUEST_TIMEOUT_S, MAX_SEED, MAX_SEQ_LENGTH, MAX_WORKERS,
+    MAX_REQUEST_TIMEOUT_S, MAX_SEED, MAX_SEQ_LENGTH, MAX_WORDS, MAX_WORKERS, MIN_WORDS,
 )
+# registry names only (leaf modules); the implementations load when a stage uses them
 from syneg.mixing.registry import STRATEGIES
-from syneg.synthesis.attributes import MAX_WORDS, MIN_WORDS
-from syneg.synthesis.backends import BACKENDS
-from syneg.training.losses import LOSSES
-from syneg.synthesis.backends.wire import SERVERS, check_base_url
+from syneg.synthesis.backends import BACKENDS, SERVERS
+from syneg.synthesis.backends.urls import check_base_url
 from syneg.synthesis.engines import ENGINES
+from syneg.training.losses import LOSSES
 
 if TYPE_CHECKING:
     from syneg.data import BeirDataset

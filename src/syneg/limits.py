@@ -26,6 +26,7 @@ MAX_DEADLINE_S = 30 * 86400.0  # seconds for all calls of a synthesis run (30 da
 MAX_ITEMS = 10**9  # queries, pairs, instances, steps: --max-queries, --limit, max_instances, max_steps, eval_steps
 MAX_EPOCHS = 10_000  # training epochs
 MAX_PASSAGE_WORDS = 10_000  # synthesize.max_words
+MIN_WORDS, MAX_WORDS = 30, 100  # words asked of a synthetic passage: the fewest, and synthesize.max_words' default
 MAX_SAMPLING = 10.0  # LLM sampling temperature and repeat penalty
 MAX_TRAIN_SCALE = 100.0  # learning rate and InfoNCE temperature
 MAX_LOSS_WEIGHT = 1e6  # train.infonce_weight

@@ -13,14 +13,14 @@ from syneg.config import MineConfig, RunConfig, Seed, Section, load_config, set_
 from syneg.errors import DataError, SynegError
 from syneg.hardware import resolve_device
 from syneg.limits import MAX_GRID_VALUES, MAX_RATIO, MAX_TRAIN_SCALE
-from syneg.mixing.registry import REGISTRY
+from syneg.mixing.registry import STRATEGIES, get_strategy
 
 
 def _baselines() -> dict[str, dict[str, Any]]:
     """Each experiment baseline's overrides: one per strategy, or one per mining retriever."""
     retrievers = get_args(MineConfig.model_fields["retriever"].annotation)
     table: dict[str, dict[str, Any]] = {}
-    for strategy in REGISTRY.values():
+    for strategy in map(get_strategy, STRATEGIES):
         if strategy.per_retriever:
             table.update({r: {"mine.retriever": r, "mix.strategy": strategy.name} for r in retrievers})
         else:
@@ -73,7 +73,7 @@ def expand(config: ExperimentConfig) -> list[Cell]:
     grid, retriever = config.experiment, config.mine.retriever
     specs: list[tuple[str, str, dict[str, Any]]] = []
     for name in grid.baselines:
-        uses_ratio = REGISTRY[BASELINES[name]["mix.strategy"]].uses_ratio
+        uses_ratio = get_strategy(BASELINES[name]["mix.strategy"]).uses_ratio
         label = f"{name} (R={config.mix.ratio:g})" if uses_ratio else name
         specs.append((label, name, baseline_overrides(name, retriever)))
     hybrid = baseline_overrides("hybrid", retriever)
@@ -155,7 +155,7 @@ def check_cells(config: ExperimentConfig, source: str | Path = "<config>") -> li
     for cell in cells:
         run = cell_config(config, cell, source)
         try:
-            run.check_model_paths(synthesis=REGISTRY[run.mix.strategy].uses_synthetic)
+            run.check_model_paths(synthesis=get_strategy(run.mix.strategy).uses_synthetic)
             resolve_device(run.device)  # a missing GPU fails now, not when the cell's turn comes
         except SynegError as exc:
             raise DataError(source, f"experiment cell {cell.group!r}: {exc}") from None

@@ -10,7 +10,7 @@ from typing import Any
 
 _EXPORTS = {"Strategy": "base", "split_counts": "base", "FORMATS": "exporter", "ExportOptions": "exporter",
             "export": "exporter", "fixed_negatives": "exports.columns", "st_columns": "exports.columns",
-            "mix": "mixer", "Mixing": "mixer", "REGISTRY": "registry", "STRATEGIES": "registry", "get_strategy": "registry"}
+            "mix": "mixer", "Mixing": "mixer", "STRATEGIES": "registry", "get_strategy": "registry"}
 __all__ = sorted(_EXPORTS)
 
 

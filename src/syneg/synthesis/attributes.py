@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from syneg.data import Document
+from syneg.limits import MAX_WORDS, MIN_WORDS
 
 LEVELS = ("a high-school student", "an undergraduate", "a graduate student", "a domain expert")
 LENGTHS = {  # phrase relative to the positive -> multiplier of its word count
@@ -15,7 +16,6 @@ LENGTHS = {  # phrase relative to the positive -> multiplier of its word count
     "shorter than": 0.6,
     "slightly longer than": 1.25,
 }
-MIN_WORDS, MAX_WORDS = 30, 100
 KEY_TERMS = 3  # query terms the passage must reuse (keeps tiny models on the query's topic)
 
 STOPWORDS = frozenset(

@@ -20,7 +20,8 @@ from syneg.progress import note
 from syneg.redact import redact, redact_url, register_secret
 from syneg.synthesis.backends.base import BackendError, ChatBackend, Completion, Sampling
 from syneg.synthesis.backends.retry import RetryPolicy
-from syneg.synthesis.backends.wire import check_base_url, request_fields, server_for
+from syneg.synthesis.backends.urls import check_base_url
+from syneg.synthesis.backends.wire import request_fields, server_for
 
 if TYPE_CHECKING:
     from syneg.config import SynthesizeConfig
