@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from conftest import run_cli
 from syneg.experiment import ExperimentConfig, expand, load_experiment
 from syneg.experiment.grid import cell_config, slugify
+from syneg.experiment.runner import time_left
 
 
 def test_grid_expansion_and_cell_configs():
@@ -49,6 +51,11 @@ experiment: {{seeds: [0], baselines: [bm25, hybrid], ratios: [0.5]}}
 """)
     result = run_cli("experiment", config)
     assert result.returncode == 0, result.stderr[-3000:]
+    # which cell runs, and from the second on an estimate of the time left from the cells that ran
+    cells = ["cell 1/3: bm25, seed 0", "cell 2/3: hybrid (R=1), seed 0", "cell 3/3: hybrid (R=0.5), seed 0"]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("cell ")]
+    assert lines[0] == cells[0] and [line.split(";")[0] for line in lines[1:]] == cells[1:]
+    assert all(re.fullmatch(r".*; about \d+(\.\d)? (s|min|h) left", line) for line in lines[1:]), lines
     text = (tmp_path / "exp" / "results.md").read_text()
     for row in ("| zero-shot | 1 |", "| bm25 | 1 |", "| hybrid (R=1) | 1 |", "| hybrid (R=0.5) | 1 |"):
         assert row in text
@@ -64,6 +71,7 @@ experiment: {{seeds: [0], baselines: [bm25, hybrid], ratios: [0.5]}}
     # a rerun finds every cell complete and trains nothing
     again = run_cli("experiment", config)
     assert again.returncode == 0 and "[train] running" not in again.stderr
+    assert [line for line in again.stderr.splitlines() if line.startswith("cell ")] == cells  # read back: no estimate
     # a changed setting is a new key: every cell trains again (mining and synthesis are reused)
     changed = run_cli("experiment", config, "--set", "train.lr=3e-5")
     assert changed.returncode == 0, changed.stderr[-3000:]
@@ -340,3 +348,11 @@ def test_config_show_reads_the_shipped_experiment_configs():
         result = run_cli("config", "show", path)
         assert result.returncode == 0, result.stderr  # was: "experiment: Extra inputs are not permitted"
         assert yaml.safe_load(result.stdout)["experiment"]["seeds"]
+
+
+def test_time_left_is_the_mean_cell_duration_times_the_cells_left():
+    assert time_left([], 5) == ""  # no cell ran yet (or every cell so far was read back)
+    assert time_left([30.0], 2) == "; about 60 s left"
+    assert time_left([100.0, 140.0], 10) == "; about 20 min left"
+    assert time_left([3600.0], 3) == "; about 3.0 h left"
+    assert time_left([0.01], 1) == "; about 1 s left"

@@ -40,3 +40,12 @@ def note(text: str) -> None:
     from tqdm import tqdm
 
     tqdm.write(text, file=sys.stderr)
+
+
+def duration(seconds: float) -> str:
+    """A rough human duration: ``"40 s"``, ``"24 min"``, ``"2.5 h"``."""
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from syneg import layout
+from syneg import layout, progress
 from syneg.errors import SynegError
 from syneg.evaluation import evaluate_model
 from syneg.evaluation.metrics import PER_QUERY_METRIC
@@ -24,13 +24,15 @@ from syneg.report.runfiles import RunFiles
 from syneg.rundir import RunDir
 
 
-def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -> CellResult:
-    """Train and evaluate one cell, or read it back if it finished from the same stage keys."""
+def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -> tuple[CellResult, bool]:
+    """Train and evaluate one cell (with progress bars), or read it back if it finished from the same stage
+    keys; also whether it ran (False: read back)."""
     cfg = cell_config(config, cell)
-    pipeline = Pipeline(cfg, progress=False, log=lambda line: log(f"{cell.slug}/seed-{cell.seed} {line}"))
+    pipeline = Pipeline(cfg, log=lambda line: log(f"{cell.slug}/seed-{cell.seed} {line}"))
     run = pipeline.run_dir
     with pipeline.locked():
-        if not pipeline.is_current():
+        ran = not pipeline.is_current()
+        if ran:
             reuse_shared_stages(pipeline, Path(config.run_dir) / "cells", cell.seed, log)
             pipeline.run()
             model = run.file(layout.MODEL)
@@ -39,7 +41,7 @@ def run_cell(config: ExperimentConfig, cell: Cell, log: Callable[[str], None]) -
                     shutil.copy2(model / name, run.file(name))
             if not config.experiment.keep_models:
                 shutil.rmtree(model, ignore_errors=True)
-        return read_cell(cell, run.path)
+        return read_cell(cell, run.path), ran
 
 
 def reuse_shared_stages(pipeline: Pipeline, cells: Path, seed: int, log: Callable[[str], None]) -> None:
@@ -97,9 +99,16 @@ def read_cell(cell: Cell, path: Path) -> CellResult:
 def zero_shot(config: ExperimentConfig) -> CellResult:
     """The untrained starting model on the evaluation split."""
     dataset = config.load_split("eval")
-    metrics, per_query = evaluate_model(config.train.model, dataset, config.evaluate.metrics,
+    metrics, per_query = evaluate_model(config.train.model, dataset, config.evaluate.metrics, show_progress=True,
                                         max_seq_length=config.train.max_seq_length, per_query=PER_QUERY_METRIC)
     return CellResult("zero-shot", config.seed, {k: v for k, v in metrics.items() if k != "queries"}, per_query)
+
+
+def time_left(durations: list[float], cells: int) -> str:
+    """``"; about 24 min left"`` for ``cells`` more cells at the mean of ``durations``; "" before any cell ran."""
+    if not durations:
+        return ""
+    return f"; about {progress.duration(cells * sum(durations) / len(durations))} left"
 
 
 def check_data(config: ExperimentConfig, cells: list[Cell]) -> None:
@@ -124,10 +133,17 @@ def run_experiment(config: ExperimentConfig, command: str, log: Callable[[str], 
     out.check_unlocked("experiment folder")  # another writer: fail now, not after loading the data
     check_data(config, cells)
     with out.lock("experiment folder"):
+        log("zero-shot: evaluating the untrained model")
         results = [zero_shot(config)]
+        durations: list[float] = []  # seconds of each cell that ran here (cells read back do not count)
         for number, cell in enumerate(cells, start=1):
-            log(f"cell {number}/{len(cells)}: {cell.group}, seed {cell.seed}")
-            results.append(run_cell(config, cell, log))
+            left = time_left(durations, len(cells) - number + 1)
+            log(f"cell {number}/{len(cells)}: {cell.group}, seed {cell.seed}{left}")
+            cell_started = time.perf_counter()
+            result, ran = run_cell(config, cell, log)
+            results.append(result)
+            if ran:
+                durations.append(time.perf_counter() - cell_started)
         hardware = f"{platform.machine()}, {available_cores()} CPU cores, {platform.python_version()}"
         env = {"command": redact(command), "hardware": hardware, "wall_s": round(time.perf_counter() - started, 1)}
         return write_results(out.path, config, cells, results, env)
