@@ -73,3 +73,14 @@ def test_separability_needs_both_sources(instances):
     only_retrieved = [inst.model_copy(update={"negatives": [n for n in inst.negatives if n.source != "synthetic"]})
                       for inst in instances]
     assert negative_diagnostics(only_retrieved, load_encoder(None))["separability"] is None
+
+
+@pytest.mark.slow
+def test_diagnostics_show_encoding_progress_on_request(instances, capfd, monkeypatch):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.delenv("SYNEG_QUIET", raising=False)
+    encoder = load_encoder(None)
+    negative_diagnostics(instances[:4], encoder)
+    assert "100%" not in capfd.readouterr().err
+    negative_diagnostics(instances[:4], encoder, show_progress=True)
+    assert "100%" in capfd.readouterr().err  # tqdm bars of the encoding, on stderr

@@ -100,10 +100,11 @@ def _weights(model) -> torch.Tensor:
     return next(model[0].auto_model.encoder.parameters()).detach().clone()
 
 
-def test_tiny_run_writes_model_logs_and_diagnostics(instances, small_eval, tmp_path, monkeypatch):
+def test_tiny_run_writes_model_logs_and_diagnostics(instances, small_eval, tmp_path, monkeypatch, capfd):
     from sentence_transformers import SentenceTransformer
 
     monkeypatch.setenv("SYNEG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
     out = tmp_path / "model"
     local = resolve_encoder(None)  # the base model given by its absolute path: the folder names it only
     summary = train(instances, TrainConfig(**TINY, keep_best=False, model=local), out, eval_dataset=small_eval, seed=0)
@@ -118,6 +119,8 @@ def test_tiny_run_writes_model_logs_and_diagnostics(instances, small_eval, tmp_p
     assert all(r["loss"] > 0 and r["grad_norm"] > 0 and r["learning_rate"] is not None for r in steps)
     evals = [r for r in rows if r["event"] == "eval"]
     assert [r["step"] for r in evals] == [0, 2] and "nDCG@10" in evals[0]["metrics"]
+    err = capfd.readouterr().err  # each checkpoint evaluation is announced, then its score, on stderr
+    assert f"step 0: evaluating on {len(small_eval.queries)} queries" in err and "step 2: nDCG@10 0." in err
     assert summary["metrics_before"] == evals[0]["metrics"] and summary["metrics"] == evals[1]["metrics"]
     stats = json.loads((out / "grad_stats.json").read_text())
     assert stats["steps"] == 2 and stats["per_step"] == [r["grad_norm"] for r in steps]

@@ -30,13 +30,14 @@ class NegativeSet:
     pos_words: np.ndarray  # (n_instances,)
 
 
-def embed_negative_set(instances: list[TrainingInstance], model, batch_size: int = 64) -> NegativeSet:
+def embed_negative_set(instances: list[TrainingInstance], model, batch_size: int = 64,
+                       show_progress: bool = False) -> NegativeSet:
     """Encode queries, positives and negatives with ``model`` (a SentenceTransformer, path or None)."""
     from syneg.retrieval.pairs import encode_pairs
 
     negs = [(i, n) for i, inst in enumerate(instances) for n in inst.negatives]
     pairs = [(inst.query, inst.positive) for inst in instances] + [(instances[i].query, n.text) for i, n in negs]
-    query, passage = encode_pairs(model, pairs, batch_size=batch_size)
+    query, passage = encode_pairs(model, pairs, batch_size=batch_size, show_progress=show_progress)
     return NegativeSet(
         query=query[: len(instances)],
         positive=passage[: len(instances)],
@@ -103,9 +104,10 @@ def separability(ns: NegativeSet, seed: int = 0, folds: int = 5) -> dict[str, fl
             "synthetic": int((y == 1).sum()), "retrieved": int((y == 0).sum())}
 
 
-def negative_diagnostics(instances: list[TrainingInstance], model, seed: int = 0) -> dict[str, object]:
-    """All diagnostics of ``instances`` under ``model`` as one JSON-ready dict."""
-    ns = embed_negative_set(instances, model)
+def negative_diagnostics(instances: list[TrainingInstance], model, seed: int = 0,
+                         show_progress: bool = False) -> dict[str, object]:
+    """All diagnostics of ``instances`` under ``model`` as one JSON-ready dict (encoding bars if ``show_progress``)."""
+    ns = embed_negative_set(instances, model, show_progress=show_progress)
     return {
         "instances": len(instances),
         "negatives": int(ns.owner.size),

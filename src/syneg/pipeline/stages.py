@@ -107,6 +107,7 @@ def mix_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress
     | writes   | ``train.jsonl`` (TrainingInstance), ``train.jsonl.stats.json``            |
     """
     from syneg.mixing import Mixing, get_strategy
+    from syneg.progress import bar
 
     config = settings.mix
     synthetic: Iterable[SyntheticNegative] = []
@@ -114,7 +115,8 @@ def mix_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress
         synthetic = RecordFile(run.file(layout.SYNTHETIC), SyntheticNegative)
     mixing = Mixing(RecordFile(run.file(layout.MINED), MinedInstance), synthetic, config.strategy, config.ratio,
                     config.num_negatives, settings.seed, corpus=train)
-    write_jsonl(run.file(layout.TRAIN), mixing)  # written as drawn: one mined instance in memory at a time
+    # written as drawn: one mined instance in memory at a time
+    write_jsonl(run.file(layout.TRAIN), bar(mixing, show=progress, desc="mix", unit="pair"))
     layout.write_stats(run.file(layout.TRAIN), mixing.stats)
     return mixing.stats
 
@@ -130,7 +132,7 @@ def diagnose_stage(settings: StageSettings, run: RunDir, train: BeirDataset, pro
 
     instances = read_records(run.file(layout.TRAIN), TrainingInstance)
     encoder = load_encoder(settings.train.model, settings.train.max_seq_length, settings.device)
-    diagnostics = negative_diagnostics(instances, encoder, seed=settings.seed)
+    diagnostics = negative_diagnostics(instances, encoder, seed=settings.seed, show_progress=progress)
     write_json(run.file(layout.DIAGNOSTICS), diagnostics)
     return diagnostics
 

@@ -95,6 +95,8 @@ class EpochEvaluator(TrainerCallback):
         if self.history and self.history[-1]["step"] == state.global_step and state.global_step > 0:
             return  # already evaluated at this step (step and epoch ends coincide)
         started = time.perf_counter()
+        if progress.enabled(self.logger.show) and state.is_world_process_zero:
+            progress.note(f"step {state.global_step}: evaluating on {len(self.dataset.queries):,} queries")
         # untrained weights are a model loaded from disk: its corpus embeddings are cached under a hash of
         # the weights, so runs starting from the same model (experiment cells) encode the corpus once
         metrics = evaluate_model(model, self.dataset, batch_size=self.batch_size, evaluator=self.evaluator,
@@ -104,6 +106,9 @@ class EpochEvaluator(TrainerCallback):
                "eval_s": round(time.perf_counter() - started, 2)}
         self.history.append(row)
         self.logger.add(row)
+        if progress.enabled(self.logger.show) and state.is_world_process_zero:
+            progress.note(f"step {state.global_step}: {self.metric} {metrics.get(self.metric, float('nan')):.4f} "
+                          f"({row['eval_s']:.0f} s)")
         if self.best is None or metrics.get(self.metric, 0.0) > self.best["metrics"].get(self.metric, 0.0):
             self.best = row
             if self.keep_best:
