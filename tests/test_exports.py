@@ -366,7 +366,7 @@ def test_trained_model_card_has_the_negatives_provenance(dataset, records, tmp_p
     mined, synthetic = records
     write_jsonl(tmp_path / "mined.jsonl", mined)
     write_stats(tmp_path / "mined.jsonl", {"settings": {"retriever": "bm25", "top_k": 30, "data": str(tmp_path / "beir"),
-                                                        "rescore_model": str(tmp_path / "teachers" / "mini")},
+                                                        "teacher": {"model": str(tmp_path / "teachers" / "mini")}},
                                            "instances": len(mined),
                                            "queries": 6, "score_source": "teacher"})
     write_jsonl(tmp_path / "synthetic.jsonl", synthetic)
@@ -385,6 +385,6 @@ def test_trained_model_card_has_the_negatives_provenance(dataset, records, tmp_p
     assert "library_name: sentence-transformers" in card  # sentence-transformers' own card is kept
     section = card[card.index(SECTION_TITLE):]
     for fact in ("strategy `hybrid`", "retriever `bm25`", "LLM `openai:gpt-test`", "keep rate 0.75",
-                 "attribute `level`", "| nDCG@10 |", "(3 queries)", "rescore_model `mini`"):
+                 "attribute `level`", "| nDCG@10 |", "(3 queries)", "teacher `mini`"):
         assert fact in section
     assert str(tmp_path) not in card and os.environ["SYNEG_CACHE_DIR"] not in card  # no machine path

@@ -175,7 +175,7 @@ def test_score_reuses_the_query_embeddings_of_the_last_search(tmp_path) -> None:
 def test_architectures_the_fused_path_is_not_tested_on_encode_under_autocast(texts) -> None:
     """mpnet (MPNetModel) crashed in the fused path (fp32 attention bias against bf16 values); it falls back."""
     from syneg.errors import MissingExtraError
-    from syneg.teachers import mpnet_parts
+    from syneg.teacher.packaged import mpnet_parts
 
     try:
         mpnet_parts()

@@ -358,7 +358,7 @@ def test_run_refuses_a_stage_the_config_does_not_run_before_making_the_run_direc
     assert not run_dir.exists()
 
 
-@pytest.mark.parametrize("setting", ["train.model", "teacher.model", "mine.rescore_model", "synthesize.model"])
+@pytest.mark.parametrize("setting", ["train.model", "teacher.model", "mine.model", "synthesize.model"])
 def test_run_refuses_a_missing_local_model_before_any_stage(tmp_path, beir_dir, setting):
     run_dir = tmp_path / "run"
     result = run_cli("run", "--run-dir", run_dir, "--set", f"data.path={beir_dir}", "--set",

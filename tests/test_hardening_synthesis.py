@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import run_cli  # noqa: E402
 from synth_fake_server import FakeOpenAI  # noqa: E402
 
-from syneg.config import SynthesizeConfig  # noqa: E402
+from syneg.config import SynthesizeConfig, TeacherConfig  # noqa: E402
 from syneg.data import load_dataset  # noqa: E402
 from syneg.io import read_records  # noqa: E402
 from syneg.records import SyntheticNegative  # noqa: E402
@@ -218,7 +218,7 @@ def test_blank_model_names_are_refused_before_any_work(tmp_path, model):
     assert result.returncode == 2 and "--model" in result.stderr and "names no model" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and not server.log and not list(tmp_path.iterdir())
     with pytest.raises(ValidationError, match="names no model"):
-        SynthesizeConfig(guard_model=" ")
+        TeacherConfig(model=" ")
 
 
 # --- secrets never written ------------------------------------------------------------------------

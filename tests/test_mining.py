@@ -486,18 +486,18 @@ def small_cross_encoder(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["bi-encoder", "cross-encoder"])
-def test_rescoring_model_scores_drive_the_margins(kind, slice_dir, request):
-    from syneg.mining.rescore import is_cross_encoder
+def test_teacher_scores_drive_the_margins(kind, slice_dir, request):
+    from syneg.config import TeacherConfig
     from syneg.models import default_encoder_path
+    from syneg.teacher.load import is_cross_encoder
 
     teacher = str(request.getfixturevalue("small_cross_encoder") if kind == "cross-encoder" else default_encoder_path())
     assert is_cross_encoder(teacher) == (kind == "cross-encoder")
     ds = load_dataset(slice_dir, "train")
     # the cross-encoder's fresh head scores everything near 0.5: margin 0 (no negative above the positive)
     margin = 0.0 if kind == "cross-encoder" else 0.05
-    config = MineConfig(rescore_model=teacher, max_seq_length=64, max_queries=3, top_k=15, num_negatives=3,
-                        relative_margin=margin)
-    instances, stats = mine(ds, config, 0)
+    config = MineConfig(max_queries=3, top_k=15, num_negatives=3, relative_margin=margin)
+    instances, stats = mine(ds, config, 0, teacher=TeacherConfig(model=teacher, max_seq_length=64, perc=1.0))
     assert stats["score_source"] == "teacher" and stats["retriever_scores"]["negative"]["count"] > 0
     assert all(i.positive_teacher_score is not None for i in instances)
     assert all(n.teacher_score is not None and n.source == "bm25" for i in instances for n in i.negatives)
@@ -505,15 +505,6 @@ def test_rescoring_model_scores_drive_the_margins(kind, slice_dir, request):
         assert all(0 < n.teacher_score < 1 for i in instances for n in i.negatives)
     _assert_margin(instances, margin, teacher=True)
     _check_no_false_negatives(instances, ds)
-
-
-def test_plain_sequence_classification_folder_is_a_cross_encoder(tmp_path):
-    from syneg.mining.rescore import is_cross_encoder
-
-    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertForSequenceClassification"]}))
-    assert is_cross_encoder(str(tmp_path))
-    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
-    assert not is_cross_encoder(str(tmp_path))
 
 
 @pytest.mark.parametrize("setting, value, named", [

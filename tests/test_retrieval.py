@@ -277,33 +277,6 @@ def test_faiss_search_matches_exact_search(dense_setup, counting_model) -> None:
     np.testing.assert_allclose(scores, exact_scores, atol=1e-5)
 
 
-def test_guard_rescorer_and_pair_cosines_give_one_teacher_score() -> None:
-    from syneg.mining.rescore import BiEncoderRescorer
-    from syneg.models import load_encoder
-    from syneg.retrieval import encode_texts
-    from syneg.retrieval.encode import resolve_precision
-    from syneg.retrieval.pairs import pair_cosines
-    from syneg.synthesis.guard import HardnessGuard
-
-    pairs = [("vitamin d and bones", "Vitamin D deficiency causes bone loss."),
-             ("vitamin d and bones", "Statins lower cholesterol."),
-             ("what do statins do", "Statins lower cholesterol.")]
-    model = load_encoder(None, max_seq_length=256)
-    queries = encode_texts(model, [q for q, _ in pairs], is_query=True)
-    passages = encode_texts(model, [p for _, p in pairs])
-    expected = (queries * passages).sum(axis=1)
-    # the paths batch different rows (pair_cosines encodes each distinct text once), and bf16 kernels round
-    # by the batch's row count (oneDNN blocking): the same score to bf16 noise, ~5e-4 here
-    tolerance = 2e-3 if resolve_precision("auto", "cpu") == "bf16" else 1e-6
-    np.testing.assert_allclose(pair_cosines(model, pairs), expected, atol=tolerance)
-    assert pair_cosines(model, []).shape == (0,)
-    np.testing.assert_allclose(HardnessGuard().scores(pairs), expected, atol=tolerance)
-    groups = [[pairs[0][1], pairs[1][1]], [pairs[2][1]]]
-    rescored = BiEncoderRescorer(None, max_seq_length=256).score([pairs[0][0], pairs[2][0]], groups)
-    np.testing.assert_allclose([*rescored[0], *rescored[1]], expected, atol=tolerance)
-    assert not np.allclose(expected, expected[::-1], atol=tolerance)  # the pairs' scores are told apart
-
-
 def test_cache_key_follows_settings_and_corpus(counting_model, tmp_path) -> None:
     corpus = {f"d{i}": Document("", f"document number {i} about topic {i % 3}") for i in range(12)}
     def index(docs, **settings) -> int:

@@ -29,7 +29,7 @@ from syneg.synthesis.attributes import LENGTHS, derive_domains, sample_attribute
 from syneg.synthesis.backends.openai_backend import OpenAIBackend  # noqa: E402
 from syneg.synthesis.backends.retry import RetryPolicy  # noqa: E402
 from syneg.synthesis.cache import CachedResult, ResultCache  # noqa: E402
-from syneg.synthesis.guard import FALSE_NEGATIVE, OFF_TOPIC, Band  # noqa: E402
+from syneg.teacher.guard import FALSE_NEGATIVE, OFF_TOPIC, Band  # noqa: E402
 from syneg.synthesis.parse import parse_output  # noqa: E402
 from syneg.synthesis.validate import check_passage, check_reasoning  # noqa: E402
 from syneg.synthesis.vocabulary import build_vocabulary, run_vocabulary  # noqa: E402

@@ -1,5 +1,7 @@
-"""The teacher: named offline teachers, false negatives dropped or relabelled, positives chosen by
-grade and teacher score, relabelled passages carried to training rows, keep-rate planning."""
+"""The teacher (``syneg.teacher``): loading a bi- or cross-encoder, one score for mining, the guard and
+distillation, its embedding cache, progress, the retired settings, named offline teachers, false negatives
+dropped or relabelled, positives chosen by grade and teacher score, relabelled passages carried to training
+rows, keep-rate planning."""
 
 from __future__ import annotations
 
@@ -11,19 +13,21 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from syneg.config import MineConfig, SynthesizeConfig, TeacherConfig
+from syneg.config import MineConfig, RunConfig, SynthesizeConfig, TeacherConfig, load_config
 from syneg.data import load_dataset
-from syneg.errors import MissingExtraError, SynegError
+from syneg.errors import DataError, MissingExtraError, SynegError
 from syneg.mining import Candidate, mine, score_filters
-from syneg.mining.filters import false_negative_threshold
 from syneg.mixing import mix, st_columns
 from syneg.models import default_encoder_path
 from syneg.records import MinedInstance, Negative, SyntheticNegative
-from syneg.synthesis.guard import FALSE_NEGATIVE, OFF_TOPIC, Band
 from syneg.synthesis.planning import calls_per_pair
+from syneg.teacher.false_negatives import false_negative_threshold, relabelled
+from syneg.teacher.guard import FALSE_NEGATIVE, OFF_TOPIC, Band
+from syneg.teacher.load import is_cross_encoder
 
-from conftest import write_beir
+from conftest import run_cli, write_beir
 
 # --- the positive-aware false-negative rule (TopK-PercPos) ------------------------------------------
 
@@ -56,6 +60,133 @@ def test_guard_band_uses_the_same_rule_and_keeps_the_old_margin():
     assert Band().verdict(0.79, 0.8) is None and Band().verdict(0.8, 0.8) == FALSE_NEGATIVE
 
 
+def test_relabelled_keeps_the_best_flagged_up_to_the_cap_only_under_relabel():
+    flagged = ["a", "b", "c"]
+    assert relabelled(flagged, TeacherConfig(model="m", false_negatives="relabel", max_extra_positives=2)) == ["a", "b"]
+    assert relabelled(flagged, TeacherConfig(model="m", false_negatives="drop")) == []
+    assert relabelled(flagged, None) == []
+
+
+# --- one setting: teacher.model (mine.rescore_model and synthesize.guard_model retired) -------------------
+
+
+@pytest.mark.parametrize("old", ["mine.rescore_model", "synthesize.guard_model"])
+def test_a_retired_scorer_key_is_an_error_naming_teacher_model(old, tmp_path):
+    message = f"{old} was retired: set teacher.model"
+    with pytest.raises(DataError, match=message):
+        load_config(None, [f"{old}=mpnet"])
+    section, key = old.split(".")
+    config = tmp_path / "old.yaml"
+    config.write_text(f"{section}:\n  {key}: mpnet\n")
+    with pytest.raises(DataError, match=f"{config}: .*{message}"):
+        load_config(config)
+    with pytest.raises(ValidationError, match=message):
+        {"mine": MineConfig, "synthesize": SynthesizeConfig}[section].model_validate({key: "mpnet"})
+
+
+@pytest.mark.slow
+def test_the_cli_refuses_retired_keys_and_options():
+    result = run_cli("config", "show", "--set", "synthesize.guard_model=mpnet")
+    assert result.returncode == 2 and "synthesize.guard_model was retired: set teacher.model" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = run_cli("mine", "--rescore-model", "mpnet")
+    assert result.returncode == 2 and "--rescore-model" in result.stderr
+
+
+@pytest.mark.parametrize("change", [{"model": "mpnet"}, {"perc": 0.9}, {"max_seq_length": 128},
+                                    {"batch_size": 8}, {"false_negatives": "relabel"}])
+def test_every_stage_that_reads_the_teacher_has_it_in_its_key(change, tmp_path):
+    from syneg.pipeline.runner import Pipeline
+
+    def keys(teacher: TeacherConfig) -> dict[str, str]:
+        pipeline = Pipeline(RunConfig(run_dir=str(tmp_path / "run"), teacher=teacher))
+        return {stage.name: pipeline.stage_key(stage) for stage in pipeline.active_stages()}
+
+    before, after = keys(TeacherConfig()), keys(TeacherConfig(**change))
+    assert {name for name in before if before[name] != after[name]} == {"mine", "synthesize", "train"}
+
+
+# --- loading and scoring: one score, cached passage embeddings, progress ----------------------------------
+
+
+def test_plain_sequence_classification_folder_is_a_cross_encoder(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertForSequenceClassification"]}))
+    assert is_cross_encoder(str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
+    assert not is_cross_encoder(str(tmp_path))
+
+
+def _teacher_files(cache_dir: Path) -> dict[str, tuple[int, int]]:
+    """The teacher's embedding files in ``cache_dir`` (those noting a model) with their inode and mtime."""
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in sorted(cache_dir.glob("*.npy"))
+            if "model_ref" in json.loads(p.with_suffix(".json").read_text())}
+
+
+@pytest.mark.slow
+def test_guard_mining_rescoring_and_pair_cosines_give_one_teacher_score(tmp_path) -> None:
+    import numpy as np
+
+    from syneg.models import load_encoder
+    from syneg.retrieval import encode_texts
+    from syneg.retrieval.encode import resolve_precision
+    from syneg.teacher.guard import HardnessGuard
+    from syneg.teacher.load import load_teacher
+
+    pairs = [("vitamin d and bones", "Vitamin D deficiency causes bone loss."),
+             ("vitamin d and bones", "Statins lower cholesterol."),
+             ("what do statins do", "Statins lower cholesterol.")]
+    model = load_encoder(None, max_seq_length=256)
+    expected = (encode_texts(model, [q for q, _ in pairs], is_query=True) * encode_texts(model, [p for _, p in pairs])).sum(1)
+    # the paths batch different rows, and bf16 kernels round by the batch's row count: bf16 noise, ~5e-4 here
+    tolerance = 2e-3 if resolve_precision("auto", "cpu") == "bf16" else 1e-6
+    teacher = load_teacher(TeacherConfig(), cache_dir=tmp_path)
+    np.testing.assert_allclose(HardnessGuard(teacher).scores(pairs), expected, atol=tolerance)
+    groups = [[pairs[0][1], pairs[1][1]], [pairs[2][1]]]
+    rescored = teacher.score([pairs[0][0], pairs[2][0]], groups)
+    np.testing.assert_allclose([*rescored[0], *rescored[1]], expected, atol=tolerance)
+    assert not np.allclose(expected, expected[::-1], atol=tolerance)  # the pairs' scores are told apart
+    assert len(_teacher_files(tmp_path)) == 1  # the two distinct passages, embedded once and cached
+    assert teacher.score(["q"], [[]]) == [[]]
+
+
+@pytest.mark.slow
+def test_a_second_run_with_the_same_teacher_loads_the_corpus_embeddings_from_the_cache(paraphrase_case, tmp_path):
+    import numpy as np
+
+    teacher = TeacherConfig(model=str(default_encoder_path()), perc=1.0)
+    first, _ = mine(paraphrase_case, MineConfig(num_negatives=3, relative_margin=None, top_k=10), 0, teacher=teacher,
+                    cache_dir=tmp_path)
+    files = _teacher_files(tmp_path)
+    (name, _), = files.items()  # one file: the whole corpus, embedded by the teacher
+    cached = np.load(tmp_path / name)
+    assert cached.shape[0] == len(paraphrase_case.corpus)
+    # another cell (other mining settings), same teacher and corpus: nothing encoded, nothing rewritten
+    second, _ = mine(paraphrase_case, MineConfig(num_negatives=2, relative_margin=0.05, top_k=8), 0, teacher=teacher,
+                     cache_dir=tmp_path)
+    assert _teacher_files(tmp_path) == files
+    scores = {n.doc_id: n.teacher_score for n in first[0].negatives}
+    assert all(scores.get(n.doc_id, n.teacher_score) == n.teacher_score for n in second[0].negatives)
+    assert all(n.teacher_score > 0 for i in first for n in i.negatives)
+    flip = np.array([-1.0 if doc_id.startswith("n") else 1.0 for doc_id in sorted(paraphrase_case.corpus)])
+    np.save(tmp_path / name, (cached * flip[:, None]).astype(np.float32))  # rows in doc-id order: negatives flipped
+    third, _ = mine(paraphrase_case, MineConfig(num_negatives=3, relative_margin=None, top_k=10), 0, teacher=teacher,
+                    cache_dir=tmp_path)
+    assert all(n.teacher_score < 0 for i in third for n in i.negatives)  # read from the cache, not encoded
+    assert [i.positive_teacher_score for i in third] == [i.positive_teacher_score for i in first]
+
+
+@pytest.mark.slow
+def test_teacher_scoring_shows_progress_unless_quiet(monkeypatch, capsys, tmp_path):
+    from syneg.teacher.load import load_teacher
+
+    teacher = load_teacher(TeacherConfig(), cache_dir=tmp_path)
+    teacher.score(["vitamin d"], [["Vitamin D and bones.", "Statins."]])
+    assert "teacher packaged MiniLM: scoring 2 (query, passage) pairs" in capsys.readouterr().err
+    monkeypatch.setenv("SYNEG_QUIET", "1")
+    teacher.score(["vitamin d"], [["Vitamin D and bones.", "Statins."]])
+    assert capsys.readouterr().err == ""
+
+
 # --- mining with a teacher (the packaged MiniLM standing in for a stronger one) ----------------------
 
 
@@ -85,7 +216,7 @@ def test_mining_with_a_teacher_drops_or_relabels_false_negatives(paraphrase_case
     assert [i.positive_id for i in dropped] == ["p1"]  # grade 2 beats grade 1
     flagged = stats["candidates"]["removed"]["false_negative"]
     assert flagged >= 1 and flagged == stats_r["candidates"]["removed"]["false_negative"]
-    assert stats["settings"]["rescore_model"] == default_encoder_path().name and stats["score_source"] == "teacher"
+    assert stats["settings"]["teacher"]["model"] == default_encoder_path().name and stats["score_source"] == "teacher"
     inst, rel = dropped[0], relabelled[0]
     threshold = false_negative_threshold(inst.positive_teacher_score, 0.9)
     assert all(n.teacher_score < threshold for n in inst.negatives) and not inst.extra_positives
@@ -162,7 +293,7 @@ def _fake_gemma_wheels(folder: Path, model_files: dict[str, bytes], chunks: int 
 
 
 def test_embeddinggemma_is_assembled_once_from_the_wheels_without_importing_them(tmp_path, monkeypatch):
-    from syneg import teachers
+    from syneg.teacher import packaged as teachers
 
     files = {"modules.json": b"[]", "config.json": b'{"a": 1}', "1_Pooling/config.json": b"{}", "weights.bin": bytes(range(256)) * 50}
     monkeypatch.setenv(teachers.TEACHER_DIR_ENV, str(tmp_path / "teachers"))
@@ -213,7 +344,7 @@ def _zip(files: dict[str, bytes], top: str = "model_download") -> bytes:
 
 def _packaged(pieces: list[bytes], sha256: str | None):
     """A teacher shipped as ``pieces`` of one zip, by the same mechanism as the named ones."""
-    from syneg import teachers
+    from syneg.teacher import packaged as teachers
 
     return teachers.PackagedTeacher("fake", "fake-model", lambda: (io.BytesIO(p) for p in pieces), "model_download",
                                     sha256, lambda: None)
@@ -222,7 +353,7 @@ def _packaged(pieces: list[bytes], sha256: str | None):
 def test_a_packaged_teacher_is_checked_against_its_pinned_digest_before_anything_is_extracted(tmp_path, monkeypatch):
     import hashlib
 
-    from syneg import teachers
+    from syneg.teacher import packaged as teachers
 
     monkeypatch.setenv(teachers.TEACHER_DIR_ENV, str(tmp_path))
     files = {"modules.json": b"[]", "config.json": b'{"a": 1}', "weights.bin": bytes(range(256)) * 40}
@@ -260,7 +391,7 @@ def test_a_packaged_teacher_is_checked_against_its_pinned_digest_before_anything
 
 
 def test_a_teacher_lock_that_is_a_folder_is_a_clear_error(tmp_path, monkeypatch):
-    from syneg import teachers
+    from syneg.teacher import packaged as teachers
 
     monkeypatch.setenv(teachers.TEACHER_DIR_ENV, str(tmp_path))
     (tmp_path / ".fake-model.lock").mkdir()
@@ -270,7 +401,7 @@ def test_a_teacher_lock_that_is_a_folder_is_a_clear_error(tmp_path, monkeypatch)
 
 
 def test_an_unpinned_teacher_is_assembled_with_a_warning_and_never_outside_its_folder(tmp_path, monkeypatch):
-    from syneg import teachers
+    from syneg.teacher import packaged as teachers
 
     monkeypatch.setenv(teachers.TEACHER_DIR_ENV, str(tmp_path / "teachers"))
     escaping = _zip({"modules.json": b"[]", "../../escaped.txt": b"x"})
@@ -281,8 +412,8 @@ def test_an_unpinned_teacher_is_assembled_with_a_warning_and_never_outside_its_f
 
 @pytest.mark.slow
 def test_mpnet_is_assembled_from_its_five_packages_and_encodes(tmp_path, monkeypatch):
-    from syneg import teachers
     from syneg.models import fresh_encoder
+    from syneg.teacher import packaged as teachers
 
     pytest.importorskip("importlib.metadata")
     try:
@@ -314,7 +445,7 @@ def test_mpnet_is_assembled_from_its_five_packages_and_encodes(tmp_path, monkeyp
 def test_the_published_embeddinggemma_wheels_match_the_pinned_digest():
     import hashlib
 
-    from syneg import teachers
+    from syneg.teacher import packaged as teachers
 
     try:
         teachers.gemma_chunks()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from syneg.errors import DataError, SynegError
@@ -57,6 +57,18 @@ def _model_name(name: str) -> str:
 ModelName = Annotated[str, AfterValidator(_model_name)]  # a path, a served name or a Hub id
 
 
+RETIRED = {"mine.rescore_model": "teacher.model", "synthesize.guard_model": "teacher.model"}  # old key -> new
+
+
+def refuse_retired(section: str, data: Any) -> Any:
+    """``data`` unchanged unless it sets a retired key of ``section``: then an error naming the new key."""
+    for key in data if isinstance(data, dict) else ():
+        new = RETIRED.get(f"{section}.{key}")
+        if new:
+            raise PydanticCustomError("retired", "{old} was retired: set {new}", {"old": f"{section}.{key}", "new": new})
+    return data
+
+
 class Section(BaseModel):
     """Base for config sections: unknown keys are errors, not silently ignored."""
 
@@ -86,7 +98,7 @@ class TeacherConfig(Section):
     """The scorer independent of the student: rescoring mined candidates, guarding synthetic ones,
     flagging false negatives and giving the scores that distillation losses learn from."""
 
-    model: str | None = None  # None = no teacher; else mpnet, embeddinggemma or a bi-/cross-encoder path
+    model: ModelName | None = None  # None = no teacher (the guard: the packaged MiniLM); else mpnet, embeddinggemma or a bi-/cross-encoder path
     max_seq_length: SeqLength | None = 256
     batch_size: BatchSize = 32
     perc: Share = 0.95  # false negative: score >= perc x positive's
@@ -96,7 +108,7 @@ class TeacherConfig(Section):
 
 class MineConfig(Section):
     retriever: Literal["bm25", "dense"] = "bm25"
-    model: str | None = None  # dense / rescoring model; None = packaged MiniLM
+    model: str | None = None  # dense retrieval model; None = packaged MiniLM
     num_negatives: Negatives = 8
     top_k: Depth = 100
     range_min: Annotated[int, Field(ge=0, le=MAX_DEPTH)] = 0
@@ -106,12 +118,16 @@ class MineConfig(Section):
     relative_margin: NonNegative | None = 0.05
     margin_reference: Literal["query_min", "pair"] = "query_min"  # positive score the margins compare to
     max_score: Finite | None = None
-    rescore_model: str | None = None
     max_queries: Count | None = None  # seeded subset of the split's queries
     seed: Seed | None = None  # query subset and positive sampling seed; None = the run's seed
     one_positive: bool = False  # one positive per query instead of every pair
     positive_choice: Literal["random", "graded"] = "random"  # one_positive: seeded, or top grade then teacher score
-    max_seq_length: SeqLength | None = None  # encoder truncation for dense retrieval and rescoring
+    max_seq_length: SeqLength | None = None  # encoder truncation for dense retrieval (rescoring: teacher.max_seq_length)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return refuse_retired("mine", data)
 
 
 class SynthesizeConfig(Section):
@@ -133,7 +149,6 @@ class SynthesizeConfig(Section):
     max_tokens: Annotated[int, Field(ge=16, le=MAX_SEQ_LENGTH)] = 384
     max_words: Annotated[int, Field(ge=MIN_WORDS, le=MAX_PASSAGE_WORDS)] = MAX_WORDS  # cap on the asked passage length (raise max_tokens too)
     domains: list[str] | None = None  # None = derived from the corpus
-    guard_model: ModelName | None = None  # scorer of the hardness guard; None = teacher.model, else the packaged MiniLM
     guard_margin: Finite = 0.0  # drop when score >= positive score - margin (likely false negative)
     guard_floor: Finite = 0.5  # drop when score < floor x positive score (off-topic filler)
     repeat_penalty: Annotated[float, Field(gt=0, le=MAX_SAMPLING, allow_inf_nan=False)] | None = None  # None = backend default (1.15 for llamacpp, unset for openai)
@@ -145,6 +160,11 @@ class SynthesizeConfig(Section):
     max_attempts: Annotated[int, Field(gt=0, le=MAX_ATTEMPTS)] = 5  # bounded retries on 429 / 5xx / timeouts
     deadline: Annotated[float, Field(gt=0, le=MAX_DEADLINE_S, allow_inf_nan=False)] | None = None  # s for all calls of a run
     cache: str | None = None  # sqlite cache of successful calls; None = <out>.cache.sqlite
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return refuse_retired("synthesize", data)
 
     @field_validator("base_url")
     @classmethod
@@ -216,12 +236,9 @@ class RunConfig(Section):
         """SynegError naming the setting when a model names a local path (``/``, ``./``, ``../``) that is not
         there, so a typo fails before any stage; other names (Hub ids, packaged teachers) resolve when loaded.
         ``synthesis``: whether the synthesize stage runs (else its models are not checked)."""
-        models = {"teacher.model": self.teacher.model, "mine.model": self.mine.model,
-                  "mine.rescore_model": self.mine.rescore_model, "train.model": self.train.model}
-        if synthesis:
-            models["synthesize.guard_model"] = self.synthesize.guard_model
-            if self.synthesize.backend != "openai":  # an openai-compatible server names its own models
-                models["synthesize.model"] = self.synthesize.model
+        models = {"teacher.model": self.teacher.model, "mine.model": self.mine.model, "train.model": self.train.model}
+        if synthesis and self.synthesize.backend != "openai":  # an openai-compatible server names its own models
+            models["synthesize.model"] = self.synthesize.model
         for key, name in models.items():
             if name and name.startswith(("/", "./", "../")) and not Path(name).exists():
                 raise SynegError(f"{key}: {name} does not exist (a local model path)")

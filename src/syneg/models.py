@@ -34,8 +34,8 @@ def default_llm_path() -> Path:
 
 def resolve_encoder(name: str | None) -> str:
     """A model path or name for sentence-transformers; None means the packaged MiniLM, and a named
-    offline teacher (``mpnet``, ``embeddinggemma``: see :mod:`syneg.teachers`) its assembled folder."""
-    from syneg.teachers import TEACHERS, teacher_path
+    offline teacher (``mpnet``, ``embeddinggemma``: see :mod:`syneg.teacher.packaged`) its assembled folder."""
+    from syneg.teacher.packaged import TEACHERS, teacher_path
 
     if name is None or name == DEFAULT_ENCODER:
         return str(default_encoder_path())

@@ -47,19 +47,17 @@ def mine(
         "margin_reference", help="query_min: margins against the query's lowest positive (sentence-transformers); "
         "pair: each pair's own positive.")] = None,
     max_score: Annotated[Optional[float], _opt("max_score", help="Drop negatives scoring above this.")] = None,
-    rescore_model: Annotated[Optional[str], _opt(
-        "rescore_model", help="Teacher bi-encoder or cross-encoder whose scores the margins use.")] = None,
     max_queries: Annotated[Optional[int], _opt(
         "max_queries", help="Mine a seeded subset of this many queries.")] = None,
     one_positive: Annotated[Optional[bool], _opt(
         "one_positive", "--one-positive", help="One seeded positive per query instead of all.")] = None,
     max_seq_length: Annotated[Optional[int], _opt(
-        "max_seq_length", help="Truncate texts for dense encoding / rescoring.")] = None,
+        "max_seq_length", help="Truncate texts for dense encoding.")] = None,
     positive_choice: Annotated[Optional[PositiveChoice], _opt(
         "positive_choice", help="With --one-positive: random (seeded) or graded (top grade, then teacher score).")] = None,
     teacher: Annotated[Optional[str], _teacher(
-        "model", "--teacher", help="Teacher (mpnet, embeddinggemma or a model path): rescores unless "
-        "--rescore-model, and flags false negatives.")] = None,
+        "model", "--teacher", help="Teacher (mpnet, embeddinggemma or a bi-/cross-encoder path): rescores the "
+        "candidates (the margins use its scores) and flags false negatives.")] = None,
     perc: Annotated[Optional[float], _teacher(
         "perc", "--perc", help="False negative: teacher score >= perc x the positive's.")] = None,
     false_negatives: Annotated[Optional[FalseNegatives], _teacher(
@@ -79,7 +77,7 @@ def mine(
     config = build_section(
         MineConfig, retriever=retriever, model=model, num_negatives=num_negatives, top_k=top_k, range_min=range_min,
         range_max=range_max, sampling=sampling, absolute_margin=absolute_margin, relative_margin=relative_margin,
-        margin_reference=margin_reference, max_score=max_score, rescore_model=rescore_model, max_queries=max_queries,
+        margin_reference=margin_reference, max_score=max_score, max_queries=max_queries,
         one_positive=one_positive, max_seq_length=max_seq_length, positive_choice=positive_choice,
     )
     teacher_config = build_section(TeacherConfig, model=teacher, perc=perc, false_negatives=false_negatives)

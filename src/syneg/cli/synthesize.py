@@ -14,7 +14,7 @@ from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.options import DeviceOpt, OutOpt, ShardOpt, build_section, choices, field_option
-from syneg.config import SynthesizeConfig
+from syneg.config import SynthesizeConfig, TeacherConfig
 from syneg.errors import DataError, SynegError
 
 if TYPE_CHECKING:
@@ -80,6 +80,8 @@ def synthesize(
     guard: Annotated[Optional[bool], _opt("guard", "--guard/--no-guard", help="Teacher-score band filter.")] = None,
     guard_margin: Annotated[Optional[float], _opt("guard_margin", "--guard-margin")] = None,
     guard_floor: Annotated[Optional[float], _opt("guard_floor", "--guard-floor")] = None,
+    teacher: Annotated[Optional[str], field_option(TeacherConfig, "model", "--teacher", help="The guard's scorer "
+        "(mpnet, embeddinggemma or a bi-/cross-encoder path); default: the packaged MiniLM.")] = None,
     request_timeout: Annotated[Optional[float], _opt("request_timeout", "--request-timeout", help="Seconds per HTTP request (openai backend).")] = None,
     max_attempts: Annotated[Optional[int], _opt("max_attempts", "--max-attempts", help="Attempts per call on connection errors, timeouts, 429 and 5xx.")] = None,
     deadline: Annotated[Optional[float], _opt("deadline", "--deadline", help="Seconds for all calls; those still pending then fail (transient).")] = None,
@@ -129,7 +131,8 @@ def synthesize(
         output.summary("synthesize", export_batch=list(files), requests=sum(files.values()))
         return
     stats = synthesis.synthesize(dataset, config, out, mined_rows, seed, retry_failed=retry_failed,
-                                 import_from=import_batch, progress=progress.enabled(), device=device, shard=part)
+                                 import_from=import_batch, progress=progress.enabled(), device=device, shard=part,
+                                 teacher=build_section(TeacherConfig, model=teacher))
     shown = {k: stats[k] for k in ("items", "kept", "pass_rate", "fail_rate", "drops")}
     output.summary("synthesize", out=out, **shown)
     lines, failed = synthesis.failure_report(stats, out)

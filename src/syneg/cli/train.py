@@ -92,7 +92,7 @@ def train_command(
 
     instances = read_records(train_file, TrainingInstance)
     from syneg.training.losses import needs_teacher_scores
-    from syneg.training.scores import fill_teacher_scores
+    from syneg.teacher.fill import fill_teacher_scores
 
     if needs_teacher_scores(config.loss):
         instances = fill_teacher_scores(instances, build_section(TeacherConfig, model=teacher))

@@ -10,7 +10,7 @@ The steps, per query, in order (each removed candidate is counted under the firs
    ``range_min <= i < range_max`` (0-based) stay, so ``range_min=5`` skips the five best non-positives.
    (sentence-transformers applies ``range_min`` after the score filters, to the survivors; here
    the window is a window of retriever ranks, and the score filters only see what is inside it.)
-4. Score filters on the *filter score* (the teacher's score when a rescoring model is given,
+4. Score filters on the *filter score* (the teacher's score when ``teacher.model`` is set,
    else the retriever's), against the *reference*: the lowest filter score among the query's
    positives, as sentence-transformers does ("to be on the safe side").
 
@@ -26,7 +26,8 @@ The steps, per query, in order (each removed candidate is counted under the firs
    A candidate exactly at a threshold is kept ("at most"). Before them, with a teacher,
    ``false_negative`` (NV-Retriever's TopK-PercPos) flags a candidate whose teacher score is *at or
    above* ``perc`` x the reference (``reference - |reference| x (1 - perc)`` for a negative one):
-   it is dropped, or handed back to the caller to relabel as an extra positive.
+   it is dropped, or handed back to the caller to relabel as an extra positive
+   (:mod:`syneg.teacher.false_negatives`).
 5. Survivors are ordered by filter score (descending, ties by retriever rank); ``top`` takes the
    first ``n``, ``random`` samples ``n`` of them with the instance's own RNG and re-sorts them.
 """
@@ -38,6 +39,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
+
+from syneg.teacher.false_negatives import false_negative_threshold
 
 FILTERS = (
     "positive_id", "positive_duplicate", "no_match", "rank_range", "false_negative", "absolute_margin",
@@ -110,11 +113,6 @@ def rank_window(candidates: list[Candidate], range_min: int, range_max: int | No
 def relative_threshold(reference: float, margin: float) -> float:
     """Highest score a negative may have under a relative margin (see the module docstring)."""
     return reference - abs(reference) * margin
-
-
-def false_negative_threshold(reference: float, perc: float) -> float:
-    """Lowest teacher score of a likely false negative: ``perc`` x a positive reference (TopK-PercPos)."""
-    return relative_threshold(reference, 1.0 - perc)
 
 
 def score_filters(

@@ -32,6 +32,7 @@ from syneg.records import MinedInstance, Negative
 from syneg.redact import without_paths
 from syneg.rng import instance_rng, stable_hash
 from syneg.sharding import SHARD_KEY, Shard, select
+from syneg.teacher.false_negatives import relabelled
 
 if TYPE_CHECKING:
     from syneg.retrieval import Retriever
@@ -127,8 +128,9 @@ def mine(
     ``retriever``, when given, must already be indexed over ``dataset.corpus`` (else one is built
     from ``config``; dense corpus embeddings are cached in ``cache_dir``, default the retrieval
     cache). Retrieval, positive scoring and rescoring run once per query, batched, on ``device``
-    (None = auto). ``teacher`` rescores when ``config.rescore_model`` is unset and decides false
-    negatives (drop or relabel). A ``shard`` mines its block of the selected queries (see :mod:`syneg.sharding`).
+    (None = auto). ``teacher`` (when its ``model`` is set) rescores the candidates and decides false
+    negatives (drop or relabel); its corpus embeddings are cached in ``cache_dir`` too. A ``shard``
+    mines its block of the selected queries (see :mod:`syneg.sharding`).
     """
     config = config or MineConfig()
     check_settings(config)
@@ -149,9 +151,10 @@ def mine(
         windows = candidate_windows(dataset, config, retriever.name, positives, ids, scores, removed,
                                     cache_dir or _default_cache_dir())
     teacher_scores: list[list[float] | None] = [None] * len(qids)
-    scorer = rescorer_settings(config, teacher)
-    if scorer is not None:
-        windows, teacher_scores = _rescore(dataset, texts, windows, positives, scorer, extra["device"])
+    if teacher is not None and teacher.model is not None:
+        windows, teacher_scores = _rescore(dataset, texts, windows, positives, teacher,
+                                           {"device": extra["device"], "cache_dir": cache_dir,
+                                            "show_progress": show_progress})
     instances = []
     with _gc_paused():
         for row, qid in enumerate(qids):
@@ -159,7 +162,7 @@ def mine(
                                           windows[row], removed, retriever.name, teacher)
     require_negatives(instances, removed, len(qids))
     settings = {"data": str(dataset.path), "split": dataset.split, "seed": seed, **config.model_dump(mode="json"),
-                "rescore_model": scorer and scorer[0], "teacher": teacher and teacher.model_dump(mode="json")}
+                "teacher": teacher and teacher.model_dump(mode="json")}
     settings = without_paths(settings)  # local folders by name: the stats travel into cards and exports
     stats = build_stats(instances, settings=settings, retrieved=sum(map(len, ids)), removed=removed,
                         num_queries=len(qids))
@@ -260,18 +263,9 @@ def _query_instances(
         survivors, flagged = shared if shared is not None else survivors_for(reference_scores[at])
         chosen = choose(survivors, config.num_negatives, config.sampling, instance_rng(seed, qid, pid))
         pair_scores = (retriever_pos[at], None if teacher_pos is None else teacher_pos[at])
-        extra = flagged[: teacher.max_extra_positives] if teacher and teacher.false_negatives == "relabel" else []
-        instances.append(_instance(dataset, qid, pid, pair_scores, (chosen, extra), config, source))
+        instances.append(_instance(dataset, qid, pid, pair_scores, (chosen, relabelled(flagged, teacher)), config,
+                                   source))
     return instances
-
-
-def rescorer_settings(config: MineConfig, teacher: TeacherConfig | None) -> tuple[str, int, int | None] | None:
-    """``(model, batch size, max_seq_length)`` of the rescoring model: ``rescore_model``, else the teacher's."""
-    if config.rescore_model is not None:
-        return config.rescore_model, 64, config.max_seq_length
-    if teacher is not None and teacher.model is not None:
-        return teacher.model, teacher.batch_size, teacher.max_seq_length
-    return None
 
 
 def _rescore(
@@ -279,16 +273,15 @@ def _rescore(
     texts: list[str],
     windows: list[list[Candidate]],
     positives: list[list[str]],
-    scorer: tuple[str, int, int | None],
-    device: str,
+    teacher: TeacherConfig,
+    options: dict[str, Any],
 ) -> tuple[list[list[Candidate]], list[list[float] | None]]:
-    """Teacher scores for the in-window candidates and for every positive, in one batched call."""
-    from syneg.mining.rescore import load_rescorer
+    """Teacher scores for the in-window candidates and for every positive, in one batched call
+    (``options``: ``device``, ``cache_dir``, ``show_progress`` of :func:`syneg.teacher.load.load_teacher`)."""
+    from syneg.teacher.load import load_teacher
 
-    rescorer = load_rescorer(*scorer, device)
-    docs = [[dataset.doc_text(c.doc_id) for c in win] + [dataset.doc_text(p) for p in pos]
-            for win, pos in zip(windows, positives)]
-    scored = rescorer.score(texts, docs)
+    doc_ids = [[c.doc_id for c in win] + list(pos) for win, pos in zip(windows, positives)]
+    scored = load_teacher(teacher, **options).score_corpus(texts, doc_ids, dataset.corpus)
     rescored = [[c.with_teacher(s) for c, s in zip(win, row)] for win, row in zip(windows, scored)]
     return rescored, [row[len(win):] for win, row in zip(windows, scored)]
 

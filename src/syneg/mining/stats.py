@@ -46,7 +46,7 @@ def build_stats(
     num_queries: int,
 ) -> dict[str, Any]:
     """The JSON summary written beside the mined file (deterministic: no timings)."""
-    teacher = settings.get("rescore_model") is not None
+    teacher = (settings.get("teacher") or {}).get("model") is not None
     short = [inst for inst in instances if inst.shortfall]
     short_queries = sorted({inst.query_id for inst in short})
     stats: dict[str, Any] = {

@@ -148,11 +148,11 @@ def train_stage(settings: StageSettings, run: RunDir, eval_ds: BeirDataset, prog
     from syneg.training import train as train_model
     from syneg.training.card import read_provenance
     from syneg.training.losses import needs_teacher_scores
-    from syneg.training.scores import fill_teacher_scores
+    from syneg.teacher.fill import fill_teacher_scores
 
     instances = read_records(run.file(layout.TRAIN), TrainingInstance)
     if needs_teacher_scores(settings.train.loss):
-        instances = fill_teacher_scores(instances, settings.teacher)
+        instances = fill_teacher_scores(instances, settings.teacher, device=settings.device, show_progress=progress)
     checkpoints = settings.train.keep_best or settings.train.eval_steps is not None
     out = run.file(layout.MODEL)
     if out.exists():

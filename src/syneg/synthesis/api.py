@@ -17,7 +17,7 @@ from syneg.errors import RunFailed
 from syneg.hardware import resolve_device
 from syneg.io import write_jsonl
 from syneg.records import MinedInstance
-from syneg.redact import redact_url, register_secret, without_paths
+from syneg.redact import redact_url, register_secret
 from syneg.sharding import SHARD_KEY, Shard
 from syneg.synthesis import batch, rates
 from syneg.synthesis.backends import ChatBackend, get_backend
@@ -25,11 +25,12 @@ from syneg.synthesis.engines import engine_backend
 from syneg.synthesis.cache import ResultCache
 from syneg.synthesis.failures import report_lines, summarize, verdict
 from syneg.synthesis.finalize import Outcome, apply_guard, collect
-from syneg.synthesis.guard import Band, HardnessGuard
 from syneg.synthesis.planning import SynthesisItem, calls_per_pair, domain_pool, pairs_from_dataset, pairs_from_mined, plan_items
 from syneg.synthesis.prompt import PROMPT_VERSION
 from syneg.synthesis.runner import RunCounters, pending, run_items
 from syneg.synthesis.vocabulary import run_vocabulary
+from syneg.teacher.guard import Band, HardnessGuard
+from syneg.teacher.load import teacher_name
 
 
 def side_paths(out: str | Path) -> dict[str, Path]:
@@ -84,8 +85,8 @@ def synthesize(
 ) -> dict[str, Any]:
     """Generate (or import), check and guard synthetic negatives; write ``out``, stats and failures.
 
-    The guard scores with ``config.guard_model``, else ``teacher.model``, else the packaged MiniLM;
-    ``teacher`` also sets its false-negative rule (``perc``) and whether those are relabelled.
+    The guard scores with ``teacher.model``, else the packaged MiniLM; ``teacher`` also sets its
+    false-negative rule (``perc``) and whether those are relabelled.
 
     A ``backend`` passed in is closed at the end (its connections belong to this call's event loop).
     Failed calls are in ``stats["failures"]``; :func:`failure_report` turns them into the run's verdict.
@@ -105,25 +106,28 @@ def synthesize(
             counters = asyncio.run(_run(items, config, cache, backend, retry_failed, progress))
         outcome = collect(items, cache, model_id, counters.transient, run_vocabulary(dataset, items))
     if config.guard and outcome.negatives:
-        apply_guard(outcome, items, make_guard(config, teacher, device))
+        apply_guard(outcome, items, make_guard(config, teacher, device, progress))
     write_jsonl(out, outcome.negatives)
     paths = side_paths(out)
     write_jsonl(paths["failed"], outcome.rejected)
     stats = _stats(items, counters, outcome, config, model_id, time.perf_counter() - started, imported)
     stats["guard"]["device"] = resolve_device(device) if config.guard else None
+    stats["guard"]["model"] = teacher_name((teacher or TeacherConfig()).model) if config.guard else None
     if block is not None:
         stats[SHARD_KEY] = block
     layout.write_stats(out, stats)
     return stats
 
 
-def make_guard(config: SynthesizeConfig, teacher: TeacherConfig | None, device: str | None = None) -> HardnessGuard:
-    """The hardness guard of ``config``, scoring with the teacher (unless ``guard_model`` is set) on ``device``."""
+def make_guard(config: SynthesizeConfig, teacher: TeacherConfig | None, device: str | None = None,
+               show_progress: bool = True) -> HardnessGuard:
+    """The hardness guard of ``config``: ``teacher`` (its model, else the packaged MiniLM) on ``device``."""
+    from syneg.teacher.load import load_teacher
+
     teacher = teacher or TeacherConfig()
     band = Band(config.guard_margin, config.guard_floor, teacher.perc if teacher.model else 1.0)
-    model = config.guard_model or teacher.model
-    return HardnessGuard(model, band, teacher.batch_size, teacher.max_seq_length,
-                         relabel=teacher.false_negatives == "relabel", device=device)
+    return HardnessGuard(load_teacher(teacher, device=device, show_progress=show_progress), band,
+                         relabel=teacher.false_negatives == "relabel")
 
 
 def with_planned_calls(config: SynthesizeConfig, out: str | Path) -> SynthesizeConfig:
@@ -184,8 +188,7 @@ def _stats(items, counters: RunCounters, outcome: Outcome, config, model_id, ela
         "tokens": dict(outcome.tokens), "missing": outcome.missing,
         "drops": {stage: dict(c) for stage, c in outcome.drops.items()},
         "parse_stages": dict(outcome.parse_stages),
-        "guard": {"enabled": config.guard, "margin": config.guard_margin, "floor": config.guard_floor,
-                  "model": without_paths(config.guard_model)},
+        "guard": {"enabled": config.guard, "margin": config.guard_margin, "floor": config.guard_floor},
         "imported": imported, "elapsed_s": round(elapsed, 3),
         "negatives_per_s": round(kept / elapsed, 4) if elapsed else 0.0,
     }

@@ -11,11 +11,11 @@ from typing import Any
 from syneg.records import SyntheticNegative
 from syneg.synthesis.cache import ResultCache
 from syneg.synthesis.finish import finish_problem
-from syneg.synthesis.guard import FALSE_NEGATIVE, HardnessGuard
 from syneg.synthesis.parse import parse_output
 from syneg.synthesis.planning import SynthesisItem
 from syneg.synthesis.prompt import DEMO_REPLY, PROMPT_VERSION
 from syneg.synthesis.validate import check_passage, check_reasoning
+from syneg.teacher.guard import FALSE_NEGATIVE, HardnessGuard
 
 
 EXAMPLES = (json.loads(DEMO_REPLY)["passage"],)  # the prompt's demonstration must not come back

@@ -18,7 +18,7 @@ from syneg.redact import without_paths
 
 TOP_VALUES = 3
 MINE_KEYS = ("retriever", "model", "top_k", "range_min", "range_max", "sampling", "num_negatives",
-             "absolute_margin", "relative_margin", "rescore_model")
+             "absolute_margin", "relative_margin")
 
 
 def attribute_summary(negatives: Iterable[SyntheticNegative]) -> dict[str, dict[str, Any]]:
@@ -46,6 +46,8 @@ def mine_line(mine: Mapping[str, Any]) -> str:
     """The retriever and filter settings of the mining run, and its size."""
     settings = mine.get("settings", {})
     shown = ", ".join(f"{key} {_code(settings[key])}" for key in MINE_KEYS if settings.get(key) is not None)
+    teacher = (settings.get("teacher") or {}).get("model")
+    shown += f", teacher {_code(teacher)}" if teacher else ""
     return (f"- **Mining:** {shown}; {mine.get('instances')} instances over {mine.get('queries')} queries, "
             f"filter scores from the {mine.get('score_source')}")
 

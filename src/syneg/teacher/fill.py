@@ -13,20 +13,20 @@ def missing_scores(instances: list[TrainingInstance]) -> int:
                + sum(p.teacher_score is None for p in (*i.negatives, *i.extra_positives)) for i in instances)
 
 
-def fill_teacher_scores(instances: list[TrainingInstance], teacher: TeacherConfig) -> list[TrainingInstance]:
+def fill_teacher_scores(instances: list[TrainingInstance], teacher: TeacherConfig, *, device: str | None = None,
+                        show_progress: bool = True) -> list[TrainingInstance]:
     """``instances`` with every missing teacher score computed by ``teacher.model`` (stored ones kept).
 
-    Stored scores come from the same teacher when mining and synthesis used it (the stage keys see
-    the ``teacher`` section); a different ``mine.rescore_model`` or ``synthesize.guard_model`` would
-    mix scales, so set those only for experiments that mean to.
+    Stored scores come from the same teacher: mining and the guard score with ``teacher.model`` too, and
+    the stage keys of mine, synthesize and train all hold the ``teacher`` section.
     """
     if not missing_scores(instances):
         return instances
     if teacher.model is None:
         raise SynegError("a distillation loss needs teacher scores: set teacher.model (e.g. mpnet)")
-    from syneg.mining.rescore import load_rescorer
+    from syneg.teacher.load import load_teacher
 
-    scorer = load_rescorer(teacher.model, teacher.batch_size, teacher.max_seq_length)
+    scorer = load_teacher(teacher, device=device, show_progress=show_progress)
     docs = [[i.positive, *(p.text for p in (*i.negatives, *i.extra_positives))] for i in instances]
     rows = scorer.score([i.query for i in instances], docs)
     return [_scored(i, row) for i, row in zip(instances, rows)]
