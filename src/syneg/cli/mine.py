@@ -24,7 +24,7 @@ OPTIONS = ("retriever", "model", "num_negatives", "top_k", "range_min", "range_m
 @app.command()
 @data_options()
 @settings(config=Fields(MineConfig, "mine", OPTIONS),
-          teacher=Fields(TeacherConfig, "teacher", ("model", "false_negatives"), {"model": "--teacher"}))
+          teacher=Fields(TeacherConfig, "teacher", ("model", "perc", "false_negatives"), {"model": "--teacher"}))
 def mine(
     *,
     out: OutOpt = Path(layout.MINED),
