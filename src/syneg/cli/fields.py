@@ -21,6 +21,7 @@ from pydantic.fields import FieldInfo
 from rich.markup import escape
 
 from syneg.cli.options import NULL, choice_enum, default_text, field_value
+from syneg.config import apply_overrides
 from syneg.errors import SynegError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -98,8 +99,6 @@ def build(sections: Mapping[str, Fields], given: Mapping[str, Mapping[str, Any]]
           overrides: Sequence[str]) -> dict[str, BaseModel]:
     """Each section from its given options (``None``: not given) and the ``--set`` items; a value the model
     refuses is a SynegError naming its option (or ``--set section.key``)."""
-    from syneg.config import apply_overrides
-
     by_key = {spec.key: spec for spec in sections.values()}
     raw = {spec.key: {n: field_value(v) for n, v in given[param].items() if v is not None}
            for param, spec in sections.items()}
