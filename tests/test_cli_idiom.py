@@ -15,7 +15,6 @@ from syneg.cli import app, main
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli import fields
 from syneg.config import MineConfig, MixConfig, SynthesizeConfig, TrainConfig
-from syneg.errors import SynegError
 from syneg.mixing import FORMATS
 
 COMMANDS = {"mine": MineConfig, "synthesize": SynthesizeConfig, "mix": MixConfig, "train": TrainConfig}
