@@ -1,19 +1,20 @@
-"""One CLI idiom: option defaults come from the config models, choices from their Literals, one data group."""
+"""One CLI idiom: the sections built from options, choices from the fields' Literals, one data group.
+
+How options are generated from the fields (defaults, help, --set) is tested in test_cli_options.py."""
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Optional, get_args
+from typing import get_args
 
 import pytest
 import typer
-from pydantic import BaseModel, PositiveInt
+from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from syneg.cli import app, main
 from syneg.cli.data_options import DataSelection, data_options
-from syneg.cli.options import NULL, build_section, choices, field_option
+from syneg.cli import fields
 from syneg.config import MineConfig, MixConfig, SynthesizeConfig, TrainConfig
-from syneg.errors import SynegError
 from syneg.mixing import FORMATS
 
 COMMANDS = {"mine": MineConfig, "synthesize": SynthesizeConfig, "mix": MixConfig, "train": TrainConfig}
@@ -42,79 +43,40 @@ def shown_default(text: str) -> str | None:
     return found.group(1) if found else None
 
 
-BOOL_FLAGS = {"--bf16": ("bf16", "no-bf16"), "--guard": ("guard", "no-guard"),
-              "--show-positive": ("show-positive", "hide-positive")}
-
-
-def expected_default(model: type[BaseModel], name: str, option: str) -> str | None:
-    """What help must show for field ``name``: the model default (an on/off flag: the flag that is on)."""
-    default = model.model_fields[name].default
-    if isinstance(default, bool):
-        on, off = BOOL_FLAGS.get(option, (option[2:], None))
-        return on if default else off
-    return None if default is None else str(default)
-
-
-def capture_sections(monkeypatch, command: str) -> list[BaseModel]:
-    """Make ``command`` stop at its section; returns the list its sections (and given options) go to."""
+def capture_sections(monkeypatch) -> list[dict[str, BaseModel]]:
+    """Make commands stop once their sections are built (by the real builder); returns the list they go to."""
     seen: list = []
+    build = fields.build
 
-    def capture(model, /, **given):
-        seen.append((build_section(model, **given), given))
+    def capture(*args):
+        seen.append(build(*args))
         raise SystemExit(0)
 
-    monkeypatch.setattr(f"syneg.cli.{command}.build_section", capture)
+    monkeypatch.setattr(fields, "build", capture)
     return seen
 
 
 # --- the commands: defaults shown and used are the models' -------------------------------------------
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_help_shows_the_model_defaults(command):
-    model = COMMANDS[command]
-    rows = help_rows(command)
-    fields = {opt: opt[2:].replace("-", "_") for opt in rows
-              if opt[2:].replace("-", "_") in model.model_fields and opt not in DATA_GROUP}
-    assert len(fields) >= 3
-    for option, name in fields.items():
-        if (command, option) == ("synthesize", "--mode"):
-            continue  # documented exception: grounded with --mined, else free
-        assert shown_default(rows[option][1]) == expected_default(model, name, option), (option, rows[option])
-
-
-@pytest.mark.parametrize("command", COMMANDS)
 def test_options_not_given_are_left_to_the_model(command, monkeypatch, tmp_path):
-    """Every option a command maps onto its section reaches build_section as None when not given."""
-    seen = capture_sections(monkeypatch, command)
+    """A command given no setting builds its section with the model's defaults."""
+    seen = capture_sections(monkeypatch)
     monkeypatch.chdir(tmp_path)
     code, output = _invoke([command, *REQUIRED[command]])
     assert code == 0 and len(seen) == 1, output
-    section, given = seen[0]
-    if command == "synthesize":  # documented exception: --mode is grounded with --mined, else free
-        assert given.pop("mode") == "free" and section == SynthesizeConfig(mode="free")
-    else:
-        assert section == COMMANDS[command]()
-    assert len(given) >= 3 and all(value is None for value in given.values()), given
+    assert seen[0]["config"] == COMMANDS[command]()
 
 
 def test_mine_relative_margin_none_disables_and_absent_keeps_default(monkeypatch, tmp_path):
-    seen = capture_sections(monkeypatch, "mine")
+    seen = capture_sections(monkeypatch)
     for args in ([], ["--relative-margin", "none"], ["--relative-margin", "OFF"], ["--relative-margin", "0.1"],
                  ["--one-positive", "--range-max", "5"]):
         assert _invoke(["mine", "--out", str(tmp_path / "m.jsonl"), *args])[0] == 0
-    sections = [section for section, _ in seen]
+    sections = [built["config"] for built in seen]
     assert [s.relative_margin for s in sections] == [MineConfig().relative_margin, None, None, 0.1, 0.05]
     assert sections[0].one_positive is False and sections[-1].one_positive is True
     assert sections[0].range_max is None and sections[-1].range_max == 5
-
-
-def test_synthesize_mode_follows_mined(monkeypatch, tmp_path):
-    seen = capture_sections(monkeypatch, "synthesize")
-    mined = ["--out", str(tmp_path / "o.jsonl"), "--mined", str(tmp_path / "m.jsonl")]
-    _invoke(["synthesize", *mined])
-    _invoke(["synthesize", *mined, "--mode", "free"])
-    _invoke(["prompt", "--mined", str(tmp_path / "m.jsonl")])
-    assert [section.mode for section, _ in seen] == ["grounded", "free", "grounded"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -123,6 +85,8 @@ def test_synthesize_mode_follows_mined(monkeypatch, tmp_path):
     (["mine", "--relative-margin", "-1"], "--relative-margin: Input should be greater than or equal to 0"),
     (["synthesize", "--per-query", "0", "--dry-run", "--out", "o.jsonl"], "--per-query: Input should be greater than 0"),
     (["synthesize", "--max-tokens", "8", "--dry-run", "--out", "o.jsonl"], "--max-tokens: Input should be greater"),
+    (["synthesize", "--set", "synthesize.guard_floor=x", "--out", "o.jsonl"], "--set synthesize.guard_floor: Input"),
+    (["mine", "--set", "teacher.perc=2"], "--set teacher.perc: Input should be less than or equal to 1"),
     (["mix", "--mined", "m.jsonl", "--out", "t.jsonl", "-k", "0"], "--num-negatives: Input should be greater than 0"),
     (["train", "--train", "t.jsonl", "--out", "model", "--epochs", "0"], "--epochs: Input should be greater than 0"),
 ])
@@ -212,58 +176,3 @@ def test_data_options_without_dev_fraction():
 
 def test_data_selection_loads_the_split(beir_dir):
     assert set(DataSelection(beir_dir).load().queries) == {"q1", "q2"}
-
-
-# --- the helpers, on a tiny model -------------------------------------------------------------------
-
-class Tiny(BaseModel):
-    count: PositiveInt = 5
-    kind: Literal["a", "b-c"] = "a"
-    margin: Optional[float] = 0.5
-    name: Optional[str] = None
-    loud: bool = True
-
-
-class Tinier(Tiny):
-    count: PositiveInt = 9  # a changed model default
-
-
-def _tiny_app(model: type[Tiny]) -> typer.Typer:
-    tiny = typer.Typer(add_completion=False, rich_markup_mode="rich")
-    Kind = choices(model, "kind")
-
-    @tiny.command()
-    def show(
-        count: Annotated[Optional[int], field_option(model, "count", help="How many.")] = None,
-        kind: Annotated[Optional[Kind], field_option(model, "kind")] = None,
-        name: Annotated[Optional[str], field_option(model, "name", help="A name.")] = None,
-        loud: Annotated[Optional[bool], field_option(model, "loud", "--loud/--quiet")] = None,
-    ) -> None:
-        typer.echo(build_section(model, count=count, kind=kind, name=name, loud=loud).model_dump_json())
-
-    return tiny
-
-
-@pytest.mark.parametrize("model", [Tiny, Tinier])
-def test_cli_default_follows_the_model_default(model):
-    tiny = _tiny_app(model)
-    rows = help_rows(target=tiny)
-    assert rows["--count"][1] == f"How many. [default: {model().count}]"
-    assert rows["--kind"] == ("<a|b-c>", "[default: a]")
-    assert rows["--name"][1] == "A name." and rows["--loud"][1] == "[default: loud]"
-    assert _invoke([], tiny)[1].strip() == model().model_dump_json()
-    assert model.model_validate_json(_invoke(["--kind", "b-c", "--quiet"], tiny)[1]) == model(kind="b-c", loud=False)
-
-
-def test_build_section_names_the_bad_option():
-    with pytest.raises(SynegError, match=r"^--count: Input should be greater than 0$") as info:
-        build_section(Tiny, count=0)
-    assert info.value.exit_code == 2
-    with pytest.raises(SynegError, match=r"^--margin: Input should be a valid number"):
-        build_section(Tiny, margin="x")
-
-
-def test_build_section_values():
-    assert build_section(Tiny) == Tiny() == build_section(Tiny, count=None, margin=None)
-    assert build_section(Tiny, margin=NULL).margin is None
-    assert build_section(Tiny, kind=choices(Tiny, "kind")("b-c"), name=Path("p")) == Tiny(kind="b-c", name="p")

@@ -88,7 +88,7 @@ def test_bad_setting_in_yaml_and_experiment_files(tmp_path):
     (["--epochs", "-1"], "--epochs"),
     (["--lr", "-1"], "--lr"),
     (["--batch-size", "0"], "--batch-size"),
-    (["--warmup-ratio", "1.5"], "--warmup-ratio"),
+    (["--set", "train.warmup_ratio=1.5"], "--set train.warmup_ratio"),
 ])
 def test_train_refuses_bad_option_before_loading(tmp_path, args, option):
     # the training file does not exist: the option must be refused before anything is read

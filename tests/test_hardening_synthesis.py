@@ -245,7 +245,7 @@ def test_an_api_key_with_whitespace_is_a_configuration_error(tmp_path, monkeypat
     """Not five transient "connection" failures (exit 3): refused up front, the variable named, the key unshown."""
     monkeypatch.setenv("SYNEG_TEST_KEY", value)
     result = run_cli("synthesize", "--backend", "openai", "--model", "m", "--mode", "free", "--no-guard",
-                     "--limit", "1", "--base-url", "http://127.0.0.1:9/v1", "--api-key-env", "SYNEG_TEST_KEY",
+                     "--limit", "1", "--base-url", "http://127.0.0.1:9/v1", "--set", "synthesize.api_key_env=SYNEG_TEST_KEY",
                      "--out", tmp_path / "o.jsonl")
     assert result.returncode == 2 and "SYNEG_TEST_KEY" in result.stderr, result.stderr
     assert "SecretKey" not in result.stderr and "Traceback" not in result.stderr and not list(tmp_path.iterdir())

@@ -76,11 +76,11 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    path: str | None = None  # BEIR folder; None = the embedded SciFact slice
-    train_split: Name = "train"
-    eval_split: Name = "dev"
-    dev_fraction: Fraction | None = 0.3  # carve dev from train; None = use qrels/<eval_split>.tsv
-    split_seed: Seed | None = None  # seed of the dev carve; None = the run's seed (fix it to compare seeds)
+    path: str | None = Field(None, description="BEIR folder (corpus.jsonl, queries.jsonl, qrels/); None = the embedded SciFact slice.")
+    train_split: Name = Field("train", description="qrels split to train on (qrels/<split>.tsv).")
+    eval_split: Name = Field("dev", description="qrels split to evaluate on (the carved part when dev_fraction is set).")
+    dev_fraction: Fraction | None = Field(0.3, description="Carve a seeded dev split of this share from train; None = use qrels/<eval_split>.tsv.")
+    split_seed: Seed | None = Field(None, description="Seed of the dev carve; None = the run's seed (fix it to compare seeds).")
 
     def load_split(self, kind: Literal["train", "eval"], seed: int) -> BeirDataset:
         """The ``train`` or ``eval`` split, carved with ``split_seed`` (else ``seed``) when ``dev_fraction`` is set."""
@@ -98,31 +98,31 @@ class TeacherConfig(Section):
     """The scorer independent of the student: rescoring mined candidates, guarding synthetic ones,
     flagging false negatives and giving the scores that distillation losses learn from."""
 
-    model: ModelName | None = None  # None = no teacher (the guard: the packaged MiniLM); else mpnet, embeddinggemma or a bi-/cross-encoder path
-    max_seq_length: SeqLength | None = 256
-    batch_size: BatchSize = 32
-    perc: Share = 0.95  # false negative: score >= perc x positive's
-    false_negatives: Literal["drop", "relabel"] = "drop"  # relabel = keep as an extra positive of the pair
-    max_extra_positives: Annotated[int, Field(ge=0, le=MAX_NEGATIVES)] = 2  # relabelled passages kept per pair
+    model: ModelName | None = Field(None, description="Teacher: mpnet, embeddinggemma or a bi-/cross-encoder path; None = no teacher (the guard: the packaged MiniLM).")
+    max_seq_length: SeqLength | None = Field(256, description="Teacher truncation in tokens; None = the model's own.")
+    batch_size: BatchSize = Field(32, description="Teacher scoring batch size.")
+    perc: Share = Field(0.95, description="False negative: teacher score >= perc x the positive's.")
+    false_negatives: Literal["drop", "relabel"] = Field("drop", description="drop them, or relabel them as extra positives of the pair.")
+    max_extra_positives: Annotated[int, Field(ge=0, le=MAX_NEGATIVES)] = Field(2, description="Relabelled passages kept per pair.")
 
 
 class MineConfig(Section):
-    retriever: Literal["bm25", "dense"] = "bm25"
-    model: str | None = None  # dense retrieval model; None = packaged MiniLM
-    num_negatives: Negatives = 8
-    top_k: Depth = 100
-    range_min: Annotated[int, Field(ge=0, le=MAX_DEPTH)] = 0
-    range_max: Depth | None = None
-    sampling: Literal["top", "random"] = "top"
-    absolute_margin: NonNegative | None = None
-    relative_margin: NonNegative | None = 0.05
-    margin_reference: Literal["query_min", "pair"] = "query_min"  # positive score the margins compare to
-    max_score: Finite | None = None
-    max_queries: Count | None = None  # seeded subset of the split's queries
-    seed: Seed | None = None  # query subset and positive sampling seed; None = the run's seed
-    one_positive: bool = False  # one positive per query instead of every pair
-    positive_choice: Literal["random", "graded"] = "random"  # one_positive: seeded, or top grade then teacher score
-    max_seq_length: SeqLength | None = None  # encoder truncation for dense retrieval (rescoring: teacher.max_seq_length)
+    retriever: Literal["bm25", "dense"] = Field("bm25", description="Candidate retriever.")
+    model: str | None = Field(None, description="Dense retrieval model path; None = packaged MiniLM.")
+    num_negatives: Negatives = Field(8, description="Negatives per (query, positive).")
+    top_k: Depth = Field(100, description="Candidates retrieved per query.")
+    range_min: Annotated[int, Field(ge=0, le=MAX_DEPTH)] = Field(0, description="Skip the best N non-positive candidates.")
+    range_max: Depth | None = Field(None, description="Consider non-positive candidates up to this position; None = all of top_k.")
+    sampling: Literal["top", "random"] = Field("top", description="top: the best survivors; random: a seeded sample of them.")
+    absolute_margin: NonNegative | None = Field(None, description="Drop negatives scoring above positive - margin.")
+    relative_margin: NonNegative | None = Field(0.05, description="Drop negatives scoring above positive - |positive| x margin (NV-Retriever: 0.05).")
+    margin_reference: Literal["query_min", "pair"] = Field("query_min", description="query_min: margins against the query's lowest positive (sentence-transformers); pair: each pair's own positive.")
+    max_score: Finite | None = Field(None, description="Drop negatives scoring above this.")
+    max_queries: Count | None = Field(None, description="Mine a seeded subset of this many queries of the split.")
+    seed: Seed | None = Field(None, description="Query subset and positive sampling seed; None = the run's seed.")
+    one_positive: bool = Field(False, description="One positive per query instead of every pair.")
+    positive_choice: Literal["random", "graded"] = Field("random", description="With one_positive: random (seeded) or graded (top grade, then teacher score).")
+    max_seq_length: SeqLength | None = Field(None, description="Truncate texts to this many tokens for dense retrieval (rescoring: teacher.max_seq_length).")
 
     @model_validator(mode="before")
     @classmethod
@@ -131,35 +131,35 @@ class MineConfig(Section):
 
 
 class SynthesizeConfig(Section):
-    backend: Literal[BACKENDS] = "llamacpp"  # type: ignore[valid-type]  # the backend registry
-    model: ModelName | None = None  # None = packaged SmolLM2-135M-Instruct GGUF
-    base_url: str | None = None
-    server: Literal[SERVERS] = "auto"  # type: ignore[valid-type]  # request field names (synthesis.backends.wire)
-    engine: Literal[ENGINES] = "local"  # type: ignore[valid-type]  # where calls run (synthesis.engines registry)
-    mode: Literal["free", "grounded"] = "grounded"
-    show_positive: bool = False
-    per_query: Calls = 1  # calls per (query, positive) pair (unless target_kept plans them)
-    target_kept: KeptTarget | None = None  # kept negatives wanted per pair; calls = ceil(target / keep rate)
-    keep_rate: Share | None = None  # expected share of calls kept; None = the last run's pass rate, else 1
-    max_per_query: Calls = 8  # cap on planned calls per pair
-    concurrency: Workers | None = None  # calls in flight; None = the backend's (batch_size for llamacpp, 4 otherwise)
-    limit: Count | None = None  # first N (query, positive) pairs only; None = all (RunConfig's default: 180)
-    seed: Seed | None = None  # attribute sampling seed; None = the run's seed
-    temperature: Annotated[float, Field(ge=0, le=MAX_SAMPLING, allow_inf_nan=False)] = 0.7  # 0 = greedy
-    max_tokens: Annotated[int, Field(ge=16, le=MAX_SEQ_LENGTH)] = 384
-    max_words: Annotated[int, Field(ge=MIN_WORDS, le=MAX_PASSAGE_WORDS)] = MAX_WORDS  # cap on the asked passage length (raise max_tokens too)
-    domains: list[str] | None = None  # None = derived from the corpus
-    guard_margin: Finite = 0.0  # drop when score >= positive score - margin (likely false negative)
-    guard_floor: Finite = 0.5  # drop when score < floor x positive score (off-topic filler)
-    repeat_penalty: Annotated[float, Field(gt=0, le=MAX_SAMPLING, allow_inf_nan=False)] | None = None  # None = backend default (1.15 for llamacpp, unset for openai)
-    threads: Workers | None = None  # llama.cpp / torch threads; None = every core this process may use
-    batch_size: Annotated[int, Field(ge=1, le=64)] = 16  # llamacpp/transformers: calls decoded together (1 = one at a time)
-    guard: bool = True  # False = keep every parsed, valid negative (no teacher scoring)
-    api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the API key (openai backend)
-    request_timeout: Annotated[float, Field(gt=0, le=MAX_REQUEST_TIMEOUT_S, allow_inf_nan=False)] = 120.0  # s per HTTP request (openai)
-    max_attempts: Annotated[int, Field(gt=0, le=MAX_ATTEMPTS)] = 5  # bounded retries on 429 / 5xx / timeouts
-    deadline: Annotated[float, Field(gt=0, le=MAX_DEADLINE_S, allow_inf_nan=False)] | None = None  # s for all calls of a run
-    cache: str | None = None  # sqlite cache of successful calls; None = <out>.cache.sqlite
+    backend: Literal[BACKENDS] = Field("llamacpp", description="Chat backend (llamacpp runs offline).")  # type: ignore[valid-type]
+    model: ModelName | None = Field(None, description="GGUF path, served model name, or HF model folder; None = packaged SmolLM2-135M-Instruct GGUF.")
+    base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
+    server: Literal[SERVERS] = Field("auto", description="Request field names: openai (max_completion_tokens), vllm (repetition_penalty, structured_outputs), generic; auto = openai at api.openai.com.")  # type: ignore[valid-type]
+    engine: Literal[ENGINES] = Field("local", description="Where calls run: local (this process) or ray (Ray actors; RAY_ADDRESS picks the cluster).")  # type: ignore[valid-type]
+    mode: Literal["free", "grounded"] = Field("grounded", description="grounded rewrites a mined negative; free writes one from the query and positive (the default of a command given no mined negatives).")
+    show_positive: bool = Field(False, description="Show the positive passage to the LLM.")
+    per_query: Calls = Field(1, description="Calls per (query, positive) pair (unless target_kept plans them).")
+    target_kept: KeptTarget | None = Field(None, description="Kept negatives wanted per pair; calls = ceil(target / keep rate).")
+    keep_rate: Share | None = Field(None, description="Expected share of calls kept; None = the last run's pass rate, else 1.")
+    max_per_query: Calls = Field(8, description="Cap on planned calls per pair.")
+    concurrency: Workers | None = Field(None, description="Calls in flight; None = the backend's (batch_size for llamacpp, 4 otherwise).")
+    limit: Count | None = Field(None, description="Use only the first N (query, positive) pairs; None = all (syneg run without a config: 180).")
+    seed: Seed | None = Field(None, description="Attribute sampling seed; None = the run's seed.")
+    temperature: Annotated[float, Field(ge=0, le=MAX_SAMPLING, allow_inf_nan=False)] = Field(0.7, description="Sampling temperature; 0 = greedy.")
+    max_tokens: Annotated[int, Field(ge=16, le=MAX_SEQ_LENGTH)] = Field(384, description="Most tokens generated per call.")
+    max_words: Annotated[int, Field(ge=MIN_WORDS, le=MAX_PASSAGE_WORDS)] = Field(MAX_WORDS, description="Cap on the passage length asked for, in words (raise max_tokens with it).")
+    domains: list[str] | None = Field(None, description="Domains the prompts name; None = derived from the corpus.")
+    guard_margin: Finite = Field(0.0, description="Guard: drop when score >= positive score - margin (likely false negative).")
+    guard_floor: Finite = Field(0.5, description="Guard: drop when score < floor x positive score (off-topic filler).")
+    repeat_penalty: Annotated[float, Field(gt=0, le=MAX_SAMPLING, allow_inf_nan=False)] | None = Field(None, description="Repetition penalty; None = the backend's default (1.15 for llamacpp, unset for openai).")
+    threads: Workers | None = Field(None, description="llamacpp/transformers CPU threads; None = every core this process may use.")
+    batch_size: Annotated[int, Field(ge=1, le=64)] = Field(16, description="llamacpp/transformers: calls decoded together (1 = one at a time).")
+    guard: bool = Field(True, description="Teacher-score band filter; off = keep every parsed, valid negative.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable with the API key (openai backend).")
+    request_timeout: Annotated[float, Field(gt=0, le=MAX_REQUEST_TIMEOUT_S, allow_inf_nan=False)] = Field(120.0, description="Seconds per HTTP request (openai backend).")
+    max_attempts: Annotated[int, Field(gt=0, le=MAX_ATTEMPTS)] = Field(5, description="Attempts per call on connection errors, timeouts, 429 and 5xx.")
+    deadline: Annotated[float, Field(gt=0, le=MAX_DEADLINE_S, allow_inf_nan=False)] | None = Field(None, description="Seconds for all calls of a run; those still pending then fail (transient).")
+    cache: str | None = Field(None, description="SQLite cache of successful calls; None = <out>.cache.sqlite.")
 
     @model_validator(mode="before")
     @classmethod
@@ -174,34 +174,33 @@ class SynthesizeConfig(Section):
 
 
 class MixConfig(Section):
-    strategy: Literal[STRATEGIES] = "hybrid"  # type: ignore[valid-type]  # the strategy registry
-    ratio: Annotated[float, Field(ge=0, le=MAX_RATIO, allow_inf_nan=False)] = 0.7  # synthetic : retrieved
-    num_negatives: Negatives = 3
+    strategy: Literal[STRATEGIES] = Field("hybrid", description="Where the negatives come from (the strategy registry).")  # type: ignore[valid-type]
+    ratio: Annotated[float, Field(ge=0, le=MAX_RATIO, allow_inf_nan=False)] = Field(0.7, description="synthetic : retrieved ratio R (hybrid, direct).")
+    num_negatives: Negatives = Field(3, description="Negatives per instance K.")
 
 
 class TrainConfig(Section):
-    model: str | None = None  # None = packaged MiniLM
-    epochs: Annotated[int, Field(gt=0, le=MAX_EPOCHS)] = 1
-    batch_size: BatchSize = 16
-    lr: Annotated[float, Field(gt=0, le=MAX_TRAIN_SCALE, allow_inf_nan=False)] = 2e-5
-    temperature: Annotated[float, Field(gt=0, le=MAX_TRAIN_SCALE, allow_inf_nan=False)] = 0.02
-    max_seq_length: SeqLength = 256
-    bf16: bool = True
-    warmup_ratio: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.1
-    max_instances: Count | None = None
-    max_steps: Count | None = None  # stop after this many optimizer steps (None = all epochs)
-    num_negatives: Negatives | None = None  # negative columns K; None = the largest count in the data
-    mini_batch_size: BatchSize | None = None  # set = CachedMultipleNegativesRankingLoss with this mini-batch
-    eval_before: bool = True  # evaluate the untrained model too (needs an eval dataset)
-    loss: Literal[LOSSES] = "infonce"  # type: ignore[valid-type]  # the loss registry (training/losses)
-    infonce_weight: Annotated[float, Field(ge=0, le=MAX_LOSS_WEIGHT, allow_inf_nan=False)] = 1.0  # distillation losses: + this x InfoNCE (0 = distillation alone)
-    eval_steps: Count | None = None  # evaluate on the eval split every N steps too (a learning curve)
-    keep_best: bool = True  # evaluate before training, at epoch ends (and every eval_steps); save the best by
-    # nDCG@10, the untrained model included (`syneg run`: the eval split; `syneg train`: --eval-split/--eval-data)
+    model: str | None = Field(None, description="Model path; None = packaged MiniLM.")
+    epochs: Annotated[int, Field(gt=0, le=MAX_EPOCHS)] = Field(1, description="Training epochs.")
+    batch_size: BatchSize = Field(16, description="Per-process batch size.")
+    lr: Annotated[float, Field(gt=0, le=MAX_TRAIN_SCALE, allow_inf_nan=False)] = Field(2e-5, description="Peak learning rate.")
+    temperature: Annotated[float, Field(gt=0, le=MAX_TRAIN_SCALE, allow_inf_nan=False)] = Field(0.02, description="InfoNCE temperature tau (loss scale 1/tau).")
+    max_seq_length: SeqLength = Field(256, description="Truncate texts to this many tokens in training.")
+    bf16: bool = Field(True, description="bf16 autocast on CPUs with native bf16.")
+    warmup_ratio: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = Field(0.1, description="Share of the steps with a linear learning-rate warmup.")
+    max_instances: Count | None = Field(None, description="Train on the first N instances only.")
+    max_steps: Count | None = Field(None, description="Stop after this many optimizer steps; None = all epochs.")
+    num_negatives: Negatives | None = Field(None, description="Negative columns K (pad/trim); None = the largest count in the data.")
+    mini_batch_size: BatchSize | None = Field(None, description="Use the cached (GradCache) loss with this mini-batch.")
+    eval_before: bool = Field(True, description="Evaluate the untrained model too (needs an eval dataset).")
+    loss: Literal[LOSSES] = Field("infonce", description="infonce, or distillation from teacher scores (the loss registry).")  # type: ignore[valid-type]
+    infonce_weight: Annotated[float, Field(ge=0, le=MAX_LOSS_WEIGHT, allow_inf_nan=False)] = Field(1.0, description="Distillation losses: + this x InfoNCE (0 = distillation alone).")
+    eval_steps: Count | None = Field(None, description="Also evaluate on the eval split every N steps (a learning curve).")
+    keep_best: bool = Field(True, description="Save the best evaluated checkpoint by nDCG@10, the untrained model included (evaluated before training, at epoch ends and every eval_steps).")
 
 
 class EvaluateConfig(Section):
-    metrics: list[str] = list(DEFAULT_METRICS)
+    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS), description="ir_measures names, e.g. nDCG@10 R@100 RR@10.")
 
     @field_validator("metrics")
     @classmethod
@@ -217,9 +216,9 @@ class EvaluateConfig(Section):
 class RunConfig(Section):
     """Everything one ``syneg run`` needs."""
 
-    run_dir: str = "runs/default"
-    seed: Seed = 0
-    device: Device = "auto"  # where every model runs; not part of the stages' keys (where, not what)
+    run_dir: str = Field("runs/default", description="Run directory.")
+    seed: Seed = Field(0, description="Seed for every sampled choice (hashed per instance).")
+    device: Device = Field("auto", description="Where every model runs: auto|cpu|cuda|cuda:N|mps; not part of the stages' keys (where, not what).")
     data: DataConfig = DataConfig()
     teacher: TeacherConfig = TeacherConfig()
     mine: MineConfig = MineConfig()

@@ -6,32 +6,32 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
+from syneg.cli.options import model_default
+from syneg.config import EvaluateConfig
 
-MetricsOpt = Annotated[
-    Optional[list[str]],
-    typer.Option(
-        "--metrics",
-        help="ir_measures names, space- or comma-separated (e.g. --metrics nDCG@10 R@100 RR@10). "
-        "Default: nDCG@10 R@10 R@100 RR@10.",
-    ),
-]
+# Not generated (cli.fields): one --metrics takes the space- or comma-separated names after it; the help is the field's.
+METRICS = EvaluateConfig.model_fields["metrics"]
+MetricsOpt = Annotated[Optional[list[str]], typer.Option("--metrics", help=escape(
+    f"{METRICS.description} Space- or comma-separated after one --metrics. "
+    f"[default: {' '.join(model_default(EvaluateConfig, 'metrics'))}]"))]
 
 
 def metric_names(given: list[str] | None, extra: list[str]) -> list[str]:
     """Metric names from ``--metrics`` values plus the bare words that followed them, each one checked
     (an unknown name fails before any data is read)."""
     from syneg.errors import SynegError
-    from syneg.evaluation.metrics import DEFAULT_METRICS, parse_metrics
+    from syneg.evaluation.metrics import parse_metrics
 
     if extra and not given:
         raise SynegError(f"unexpected argument {extra[0]!r} (metrics go after --metrics)")
     names = [part for item in [*(given or []), *extra] for part in item.replace(",", " ").split()]
     if given is None:
-        return list(DEFAULT_METRICS)
+        return model_default(EvaluateConfig, "metrics")
     try:
         parse_metrics(names)
     except SynegError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 from collections.abc import Callable
@@ -13,7 +12,8 @@ import typer
 from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
-from syneg.cli.options import build_section, check_out, choice_enum, choices, field_option
+from syneg.cli.fields import Fields, settings
+from syneg.cli.options import check_out, choice_enum
 from syneg.config import MixConfig
 from syneg.limits import MAX_EPOCH
 from syneg.mixing import FORMATS
@@ -21,12 +21,12 @@ from syneg.mixing import FORMATS
 if TYPE_CHECKING:
     from syneg.mixing import ExportOptions, Mixing
 
-Strategy, Format = choices(MixConfig, "strategy"), choice_enum("Format", FORMATS)
-_opt = functools.partial(field_option, MixConfig)
+Format = choice_enum("Format", FORMATS)
 
 
 @app.command("mix")
 @data_options(dev_fraction=False)
+@settings(config=Fields(MixConfig, "mix", ("strategy", "ratio", "num_negatives"), {"num_negatives": ("--num-negatives", "-k")}))
 def mix_command(
     *,
     mined: Annotated[Path, typer.Option("--mined", help="MinedInstance JSONL (syneg mine).")],
@@ -34,12 +34,7 @@ def mix_command(
                                                     "hf-dataset and tevatron-v2).")],
     synthetic: Annotated[Optional[Path], typer.Option("--synthetic",
                                                       help="SyntheticNegative JSONL (syneg synthesize).")] = None,
-    strategy: Annotated[Optional[Strategy], _opt("strategy", "--strategy",
-                                                 help="Where the negatives come from.")] = None,
-    ratio: Annotated[Optional[float], _opt("ratio", "--ratio",
-                                           help="synthetic : retrieved ratio R (hybrid, direct).")] = None,
-    num_negatives: Annotated[Optional[int], _opt("num_negatives", "--num-negatives", "-k",
-                                                 help="Negatives per instance K.")] = None,
+    config: MixConfig,
     selection: DataSelection,
     epoch: Annotated[int, typer.Option("--epoch", min=0, max=MAX_EPOCH, help="Epoch number: each epoch draws its own negatives.")] = 0,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = "syneg",
@@ -69,7 +64,6 @@ def mix_command(
         check_out(out)
     check_format_options(fmt, {"--query-prompt": query_prompt is not None, "--group-positives": group_positives,
                                "--license": data_license is not None, "--push-to-hub": push_to_hub is not None})
-    config = build_section(MixConfig, strategy=strategy, ratio=ratio, num_negatives=num_negatives)
     chosen = get_strategy(config.strategy)
     if chosen.uses_synthetic and synthetic is None:
         raise SynegError(f"--strategy {config.strategy} needs --synthetic")

@@ -1,26 +1,17 @@
-"""The one way command options map onto config sections.
-
-An option that sets a config field defaults to ``None`` ("not given": the model's default applies),
-shows the model's default in its help (:func:`field_option`), takes its choices from the field's
-``Literal`` annotation (:func:`choices`), and reaches the command's section through
-:func:`build_section`, which turns a validation error into one naming the option.
-"""
+"""Shared command options (``--out``, ``--device``, ``--shard``) and the helpers of options generated from
+config fields (:mod:`syneg.cli.fields`): shown defaults, choices, and ``none`` for a nullable field."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path, PurePath
-from typing import Annotated, Any, Optional, TypeVar, get_args
+from typing import Annotated, Any, Optional
 
 import typer
-from pydantic import BaseModel, ValidationError
-from rich.markup import escape
+from pydantic import BaseModel
 
 from syneg.errors import SynegError
-
-M = TypeVar("M", bound=BaseModel)
-
 
 class _Null:
     """An option value that sets its field to None (``--relative-margin none``), unlike not giving it."""
@@ -42,12 +33,6 @@ def choice_enum(name: str, values: Iterable[str]) -> type[Enum]:
     return Enum(name, {value: value for value in values}, type=str)
 
 
-def choices(model: type[BaseModel], name: str) -> type[Enum]:
-    """The choices of a config field: the values of its ``Literal`` annotation."""
-    enum_name = "".join(part.title() for part in name.split("_"))
-    return choice_enum(enum_name, get_args(model.model_fields[name].annotation))
-
-
 def default_text(model: type[BaseModel], name: str, decls: tuple[str, ...] = ()) -> str | None:
     """How help shows the model default: the value, or for an on/off flag the flag that is on."""
     default = model_default(model, name)
@@ -59,46 +44,13 @@ def default_text(model: type[BaseModel], name: str, decls: tuple[str, ...] = ())
     return str(default)
 
 
-def field_option(model: type[BaseModel], name: str, *decls: str, help: str = "", **kwargs: Any) -> Any:
-    """A ``typer.Option`` for field ``name`` of ``model`` whose help ends with the model default."""
-    shown = default_text(model, name, decls)
-    suffix = escape(f"[default: {shown}]") if shown is not None else ""
-    return typer.Option(*decls, help=" ".join(part for part in (help, suffix) if part), **kwargs)
-
-
-def nullable_float(value: str | float | None) -> float | _Null | None:
-    """Parse a float, or ``none``/``off``: :data:`NULL`, which sets the field to None."""
-    if value is None or isinstance(value, (float, _Null)):
-        return value
-    if value.strip().lower() in {"none", "off"}:
-        return NULL
-    try:
-        return float(value)
-    except ValueError:
-        raise typer.BadParameter(f"expected a number or 'none', got {value!r}") from None
-
-
-def _field_value(value: Any) -> Any:
-    """An option value as the config field takes it: choices as their value, paths as text."""
+def field_value(value: Any) -> Any:
+    """An option value as the config field takes it: choices as their value, paths as text, NULL as None."""
     if value is NULL:
         return None
     if isinstance(value, Enum):
         return value.value
     return str(value) if isinstance(value, PurePath) else value
-
-
-def build_section(model: type[M], /, **given: Any) -> M:
-    """A config section from command options; ``None`` (not given) keeps the model default.
-
-    A value the model refuses is a :class:`SynegError` (exit 2) naming its option.
-    """
-    values = {name: _field_value(value) for name, value in given.items() if value is not None}
-    try:
-        return model(**values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = f"--{str(first['loc'][0]).replace('_', '-')}: " if first["loc"] else ""
-        raise SynegError(f"{where}{first['msg']}") from None
 
 
 def check_out(value: Path | None) -> Path | None:

@@ -10,28 +10,22 @@ import typer
 from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
-from syneg.cli.options import DeviceOpt, OutOpt, choice_enum, choices, model_default
+from syneg.cli.fields import Fields, settings
+from syneg.cli.options import DeviceOpt, OutOpt, choice_enum
 from syneg.config import MineConfig
 from syneg.hardware import PRECISIONS
-from syneg.limits import MAX_BATCH_SIZE, MAX_DEPTH, MAX_SEQ_LENGTH
+from syneg.limits import MAX_BATCH_SIZE
 
-Retriever = choices(MineConfig, "retriever")
 Precision = choice_enum("Precision", PRECISIONS)
 
 
 @app.command()
 @data_options()
+@settings(take_set=False, config=Fields(MineConfig, "mine", ("retriever", "model", "top_k", "max_seq_length")))
 def retrieve(
     out: OutOpt,
     selection: DataSelection,
-    retriever: Annotated[Retriever, typer.Option("--retriever", help="Candidate retriever.")] = model_default(
-        MineConfig, "retriever"
-    ),
-    model: Annotated[Optional[str], typer.Option("--model", help="Dense model path; default: packaged MiniLM.")] = None,
-    top_k: Annotated[int, typer.Option("--top-k", min=1, max=MAX_DEPTH, help="Documents per query.")] = 100,
-    max_seq_length: Annotated[
-        Optional[int], typer.Option("--max-seq-length", min=1, max=MAX_SEQ_LENGTH, help="Dense: truncate texts to this many tokens.")
-    ] = None,
+    config: MineConfig,
     batch_size: Annotated[Optional[int], typer.Option(
         "--batch-size", min=1, max=MAX_BATCH_SIZE, help="Dense: encoding batch size; default 64 on CPU, 256 on CUDA.")] = None,
     precision: Annotated[
@@ -58,7 +52,7 @@ def retrieve(
     from syneg.hardware import encode_batch_size, resolve_device
     from syneg.retrieval import make_retriever
 
-    retriever = retriever.value
+    retriever, model, top_k, max_seq_length = config.retriever, config.model, config.top_k, config.max_seq_length
     if retriever != "dense" and (model or max_seq_length or use_faiss):
         raise SynegError("--model, --max-seq-length and --faiss apply to --retriever dense only")
     tag = check_tag(tag or f"syneg-{retriever}")

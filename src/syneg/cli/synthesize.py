@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
-from syneg.cli.options import DeviceOpt, OutOpt, ShardOpt, build_section, choices, field_option
+from syneg.cli.fields import Fields, settings
+from syneg.cli.options import DeviceOpt, OutOpt, ShardOpt
 from syneg.config import SynthesizeConfig, TeacherConfig
 from syneg.errors import DataError, SynegError
 
@@ -21,21 +20,19 @@ if TYPE_CHECKING:
     from syneg.data import BeirDataset
     from syneg.records import MinedInstance
 
-Backend, Mode, Server, Engine = (choices(SynthesizeConfig, name) for name in ("backend", "mode", "server", "engine"))
-_opt = functools.partial(field_option, SynthesizeConfig)
-
-ModelOpt = Annotated[Optional[str], _opt("model", "--model", help="GGUF path, served model name, or HF model folder.")]
-# Not a field option: the command line's default depends on --mined (the config's is always grounded).
-ModeOpt = Annotated[Optional[Mode], typer.Option("--mode", help="grounded rewrites a mined negative; default: grounded with --mined, else free.")]
+OPTIONS = ("backend", "model", "base_url", "server", "engine", "per_query", "concurrency", "batch_size", "threads",
+           "limit", "mode", "show_positive", "max_tokens", "max_words", "temperature", "guard", "request_timeout",
+           "max_attempts", "deadline", "cache")
+PROMPT_OPTIONS = ("mode", "show_positive")
+SHOW_POSITIVE = {"show_positive": ("--show-positive/--hide-positive",)}
 MinedOpt = Annotated[Optional[Path], typer.Option("--mined", help="mined.jsonl from `syneg mine` (MinedInstance lines).")]
-ShowPositiveOpt = Annotated[Optional[bool], _opt("show_positive", "--show-positive/--hide-positive", help="Show the positive passage to the LLM.")]
 
 
-def _section(mode: Enum | None, mined: Path | None, **given: Any) -> SynthesizeConfig:
-    """The SynthesizeConfig of the given options; ``--mode`` defaults to grounded with ``--mined``, else free."""
-    if mode is None:
-        mode = "grounded" if mined is not None else "free"
-    return build_section(SynthesizeConfig, mode=mode, **given)
+def _mode(config: SynthesizeConfig, mined: Path | None) -> SynthesizeConfig:
+    """``config``, in free mode when neither ``--mined`` nor a mode was given (grounded needs mined negatives)."""
+    if mined is None and "mode" not in config.model_fields_set:
+        return config.model_copy(update={"mode": "free"})
+    return config
 
 
 def _load(selection: DataSelection, mined: Path | None, mode: str) -> tuple[BeirDataset, list[MinedInstance] | None]:
@@ -57,35 +54,14 @@ def _load(selection: DataSelection, mined: Path | None, mode: str) -> tuple[Beir
 
 @app.command()
 @data_options()
+@settings(config=Fields(SynthesizeConfig, "synthesize", OPTIONS, SHOW_POSITIVE),
+          teacher=Fields(TeacherConfig, "teacher", ("model",), {"model": "--teacher"}))
 def synthesize(
     out: OutOpt,
     selection: DataSelection,
-    backend: Annotated[Optional[Backend], _opt("backend", "--backend", help="Chat backend (llamacpp runs offline).")] = None,
-    model: ModelOpt = None,
-    base_url: Annotated[Optional[str], _opt("base_url", "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")] = None,
-    server: Annotated[Optional[Server], _opt("server", "--server", help="Request field names: openai (max_completion_tokens), vllm (repetition_penalty, structured_outputs), generic; auto = openai at api.openai.com.")] = None,
-    engine: Annotated[Optional[Engine], _opt("engine", "--engine", help="Where calls run: local (this process) or ray (Ray actors; RAY_ADDRESS picks the cluster).")] = None,
-    api_key_env: Annotated[Optional[str], _opt("api_key_env", "--api-key-env", help="Environment variable with the API key.")] = None,
-    per_query: Annotated[Optional[int], _opt("per_query", "--per-query", help="Negatives per (query, positive).")] = None,
-    concurrency: Annotated[Optional[int], _opt("concurrency", "--concurrency", help="Calls in flight (default: the backend's batch size, 4 for openai).")] = None,
-    batch_size: Annotated[Optional[int], _opt("batch_size", "--batch-size", help="llamacpp/transformers: calls decoded together (1 = one at a time).")] = None,
-    threads: Annotated[Optional[int], _opt("threads", "--threads", help="llamacpp/transformers CPU threads (default: every core).")] = None,
-    limit: Annotated[Optional[int], _opt("limit", "--limit", help="Use only the first N (query, positive) pairs.")] = None,
-    mode: ModeOpt = None,
+    config: SynthesizeConfig,
+    teacher: TeacherConfig,
     mined: MinedOpt = None,
-    show_positive: ShowPositiveOpt = None,
-    max_tokens: Annotated[Optional[int], _opt("max_tokens", "--max-tokens")] = None,
-    max_words: Annotated[Optional[int], _opt("max_words", "--max-words", help="Cap on the passage length asked for, in words (raise --max-tokens with it).")] = None,
-    temperature: Annotated[Optional[float], _opt("temperature", "--temperature")] = None,
-    guard: Annotated[Optional[bool], _opt("guard", "--guard/--no-guard", help="Teacher-score band filter.")] = None,
-    guard_margin: Annotated[Optional[float], _opt("guard_margin", "--guard-margin")] = None,
-    guard_floor: Annotated[Optional[float], _opt("guard_floor", "--guard-floor")] = None,
-    teacher: Annotated[Optional[str], field_option(TeacherConfig, "model", "--teacher", help="The guard's scorer "
-        "(mpnet, embeddinggemma or a bi-/cross-encoder path); default: the packaged MiniLM.")] = None,
-    request_timeout: Annotated[Optional[float], _opt("request_timeout", "--request-timeout", help="Seconds per HTTP request (openai backend).")] = None,
-    max_attempts: Annotated[Optional[int], _opt("max_attempts", "--max-attempts", help="Attempts per call on connection errors, timeouts, 429 and 5xx.")] = None,
-    deadline: Annotated[Optional[float], _opt("deadline", "--deadline", help="Seconds for all calls; those still pending then fail (transient).")] = None,
-    cache: Annotated[Optional[Path], _opt("cache", "--cache", help="Cache file (default <out>.cache.sqlite).")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Call again for items that failed before.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the calls and tokens a run would need.")] = False,
     export_batch: Annotated[Optional[Path], typer.Option("--export-batch", help="Write OpenAI batch requests instead of calling (split into FILE.1, FILE.2, ... past 50,000 requests or 200 MB).")] = None,
@@ -106,12 +82,7 @@ def synthesize(
         other = "--export-batch" if export_batch is not None else "--dry-run"
         raise SynegError(f"--import-batch cannot be combined with {other}: export the requests, run the batch, "
                          "then import its results in a separate command")
-    config = _section(mode, mined, backend=backend, model=model, base_url=base_url, server=server, engine=engine,
-                      api_key_env=api_key_env, per_query=per_query, concurrency=concurrency, batch_size=batch_size,
-                      threads=threads, limit=limit, show_positive=show_positive,
-                      max_tokens=max_tokens, max_words=max_words, temperature=temperature, guard=guard, guard_margin=guard_margin,
-                      guard_floor=guard_floor, cache=cache, request_timeout=request_timeout,
-                      max_attempts=max_attempts, deadline=deadline)
+    config = _mode(config, mined)
     resolve_device(device)  # a missing GPU fails before any call
     part = Shard.parse(shard) if shard else None
     dataset, mined_rows = _load(selection, mined, config.mode)
@@ -132,7 +103,7 @@ def synthesize(
         return
     stats = synthesis.synthesize(dataset, config, out, mined_rows, seed, retry_failed=retry_failed,
                                  import_from=import_batch, progress=progress.enabled(), device=device, shard=part,
-                                 teacher=build_section(TeacherConfig, model=teacher))
+                                 teacher=teacher)
     shown = {k: stats[k] for k in ("items", "kept", "pass_rate", "fail_rate", "drops")}
     output.summary("synthesize", out=out, **shown)
     lines, failed = synthesis.failure_report(stats, out)
@@ -144,13 +115,13 @@ def synthesize(
 
 @app.command()
 @data_options()
+@settings(config=Fields(SynthesizeConfig, "synthesize", PROMPT_OPTIONS, SHOW_POSITIVE))
 def prompt(
     *,
     show: Annotated[bool, typer.Option("--show", help="Print the messages and sampled attributes of one call.")] = True,
     selection: DataSelection,
-    mode: ModeOpt = None,
+    config: SynthesizeConfig,
     mined: MinedOpt = None,
-    show_positive: ShowPositiveOpt = None,
     index: Annotated[int, typer.Option("--index", min=0, help="Which planned call to show.")] = 0,
 ) -> None:
     """Show the prompt of one synthesis call (PROMPT_VERSION, attributes, messages).
@@ -159,7 +130,7 @@ def prompt(
     """
     from syneg import synthesis
 
-    config = _section(mode, mined, show_positive=show_positive, limit=index + 1)
+    config = _mode(config, mined).model_copy(update={"limit": index + 1})
     dataset, mined_rows = _load(selection, mined, config.mode)
     items, _ = synthesis.plan(dataset, config, mined_rows, selection.seed)
     if not show or not items:

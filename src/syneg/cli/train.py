@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,44 +11,24 @@ import typer
 from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, SeedOpt
-from syneg.cli.options import DeviceOpt, build_section, choices, field_option, model_default
+from syneg.cli.fields import Fields, settings
+from syneg.cli.options import DeviceOpt, model_default
 from syneg.config import DataConfig, TeacherConfig, TrainConfig
 from syneg.limits import MAX_WORKERS
 
 Opt = typer.Option
-_opt = functools.partial(field_option, TrainConfig)
-Loss = choices(TrainConfig, "loss")
+OPTIONS = ("model", "epochs", "batch_size", "lr", "temperature", "max_seq_length", "bf16", "max_steps",
+           "num_negatives", "loss", "infonce_weight", "eval_steps", "keep_best")
 
 
 @app.command("train")
+@settings(config=Fields(TrainConfig, "train", OPTIONS, {"keep_best": ("--keep-best/--keep-last",)}),
+          teacher=Fields(TeacherConfig, "teacher", ("model",), {"model": "--teacher"}))
 def train_command(
     train_file: Annotated[Path, Opt("--train", help="TrainingInstance JSONL (syneg mix).")],
     out: Annotated[Path, Opt("--out", help="Model folder to write (appears only when complete).")],
-    model: Annotated[Optional[str], _opt("model", "--model", help="Model path; default: packaged MiniLM.")] = None,
-    epochs: Annotated[Optional[int], _opt("epochs", "--epochs")] = None,
-    batch_size: Annotated[Optional[int], _opt("batch_size", "--batch-size", help="Per-process batch size.")] = None,
-    mini_batch_size: Annotated[Optional[int], _opt("mini_batch_size", "--mini-batch-size",
-                                                   help="Use the cached (GradCache) loss with this mini-batch.")] = None,
-    lr: Annotated[Optional[float], _opt("lr", "--lr")] = None,
-    temperature: Annotated[Optional[float], _opt("temperature", "--temperature",
-                                                 help="InfoNCE temperature tau (loss scale 1/tau).")] = None,
-    max_seq_length: Annotated[Optional[int], _opt("max_seq_length", "--max-seq-length")] = None,
-    bf16: Annotated[Optional[bool], _opt("bf16", "--bf16/--no-bf16", help="bf16 autocast on CPUs with native bf16.")] = None,
-    max_steps: Annotated[Optional[int], _opt("max_steps", "--max-steps")] = None,
-    max_instances: Annotated[Optional[int], _opt("max_instances", "--max-instances")] = None,
-    num_negatives: Annotated[Optional[int], _opt("num_negatives", "--num-negatives",
-                                                 help="Negative columns K (pad/trim); default: the largest count.")] = None,
-    warmup_ratio: Annotated[Optional[float], _opt("warmup_ratio", "--warmup-ratio")] = None,
-    loss: Annotated[Optional[Loss], _opt("loss", "--loss", help="infonce, or distillation from teacher scores "
-                                         "(margin_mse, kl).")] = None,
-    infonce_weight: Annotated[Optional[float], _opt("infonce_weight", "--infonce-weight",
-                                                    help="Distillation losses: + this x InfoNCE.")] = None,
-    eval_steps: Annotated[Optional[int], _opt("eval_steps", "--eval-steps",
-                                              help="Also evaluate every N steps (needs an eval split).")] = None,
-    keep_best: Annotated[Optional[bool], _opt("keep_best", "--keep-best/--keep-last",
-                                              help="Save the best evaluated checkpoint (untrained included).")] = None,
-    teacher: Annotated[Optional[str], field_option(TeacherConfig, "model", "--teacher",
-                                                   help="Scores passages that lack a teacher score (distillation).")] = None,
+    config: TrainConfig,
+    teacher: TeacherConfig,
     seed: SeedOpt = DataSelection.seed,
     eval_data: Annotated[Optional[Path], Opt("--eval-data",
                                              help="BEIR folder to evaluate on each epoch; default: embedded slice.")] = None,
@@ -71,12 +50,8 @@ def train_command(
         check_environment, process_rank, relaunch, strip_options, torchrun_nodes, under_torchrun,
     )
 
-    config = build_section(TrainConfig, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
-                           temperature=temperature, max_seq_length=max_seq_length, bf16=bf16,
-                           warmup_ratio=warmup_ratio, max_instances=max_instances, max_steps=max_steps,
-                           num_negatives=num_negatives, mini_batch_size=mini_batch_size, loss=loss,
-                           infonce_weight=infonce_weight, eval_steps=eval_steps, keep_best=keep_best)
-    if (keep_best or eval_steps is not None) and eval_split is None and eval_data is None:
+    asked = (config.keep_best and "keep_best" in config.model_fields_set) or config.eval_steps is not None
+    if asked and eval_split is None and eval_data is None:
         raise typer.BadParameter("--keep-best and --eval-steps evaluate checkpoints on an eval split: "
                                  "add --eval-split or --eval-data")
     resolve_device(device)  # a missing GPU fails here, before any process starts
@@ -95,7 +70,7 @@ def train_command(
     from syneg.teacher.fill import fill_teacher_scores
 
     if needs_teacher_scores(config.loss):
-        instances = fill_teacher_scores(instances, build_section(TeacherConfig, model=teacher))
+        instances = fill_teacher_scores(instances, teacher)
     eval_dataset = None
     if eval_split is not None or eval_data is not None:
         split = eval_split or model_default(DataConfig, "eval_split")
