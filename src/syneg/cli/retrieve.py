@@ -10,13 +10,12 @@ import typer
 from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
-from syneg.cli.options import DeviceOpt, OutOpt, choice_enum, choices, model_default
-from syneg.config import MineConfig
-from syneg.hardware import PRECISIONS
+from syneg.cli.options import DeviceOpt, OutOpt, choices, model_default
+from syneg.config import EncodeConfig, MineConfig
 from syneg.limits import MAX_BATCH_SIZE, MAX_DEPTH, MAX_SEQ_LENGTH
 
 Retriever = choices(MineConfig, "retriever")
-Precision = choice_enum("Precision", PRECISIONS)
+Backend = choices(EncodeConfig, "backend")
 
 
 @app.command()
@@ -34,9 +33,9 @@ def retrieve(
     ] = None,
     batch_size: Annotated[Optional[int], typer.Option(
         "--batch-size", min=1, max=MAX_BATCH_SIZE, help="Dense: encoding batch size; default 64 on CPU, 256 on CUDA.")] = None,
-    precision: Annotated[
-        Precision, typer.Option("--precision", help="Dense: auto = bf16 autocast where the hardware has it.")
-    ] = PRECISIONS[0],
+    backend: Annotated[Backend, typer.Option(
+        "--encode-backend", help="Dense: how texts are encoded (encode.backend); reference = sentence-transformers, fp32."
+    )] = model_default(EncodeConfig, "backend"),
     cache_dir: Annotated[
         Optional[Path],
         typer.Option(
@@ -70,7 +69,7 @@ def retrieve(
         cache_dir=cache_dir,
         batch_size=batch_size or encode_batch_size(device),
         max_seq_length=max_seq_length,
-        precision=precision.value,
+        backend=backend.value,
         use_cache=not no_cache,
         use_faiss=use_faiss,
         show_progress=True,

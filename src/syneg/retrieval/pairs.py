@@ -16,7 +16,7 @@ def encode_pairs(
     *,
     batch_size: int = 64,
     max_seq_length: int | None = None,
-    precision: str = "auto",
+    backend: str = "reference",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row-aligned L2-normalized embeddings of the queries and of the passages of ``pairs``.
 
@@ -24,7 +24,7 @@ def encode_pairs(
     Each distinct text is encoded once: queries as queries, passages as documents (``encode_with``).
     """
     loaded = load_model(model, max_seq_length)
-    options = {"batch_size": batch_size, "max_seq_length": max_seq_length, "precision": precision}
+    options = {"batch_size": batch_size, "max_seq_length": max_seq_length, "backend": backend}
     queries = list(dict.fromkeys(query for query, _ in pairs))
     passages = list(dict.fromkeys(passage for _, passage in pairs))
     query_emb = encode_with(loaded, queries, is_query=True, **options)
