@@ -384,3 +384,17 @@ def test_stage_keys_follow_backend_evaluation_length_and_device_type(tmp_path, m
     no_guard = {"synthesize": {"guard": False}}
     assert _keys(tmp_path, monkeypatch, "cpu", **no_guard)["synthesize"] == \
         _keys(tmp_path, monkeypatch, "cpu", encode={"backend": "bf16"}, **no_guard)["synthesize"]
+
+
+def test_stages_that_may_encode_read_the_encode_section(tmp_path):
+    from syneg.config import RunConfig
+    from syneg.pipeline.runner import Pipeline
+
+    pipeline = Pipeline(RunConfig(run_dir=str(tmp_path / "run"), device="cpu"), progress=False)  # BM25, no teacher
+    readers = {stage.name for stage in pipeline.active_stages() if stage.encoding is not None}
+    assert readers == {"mine", "synthesize", "diagnose", "train", "evaluate"}
+    for stage in pipeline.active_stages():
+        if stage.name in readers:
+            assert pipeline.settings(stage).encode.backend == "reference"
+    train = next(stage for stage in pipeline.active_stages() if stage.name == "train")
+    assert pipeline.settings(train).evaluate.max_seq_length is None  # checkpoints evaluate as evaluate does

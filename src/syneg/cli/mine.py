@@ -13,7 +13,7 @@ from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.options import DeviceOpt, OutOpt, ShardOpt, build_section, choices, field_option, nullable_float
-from syneg.config import MineConfig, TeacherConfig
+from syneg.config import EncodeConfig, MineConfig, TeacherConfig
 from syneg.limits import MAX_BATCH_SIZE
 
 Retriever, Sampling = choices(MineConfig, "retriever"), choices(MineConfig, "sampling")
@@ -21,6 +21,7 @@ MarginReference = choices(MineConfig, "margin_reference")
 _opt = functools.partial(field_option, MineConfig)
 _teacher = functools.partial(field_option, TeacherConfig)
 FalseNegatives, PositiveChoice = choices(TeacherConfig, "false_negatives"), choices(MineConfig, "positive_choice")
+EncodeBackend = choices(EncodeConfig, "backend")
 
 
 @app.command()
@@ -68,6 +69,9 @@ def mine(
         min=1, max=MAX_BATCH_SIZE, help="Encoding batch size; default 64 on CPU, 256 on CUDA.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(
         help="Dense corpus-embedding cache (default: $SYNEG_CACHE_DIR or ~/.cache/syneg/embeddings).")] = None,
+    encode_backend: Annotated[EncodeBackend, typer.Option(
+        "--encode-backend", help="Dense retrieval encoding (encode.backend): reference = sentence-transformers, fp32; "
+        "bf16/fp16 autocast; fused bf16 CPU kernels.")] = "reference",
     device: DeviceOpt = "auto",
     shard: ShardOpt = None,
 ) -> None:
@@ -87,7 +91,7 @@ def mine(
     dataset = selection.load()
     instances, stats = run_mine(dataset, config, selection.seed, cache_dir=cache_dir, device=device, shard=part,
                                 batch_size=batch_size or encode_batch_size(device), show_progress=True,
-                                teacher=teacher_config)
+                                teacher=teacher_config, backend=EncodeBackend(encode_backend).value)
     stats_path = write_mined(instances, stats, out)
     output.info(format_stats(stats))
     output.info(f"wrote {len(instances):,} instances to {out} and statistics to {stats_path}")

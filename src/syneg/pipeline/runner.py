@@ -70,7 +70,7 @@ class Pipeline:
                   for name in stage.upstream if name in active}
         seed = self.config.seed if self.config.data.depends_on_run_seed() else self.stage_seed(stage)
         parts = {"seed": seed, "settings": settings, "inputs": inputs}
-        encoding = stage.encoding(self.config)
+        encoding = stage.encoding and stage.encoding(self.config)
         if encoding is not None:
             parts["encoding"] = {**encoding, "device": device_type(resolve_device(self.config.device))}
         payload = json.dumps(parts, sort_keys=True)
@@ -82,7 +82,7 @@ class Pipeline:
         return self.config.seed if own is None else own
 
     def settings(self, stage: Stage) -> StageSettings:
-        extra = stage.encoding_sections if stage.encoding(self.config) is not None else ()
+        extra = stage.encoding_sections if stage.encoding is not None else ()
         names = dict.fromkeys((*stage.sections, *extra))
         sections = {name: getattr(self.config, name) for name in names}
         return StageSettings(self.stage_seed(stage), sections, resolve_device(self.config.device))

@@ -47,10 +47,6 @@ def _always(config: RunConfig) -> bool:
     return True
 
 
-def _no_encoding(config: RunConfig) -> dict[str, Any] | None:
-    return None
-
-
 def _encodes(config: RunConfig) -> dict[str, Any]:
     return {}
 
@@ -92,9 +88,9 @@ class Stage:
     upstream: tuple[str, ...] = ()  # stages whose outputs it reads
     dataset: Literal["train", "eval"] = "train"
     active: Callable[[RunConfig], bool] = _always
-    # the encoding settings that change the output; None = it encodes nothing. When not None the stage's key
-    # also holds the device type, and its settings also hold ``encoding_sections`` (keyed only through ``encoding``)
-    encoding: Callable[[RunConfig], dict[str, Any] | None] = _no_encoding
+    # a stage that may encode: its settings also hold ``encoding_sections``, and when ``encoding(config)`` is not
+    # None (it encodes with this config) its key holds that (the settings that change its output) and the device type
+    encoding: Callable[[RunConfig], dict[str, Any] | None] | None = None
     encoding_sections: tuple[str, ...] = ("encode",)
 
 
