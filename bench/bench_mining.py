@@ -211,7 +211,7 @@ def bench_encoders(args: argparse.Namespace) -> None:
     eval_ds = RunConfig().load_split("eval")  # the embedded slice's dev carve
     print(f"settings: {vars(args)}; {len(texts)} SciFact corpus texts; nDCG@10 on the embedded slice's dev carve "
           f"({len(eval_ds.queries)} queries, {len(eval_ds.corpus)} documents) at --max-seq-length")
-    print(f"| path | texts/s | vs fp32 | min cosine to fp32 | nDCG@10 |\n|---|---:|---:|---:|---:|")
+    print("| path | texts/s | vs fp32 | min cosine to fp32 | nDCG@10 |\n|---|---:|---:|---:|---:|")
     for name, path in paths.items():
         if isinstance(path, str):
             print(f"| {name} | {path} | | | |")

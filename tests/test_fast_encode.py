@@ -11,8 +11,8 @@ from syneg.models import fresh_encoder, load_encoder
 from syneg.retrieval import fast_encode as fast
 from syneg.retrieval.dense import DenseRetriever
 from syneg.retrieval.encode import encode_with
-from syneg.retrieval.seqlen import seq_length
 from syneg.retrieval.fused import FusedAddNorm, FusedLinear, fused_bf16_copy, fused_kernels_available
+from syneg.retrieval.seqlen import seq_length
 
 needs_fused = pytest.mark.skipif(not fused_kernels_available(), reason="CPU without native bf16 / oneDNN kernel")
 
