@@ -5,11 +5,16 @@ data loading), as wall and CPU seconds (CPU time is steadier on shared cores); w
 repeated, alternating tools, and the best is kept. Cold = no embedding cache; warm = both tools reuse their own corpus-embedding
 cache from the cold run (syneg's ``cache_dir``, sentence-transformers' ``cache_folder``). The
 peer's cache also holds query embeddings, which syneg's does not: that run ("warm-full") is
-reported separately, and its query file is deleted before the like-for-like warm run. Both encode in bf16
-when the CPU supports it: the peer under autocast, syneg on its fused path (bf16 residual stream; see
-docs/benchmarks.md for what that changes).
+reported separately, and its query file is deleted before the like-for-like warm run. Both encode the same
+way: syneg through ``--backend`` (``encode.backend``; default reference, sentence-transformers fp32), the peer
+through sentence-transformers itself, under bf16 autocast when the backend is ``bf16`` or ``fused``.
+
+``--encoders`` instead measures every encoder path in one run on the same texts (sentence-transformers fp32,
+the peer; bf16 autocast; ``torch.compile``; the fused bf16 kernels; sentence-transformers' ``backend="onnx"`` /
+``"openvino"`` where installed): texts/s, the ratio to fp32, and nDCG@10 on the embedded slice's dev carve.
 
     python bench/bench_mining.py --data /work/shared/data/scifact
+    python bench/bench_mining.py --encoders --data /work/shared/data/scifact --max-seq-length 256
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ def run_syneg(args: argparse.Namespace, cache: Path | None) -> tuple[tuple[float
     config = MineConfig(retriever="dense", num_negatives=args.num_negatives, top_k=top_k, range_max=args.range_max,
                         relative_margin=args.relative_margin, sampling="top", max_seq_length=args.max_seq_length)
     start = _clock()
-    instances, _ = mine(ds, config, seed=0, cache_dir=cache, batch_size=args.batch_size)
+    instances, _ = mine(ds, config, seed=0, cache_dir=cache, batch_size=args.batch_size, backend=args.backend)
     seconds = _since(start)
     return seconds, [[i.query, i.positive, [n.text for n in i.negatives]] for i in instances]
 
@@ -51,13 +56,12 @@ def run_peer(args: argparse.Namespace, cache: Path | None) -> tuple[tuple[float,
 
     from syneg.data import load_dataset
     from syneg.models import default_encoder_path
-    from syneg.retrieval.encode import resolve_precision
 
     ds = load_dataset(args.data, "train")
     pairs = [(ds.queries[q], ds.doc_text(p)) for q in ds.qrels for p in ds.positives(q)]
     dataset = Dataset.from_dict({"query": [q for q, _ in pairs], "positive": [p for _, p in pairs]})
     corpus = [ds.doc_text(d) for d in ds.corpus]
-    bf16 = resolve_precision("auto", "cpu") == "bf16"
+    bf16 = args.backend in ("bf16", "fused")
     start = _clock()
     model = SentenceTransformer(str(default_encoder_path()), device="cpu")
     model.max_seq_length = args.max_seq_length
@@ -116,6 +120,9 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
+    if args.encoders:
+        bench_encoders(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         caches = {tool: workdir / f"cache-{tool}" for tool in ("peer", "syneg")}
@@ -152,10 +159,75 @@ def main() -> None:
               f"mean Jaccard {jaccard:.3f}")
 
 
+# --- --encoders: every encoder path on the same texts ------------------------------------------------------
+
+def _load_path(name: str, device: str):
+    """``(model, syneg backend)`` of one encoder path, or a string saying why it cannot run here."""
+    from sentence_transformers import SentenceTransformer
+
+    from syneg.models import default_encoder_path, fresh_encoder
+
+    if name in ("onnx", "openvino"):
+        try:
+            return SentenceTransformer(str(default_encoder_path()), device=device, backend=name), "reference"
+        except Exception as exc:  # noqa: BLE001  (a backend that cannot load is a row, not a crash)
+            missing = isinstance(exc, ImportError) or "requires installing" in str(exc)
+            return "not installed" if missing else f"failed: {type(exc).__name__}: {str(exc)[:80]}"
+    model = fresh_encoder(None, device=device)
+    if name == "compile":
+        model[0].auto_model.compile(dynamic=True)  # torch's public nn.Module.compile (inductor)
+        return model, "reference"
+    return model, {"st-fp32": "reference"}.get(name, name)
+
+
+def _texts_per_second(model, backend: str, texts: list[str], args: argparse.Namespace) -> float:
+    from syneg.retrieval.encode import encode_with
+
+    start = time.perf_counter()
+    encode_with(model, texts, batch_size=args.batch_size, max_seq_length=args.max_seq_length, backend=backend)
+    return len(texts) / (time.perf_counter() - start)
+
+
+def bench_encoders(args: argparse.Namespace) -> None:
+    """Texts/s (best of ``--warm-repeats``, paths alternating), ratio to sentence-transformers fp32, agreement
+    with it (lowest cosine) and nDCG@10 of each encoder path; a path that cannot run says why."""
+    from syneg.config import RunConfig
+    from syneg.data import load_dataset
+    from syneg.evaluation import evaluate_model
+    from syneg.retrieval.encode import encode_with
+
+    ds = load_dataset(args.data, "train")
+    texts = [ds.doc_text(d) for d in list(ds.corpus)[: args.texts]]
+    names = ["st-fp32", "bf16", *(["fp16"] if args.device.startswith("cuda") else []), "compile", "fused", "onnx",
+             "openvino"]
+    paths = {name: _load_path(name, args.device) for name in names}
+    ready = {name: path for name, path in paths.items() if not isinstance(path, str)}
+    embeddings = {name: encode_with(m, texts, batch_size=args.batch_size, max_seq_length=args.max_seq_length,
+                                    backend=b) for name, (m, b) in ready.items()}  # also warms up (compiles)
+    speed: dict[str, float] = {}
+    for _ in range(args.warm_repeats):
+        for name, (model, backend) in ready.items():
+            speed[name] = max(speed.get(name, 0.0), _texts_per_second(model, backend, texts, args))
+    eval_ds = RunConfig().load_split("eval")  # the embedded slice's dev carve
+    print(f"settings: {vars(args)}; {len(texts)} SciFact corpus texts; nDCG@10 on the embedded slice's dev carve "
+          f"({len(eval_ds.queries)} queries, {len(eval_ds.corpus)} documents) at --max-seq-length")
+    print("| path | texts/s | vs fp32 | min cosine to fp32 | nDCG@10 |\n|---|---:|---:|---:|---:|")
+    for name, path in paths.items():
+        if isinstance(path, str):
+            print(f"| {name} | {path} | | | |")
+            continue
+        model, backend = path
+        ndcg = evaluate_model(model, eval_ds, ["nDCG@10"], batch_size=args.batch_size, backend=backend,
+                              max_seq_length=args.max_seq_length, use_cache=False)["nDCG@10"]
+        cosine = float((embeddings[name] * embeddings["st-fp32"]).sum(axis=1).min())
+        print(f"| {name} | {speed[name]:.1f} | {speed[name] / speed['st-fp32']:.2f}x | {cosine:.5f} | "
+              f"{100 * ndcg:.2f} |")
+
+
 def _shared_flags(args: argparse.Namespace) -> list[str]:
     return ["--data", str(args.data), "--num-negatives", str(args.num_negatives), "--range-max", str(args.range_max),
             "--relative-margin", str(args.relative_margin), "--max-seq-length", str(args.max_seq_length),
-            "--batch-size", str(args.batch_size)]
+            "--batch-size", str(args.batch_size), "--backend", args.backend]
 
 
 def parse_args() -> argparse.Namespace:
@@ -166,6 +238,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--relative-margin", type=float, default=0.05)
     parser.add_argument("--max-seq-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--backend", default="reference", choices=["reference", "bf16", "fp16", "fused"],
+                        help="encode.backend of both tools (reference = sentence-transformers fp32)")
+    parser.add_argument("--encoders", action="store_true", help="compare the encoder paths instead (texts/s, nDCG@10)")
+    parser.add_argument("--texts", type=int, default=2000, help="--encoders: corpus texts timed per path")
+    parser.add_argument("--device", default="cpu", help="--encoders: cpu or cuda")
     parser.add_argument("--warm-repeats", type=int, default=3, help="warm runs per tool (best of, alternating)")
     parser.add_argument("--worker", choices=["syneg", "peer"], help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)

@@ -302,3 +302,100 @@ def test_cli_count_options_are_bounded(tmp_path, beir_dir, args) -> None:
     refused = (f"Invalid value for '{args[1]}'", f"error: {args[1]}: Input should be")  # typer's, or the field's
     assert done.returncode == 2 and any(text in done.stderr for text in refused), done.stderr
     assert "Traceback" not in done.stderr and not out.exists()
+
+
+# --- reference evaluation (#24): the numbers equal a plain sentence-transformers + pytrec_eval script ------
+
+def _plain_ndcg10(model_path, ds) -> float:
+    """nDCG@10 as a newcomer would compute it: sentence-transformers' encode, the model's similarity, pytrec_eval."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(model_path), device="cpu")
+    doc_ids = list(ds.corpus)
+    docs = model.encode([f"{ds.corpus[d].title} {ds.corpus[d].text}".strip() for d in doc_ids], batch_size=32)
+    query_ids = list(ds.queries)
+    queries = model.encode([ds.queries[q] for q in query_ids], batch_size=32)
+    scores = model.similarity(queries, docs)
+    values, indices = scores.topk(min(101, len(doc_ids)), dim=1)
+    run = {q: {doc_ids[i]: float(v) for v, i in zip(vs.tolist(), ix.tolist()) if doc_ids[i] != q}
+           for q, vs, ix in zip(query_ids, values, indices)}
+    per_query = pytrec_eval.RelevanceEvaluator(ds.qrels, {"ndcg_cut_10"}).evaluate(run)
+    return statistics.fmean(v["ndcg_cut_10"] for v in per_query.values())
+
+
+@pytest.mark.slow
+def test_evaluate_stage_equals_plain_sentence_transformers_and_pytrec_eval(small_slice, tmp_path, monkeypatch):
+    from syneg import layout
+    from syneg.config import RunConfig
+    from syneg.models import default_encoder_path, fresh_encoder
+    from syneg.pipeline.runner import Pipeline
+    from syneg.pipeline.stages import STAGES, evaluate_stage
+
+    monkeypatch.setenv("SYNEG_CACHE_DIR", str(tmp_path / "cache"))
+    config = RunConfig(run_dir=str(tmp_path / "run"), device="cpu", data={"path": str(small_slice)},
+                       train={"max_seq_length": 64})  # the training length must not leak into evaluation
+    pipeline = Pipeline(config, progress=False)
+    model_dir = pipeline.run_dir.file(layout.MODEL)
+    fine_tuned = fresh_encoder(None, max_seq_length=128, device="cpu")  # stands in for a model trained at 128
+    fine_tuned.save_pretrained(str(model_dir))
+    from sentence_transformers import SentenceTransformer
+
+    assert SentenceTransformer(str(model_dir), device="cpu").max_seq_length == 128  # saved with it, read back
+    eval_ds = config.load_split("eval")
+    stage = next(s for s in STAGES if s.name == "evaluate")
+    result = evaluate_stage(pipeline.settings(stage), pipeline.run_dir, eval_ds, False)
+    zero, trained = _plain_ndcg10(default_encoder_path(), eval_ds), _plain_ndcg10(model_dir, eval_ds)
+    assert result["zero_shot"]["nDCG@10"] == pytest.approx(zero, abs=1e-4)  # MiniLM at its own 256 tokens
+    assert result["trained"]["nDCG@10"] == pytest.approx(trained, abs=1e-4)  # the folder's own 128 tokens
+    assert zero != pytest.approx(trained, abs=1e-4)  # the two lengths are told apart on this data
+    assert result["backend"] == "reference" and result["max_seq_length"] is None
+
+
+def _keys(tmp_path, monkeypatch, device: str = "cpu", **sections) -> dict[str, str]:
+    from syneg.config import RunConfig
+    from syneg.pipeline import runner
+
+    monkeypatch.setattr(runner, "resolve_device", lambda spec: device)  # a machine with that device
+    pipeline = runner.Pipeline(RunConfig(run_dir=str(tmp_path / "run"), **sections), progress=False)
+    return {stage.name: pipeline.stage_key(stage) for stage in pipeline.active_stages()}
+
+
+def test_stage_keys_follow_backend_evaluation_length_and_device_type(tmp_path, monkeypatch):
+    base = _keys(tmp_path, monkeypatch)  # BM25 mining, no teacher: mining encodes nothing
+
+    def changed(**kwargs) -> set[str]:
+        device = kwargs.pop("device", "cpu")
+        keys = _keys(tmp_path, monkeypatch, device, **kwargs)
+        return {name for name in base if keys[name] != base[name]}
+
+    assert changed() == set()
+    assert changed(device="cuda:0") == {"synthesize", "diagnose", "train", "evaluate"}  # the guard encodes
+    assert changed(device="cuda:1") == changed(device="cuda:0")  # the type, not the index
+    assert _keys(tmp_path, monkeypatch, "cuda:1") == _keys(tmp_path, monkeypatch, "cuda:0")
+    assert changed(evaluate={"max_seq_length": 128}) == {"train", "evaluate"}  # keep-best checkpoints too
+    assert changed(evaluate={"backend": "bf16"}) == {"train", "evaluate"}
+    plain = {"train": {"keep_best": False}}  # no checkpoint evaluation: training does not depend on it
+    assert {name for name, key in _keys(tmp_path, monkeypatch, "cpu", evaluate={"backend": "bf16"}, **plain).items()
+            if key != _keys(tmp_path, monkeypatch, "cpu", **plain)[name]} == {"evaluate"}
+    assert changed(encode={"backend": "fused"}) == {"synthesize"}  # the guard; evaluation stays the reference
+    assert "mine" in changed(encode={"backend": "fused"}, mine={"retriever": "dense"})
+    dense = {"mine": {"retriever": "dense"}}
+    assert (_keys(tmp_path, monkeypatch, "cpu", **dense)["mine"]
+            != _keys(tmp_path, monkeypatch, "mps", **dense)["mine"])
+    no_guard = {"synthesize": {"guard": False}}
+    assert _keys(tmp_path, monkeypatch, "cpu", **no_guard)["synthesize"] == \
+        _keys(tmp_path, monkeypatch, "cpu", encode={"backend": "bf16"}, **no_guard)["synthesize"]
+
+
+def test_stages_that_may_encode_read_the_encode_section(tmp_path):
+    from syneg.config import RunConfig
+    from syneg.pipeline.runner import Pipeline
+
+    pipeline = Pipeline(RunConfig(run_dir=str(tmp_path / "run"), device="cpu"), progress=False)  # BM25, no teacher
+    readers = {stage.name for stage in pipeline.active_stages() if stage.encoding is not None}
+    assert readers == {"mine", "synthesize", "diagnose", "train", "evaluate"}
+    for stage in pipeline.active_stages():
+        if stage.name in readers:
+            assert pipeline.settings(stage).encode.backend == "reference"
+    train = next(stage for stage in pipeline.active_stages() if stage.name == "train")
+    assert pipeline.settings(train).evaluate.max_seq_length is None  # checkpoints evaluate as evaluate does

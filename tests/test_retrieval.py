@@ -18,7 +18,7 @@ from syneg.retrieval import Retriever, make_retriever
 from syneg.retrieval.bm25 import make_stemmer
 from syneg.retrieval.cache import path_fingerprint
 from syneg.retrieval.dense import DenseRetriever
-from syneg.retrieval.encode import seq_length
+from syneg.retrieval.seqlen import seq_length
 from syneg.retrieval.topk import chunked_topk, topk_rows
 
 SEQ = 48  # short sequences keep the dense tests fast
@@ -151,7 +151,7 @@ def counting_model():
 def dense_setup(slice_data, counting_model, tmp_path_factory):
     small = _small_dataset(slice_data)
     cache_dir = tmp_path_factory.mktemp("embeddings")
-    retriever = DenseRetriever(counting_model, cache_dir=cache_dir, max_seq_length=SEQ, precision="fp32")
+    retriever = DenseRetriever(counting_model, cache_dir=cache_dir, max_seq_length=SEQ, backend="reference")
     retriever.index(small.corpus)
     return small, retriever, cache_dir
 
@@ -180,20 +180,20 @@ def test_dense_matches_sentence_transformers_and_torch_topk(dense_setup, countin
 def test_embedding_cache_skips_encoding(dense_setup, counting_model) -> None:
     small, retriever, cache_dir = dense_setup
     calls = type(counting_model).document_calls
-    again = DenseRetriever(counting_model, cache_dir=cache_dir, max_seq_length=SEQ, precision="fp32")
+    again = DenseRetriever(counting_model, cache_dir=cache_dir, max_seq_length=SEQ, backend="reference")
     again.index(small.corpus)
     assert type(counting_model).document_calls == calls  # loaded from disk, not re-encoded
     assert torch.equal(again.doc_embeddings, retriever.doc_embeddings)
     assert len(list(cache_dir.glob("*.npy"))) == 1 and not list(cache_dir.glob(".*.tmp"))
     metrics = evaluate_model(
-        counting_model, small, max_seq_length=SEQ, precision="fp32", cache_dir=cache_dir, use_cache=True
+        counting_model, small, max_seq_length=SEQ, backend="reference", cache_dir=cache_dir, use_cache=True
     )
     assert type(counting_model).document_calls == calls
     direct = Evaluator(small.qrels).evaluate(
         results_to_run(list(small.queries), retriever.search(list(small.queries.values()), 101))
     )
     assert metrics == pytest.approx(direct, abs=1e-9)
-    again, per_query = evaluate_model(counting_model, small, max_seq_length=SEQ, precision="fp32",
+    again, per_query = evaluate_model(counting_model, small, max_seq_length=SEQ, backend="reference",
                                       cache_dir=cache_dir, use_cache=True, per_query="RR@10")
     assert again == pytest.approx(direct, abs=1e-9) and sorted(per_query) == sorted(small.qrels)
     assert sum(per_query.values()) / len(per_query) == pytest.approx(direct["RR@10"], abs=1e-9)
@@ -241,7 +241,7 @@ def test_a_broken_embedding_cache_is_named_deleted_and_rebuilt(dense_setup, coun
     (path,) = cache_dir.glob("*.npy")
     _spoil(path, kind)
     calls = type(counting_model).document_calls
-    again = DenseRetriever(counting_model, cache_dir=cache_dir, max_seq_length=SEQ, precision="fp32")
+    again = DenseRetriever(counting_model, cache_dir=cache_dir, max_seq_length=SEQ, backend="reference")
     with pytest.warns(UserWarning, match=rf"embedding cache {path} is unusable: .+; deleted, rebuilding it"):
         again.index(small.corpus)
     assert type(counting_model).document_calls > calls  # encoded again
@@ -258,7 +258,7 @@ def test_an_embedding_cache_note_that_is_a_folder_is_replaced(dense_setup, count
     note = path.with_suffix(".json")
     note.unlink()
     note.mkdir()
-    again = DenseRetriever(counting_model, cache_dir=cache_dir, max_seq_length=SEQ, precision="fp32")
+    again = DenseRetriever(counting_model, cache_dir=cache_dir, max_seq_length=SEQ, backend="reference")
     again.index(small.corpus)
     assert path.is_file() and note.is_file()
 
@@ -267,7 +267,7 @@ def test_faiss_search_matches_exact_search(dense_setup, counting_model) -> None:
     pytest.importorskip("faiss")
     small, retriever, cache_dir = dense_setup
     with_faiss = DenseRetriever(
-        counting_model, cache_dir=cache_dir, max_seq_length=SEQ, precision="fp32", use_faiss=True
+        counting_model, cache_dir=cache_dir, max_seq_length=SEQ, backend="reference", use_faiss=True
     )
     with_faiss.index(small.corpus)
     queries = list(small.queries.values())
@@ -291,12 +291,12 @@ def test_cache_key_follows_settings_and_corpus(counting_model, tmp_path) -> None
         Counting(counting_model, cache_dir=tmp_path, **settings).index(docs)
         return len(calls)
 
-    assert index(corpus, max_seq_length=16, precision="fp32") == 1
-    assert index(corpus, max_seq_length=16, precision="fp32") == 0
-    assert index(corpus, max_seq_length=24, precision="fp32") == 1
-    assert index(corpus, max_seq_length=16, precision="bf16") == 1
-    assert index({**corpus, "d0": Document("", "changed text")}, max_seq_length=16, precision="fp32") == 1
-    assert index(corpus, max_seq_length=16, precision="fp32", use_cache=False) == 1
+    assert index(corpus, max_seq_length=16, backend="reference") == 1
+    assert index(corpus, max_seq_length=16, backend="reference") == 0
+    assert index(corpus, max_seq_length=24, backend="reference") == 1
+    assert index(corpus, max_seq_length=16, backend="bf16") == 1
+    assert index({**corpus, "d0": Document("", "changed text")}, max_seq_length=16, backend="reference") == 1
+    assert index(corpus, max_seq_length=16, backend="reference", use_cache=False) == 1
     assert len(list(tmp_path.glob("*.npy"))) == 4
 
 

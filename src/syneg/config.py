@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from syneg.errors import DataError, SynegError
 from syneg.evaluation.metrics import DEFAULT_METRICS, parse_metrics
-from syneg.hardware import DEVICE_PATTERN
+from syneg.hardware import DEVICE_PATTERN, ENCODE_BACKENDS
 from syneg.limits import (
     MAX_EPOCHS, MAX_ITEMS, MAX_LOSS_WEIGHT, MAX_PASSAGE_WORDS, MAX_SAMPLING, MAX_TRAIN_SCALE,
     MAX_ATTEMPTS, MAX_BATCH_SIZE, MAX_CALLS_PER_PAIR, MAX_DEADLINE_S, MAX_DEPTH, MAX_NEGATIVES, MAX_RATIO,
@@ -44,6 +44,7 @@ Workers = Annotated[int, Field(gt=0, le=MAX_WORKERS)]
 Count = Annotated[int, Field(gt=0, le=MAX_ITEMS)]
 KeptTarget = Annotated[float, Field(gt=0, le=MAX_CALLS_PER_PAIR, allow_inf_nan=False)]
 Device = Annotated[str, Field(pattern=DEVICE_PATTERN)]  # auto|cpu|cuda|cuda:N|mps (syneg.hardware.resolve_device)
+EncodeBackend = Literal[ENCODE_BACKENDS]  # type: ignore[valid-type]  # syneg.retrieval.encode.encoder_for
 
 
 def _model_name(name: str) -> str:
@@ -199,8 +200,20 @@ class TrainConfig(Section):
     keep_best: bool = Field(True, description="Save the best evaluated checkpoint by nDCG@10, the untrained model included (evaluated before training, at epoch ends and every eval_steps).")
 
 
+class EncodeConfig(Section):
+    backend: EncodeBackend = Field("reference", description=(
+        "How mining, the guard and the teacher encode texts: reference (sentence-transformers' own encode, "
+        "fp32), bf16 or fp16 (autocast), fused (hand-written bf16 CPU kernels for BERT; else bf16). "
+        "Evaluation uses evaluate.backend."))
+
+
 class EvaluateConfig(Section):
     metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS), description="ir_measures names, e.g. nDCG@10 R@100 RR@10.")
+    backend: EncodeBackend = Field("reference", description=(
+        "How evaluation encodes (metrics, keep-best checkpoints): reference = sentence-transformers' own "
+        "encode in fp32; any other choice changes the numbers."))
+    max_seq_length: SeqLength | None = Field(None, description=(
+        "Evaluation truncation in tokens; None = the model's own (a fine-tuned model: its training length)."))
 
     @field_validator("metrics")
     @classmethod
@@ -218,9 +231,10 @@ class RunConfig(Section):
 
     run_dir: str = Field("runs/default", description="Run directory.")
     seed: Seed = Field(0, description="Seed for every sampled choice (hashed per instance).")
-    device: Device = Field("auto", description="Where every model runs: auto|cpu|cuda|cuda:N|mps; not part of the stages' keys (where, not what).")
+    device: Device = Field("auto", description="Where every model runs: auto|cpu|cuda|cuda:N|mps; its type (cpu/cuda/mps) keys the stages that encode.")
     data: DataConfig = DataConfig()
     teacher: TeacherConfig = TeacherConfig()
+    encode: EncodeConfig = EncodeConfig()
     mine: MineConfig = MineConfig()
     synthesize: SynthesizeConfig = SynthesizeConfig()
     mix: MixConfig = MixConfig()

@@ -12,7 +12,10 @@ import re
 
 from syneg.errors import SynegError
 
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")  # auto: bf16 (else fp16 on CUDA) autocast where the hardware has it
+# how texts are encoded (``encode.backend``, ``evaluate.backend``; ``syneg.retrieval.encode.encoder_for``):
+# reference = sentence-transformers' own encode at the model's dtype (fp32); bf16/fp16 = under autocast;
+# fused = the hand-written bf16 CPU kernels for tested architectures (else bf16 autocast)
+ENCODE_BACKENDS = ("reference", "bf16", "fp16", "fused")
 DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:[0-9]{1,4})?)$"  # N: ASCII digits, at most 4
 DEVICE_CHOICES = "auto|cpu|cuda|cuda:N|mps"
 ENCODE_BATCH = {"cpu": 64, "cuda": 256, "mps": 128}  # default encoding batch size per device type

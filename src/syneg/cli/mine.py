@@ -13,7 +13,7 @@ from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.fields import Fields, settings
 from syneg.cli.options import DeviceOpt, OutOpt, ShardOpt
-from syneg.config import MineConfig, TeacherConfig
+from syneg.config import EncodeConfig, MineConfig, TeacherConfig
 from syneg.limits import MAX_BATCH_SIZE
 
 OPTIONS = ("retriever", "model", "num_negatives", "top_k", "range_min", "range_max", "sampling", "absolute_margin",
@@ -24,13 +24,15 @@ OPTIONS = ("retriever", "model", "num_negatives", "top_k", "range_min", "range_m
 @app.command()
 @data_options()
 @settings(config=Fields(MineConfig, "mine", OPTIONS),
-          teacher=Fields(TeacherConfig, "teacher", ("model", "perc", "false_negatives"), {"model": "--teacher"}))
+          teacher=Fields(TeacherConfig, "teacher", ("model", "perc", "false_negatives"), {"model": "--teacher"}),
+          encode=Fields(EncodeConfig, "encode", ("backend",), {"backend": "--encode-backend"}))
 def mine(
     *,
     out: OutOpt = Path(layout.MINED),
     selection: DataSelection,
     config: MineConfig,
     teacher: TeacherConfig,
+    encode: EncodeConfig,
     batch_size: Annotated[Optional[int], typer.Option(
         min=1, max=MAX_BATCH_SIZE, help="Encoding batch size; default 64 on CPU, 256 on CUDA.")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(
@@ -47,7 +49,7 @@ def mine(
     dataset = selection.load()
     instances, stats = run_mine(dataset, config, selection.seed, cache_dir=cache_dir, device=device, shard=part,
                                 batch_size=batch_size or encode_batch_size(device), show_progress=True,
-                                teacher=teacher)
+                                teacher=teacher, backend=encode.backend)
     stats_path = write_mined(instances, stats, out)
     output.info(format_stats(stats))
     output.info(f"wrote {len(instances):,} instances to {out} and statistics to {stats_path}")

@@ -11,26 +11,22 @@ from syneg.cli import output
 from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.fields import Fields, settings
-from syneg.cli.options import DeviceOpt, OutOpt, choice_enum
-from syneg.config import MineConfig
-from syneg.hardware import PRECISIONS
+from syneg.cli.options import DeviceOpt, OutOpt
+from syneg.config import EncodeConfig, MineConfig
 from syneg.limits import MAX_BATCH_SIZE
-
-Precision = choice_enum("Precision", PRECISIONS)
 
 
 @app.command()
 @data_options()
-@settings(take_set=False, config=Fields(MineConfig, "mine", ("retriever", "model", "top_k", "max_seq_length")))
+@settings(take_set=False, config=Fields(MineConfig, "mine", ("retriever", "model", "top_k", "max_seq_length")),
+          encode=Fields(EncodeConfig, "encode", ("backend",), {"backend": "--encode-backend"}))
 def retrieve(
     out: OutOpt,
     selection: DataSelection,
     config: MineConfig,
+    encode: EncodeConfig,
     batch_size: Annotated[Optional[int], typer.Option(
         "--batch-size", min=1, max=MAX_BATCH_SIZE, help="Dense: encoding batch size; default 64 on CPU, 256 on CUDA.")] = None,
-    precision: Annotated[
-        Precision, typer.Option("--precision", help="Dense: auto = bf16 autocast where the hardware has it.")
-    ] = PRECISIONS[0],
     cache_dir: Annotated[
         Optional[Path],
         typer.Option(
@@ -64,7 +60,7 @@ def retrieve(
         cache_dir=cache_dir,
         batch_size=batch_size or encode_batch_size(device),
         max_seq_length=max_seq_length,
-        precision=precision.value,
+        backend=encode.backend,
         use_cache=not no_cache,
         use_faiss=use_faiss,
         show_progress=True,

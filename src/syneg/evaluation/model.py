@@ -30,7 +30,7 @@ def evaluate_model(
     batch_size: int = 64,
     *,
     max_seq_length: int | None = None,
-    precision: str = "auto",
+    backend: str = "reference",
     cache_dir: str | Path | None = None,
     use_cache: bool | None = None,
     evaluator: Evaluator | None = None,
@@ -44,10 +44,12 @@ def evaluate_model(
     evaluates against ``dataset.qrels``. Pass a prepared ``evaluator`` to reuse it across calls.
     With ``per_query`` (a metric name, e.g. ``nDCG@10``) returns ``(metrics, {query id: value})``.
     ``show_progress`` shows bars for encoding and for scoring a new ``evaluator``; ``device`` None is auto.
+    By default this is the reference evaluation: sentence-transformers' own ``encode`` in the model's dtype
+    (``backend``) at the model's own ``max_seq_length`` (a fine-tuned model's: the length it was trained at).
     """
     evaluator = evaluator or Evaluator(dataset.qrels, metrics, show_progress=show_progress)
     run = model_run(model, dataset, evaluator, top_k, batch_size, max_seq_length=max_seq_length,
-                    precision=precision, cache_dir=cache_dir, use_cache=use_cache, show_progress=show_progress,
+                    backend=backend, cache_dir=cache_dir, use_cache=use_cache, show_progress=show_progress,
                     device=device)
     scores = evaluator.evaluate(run)
     return scores if per_query is None else (scores, evaluator.per_query(run, per_query))
@@ -61,7 +63,7 @@ def model_run(
     batch_size: int = 64,
     *,
     max_seq_length: int | None = None,
-    precision: str = "auto",
+    backend: str = "reference",
     cache_dir: str | Path | None = None,
     use_cache: bool | None = None,
     show_progress: bool = False,
@@ -79,7 +81,7 @@ def model_run(
     if use_cache is None:
         use_cache = model is None or isinstance(model, (str, Path))
     retriever = make_retriever("dense", model, cache_dir=cache_dir, use_cache=use_cache, batch_size=batch_size,
-                               max_seq_length=max_seq_length, precision=precision, show_progress=show_progress,
+                               max_seq_length=max_seq_length, backend=backend, show_progress=show_progress,
                                device=device)
     retriever.index(dataset.corpus)
     query_ids = list(dataset.queries)

@@ -100,7 +100,8 @@ def zero_shot(config: ExperimentConfig) -> CellResult:
     """The untrained starting model on the evaluation split."""
     dataset = config.load_split("eval")
     metrics, per_query = evaluate_model(config.train.model, dataset, config.evaluate.metrics, show_progress=True,
-                                        max_seq_length=config.train.max_seq_length, per_query=PER_QUERY_METRIC)
+                                        backend=config.evaluate.backend,
+                                        max_seq_length=config.evaluate.max_seq_length, per_query=PER_QUERY_METRIC)
     return CellResult("zero-shot", config.seed, {k: v for k, v in metrics.items() if k != "queries"}, per_query)
 
 

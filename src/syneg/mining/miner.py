@@ -80,13 +80,13 @@ def instance_positives(dataset: BeirDataset, qid: str, config: MineConfig, seed:
 
 def make_retriever_for(
     dataset: BeirDataset, config: MineConfig, cache_dir: Path | None, batch_size: int, show_progress: bool = False,
-    device: str | None = None,
+    device: str | None = None, backend: str = "reference",
 ) -> Retriever:
-    """The configured retriever, indexed over the dataset's corpus."""
+    """The configured retriever, indexed over the dataset's corpus (a dense one encodes through ``backend``)."""
     from syneg.retrieval import make_retriever
 
     options = {"cache_dir": cache_dir, "batch_size": batch_size, "max_seq_length": config.max_seq_length,
-               "device": device} if config.retriever == "dense" else {}
+               "device": device, "backend": backend} if config.retriever == "dense" else {}
     retriever = make_retriever(config.retriever, config.model, show_progress=show_progress, **options)
     retriever.index(dataset.corpus)
     return retriever
@@ -122,13 +122,14 @@ def mine(
     teacher: TeacherConfig | None = None,
     device: str | None = None,
     shard: Shard | None = None,
+    backend: str = "reference",
 ) -> tuple[list[MinedInstance], dict[str, Any]]:
     """Mine negatives for each (query, positive) pair; returns the instances and the statistics.
 
     ``retriever``, when given, must already be indexed over ``dataset.corpus`` (else one is built
     from ``config``; dense corpus embeddings are cached in ``cache_dir``, default the retrieval
     cache). Retrieval, positive scoring and rescoring run once per query, batched, on ``device``
-    (None = auto). ``teacher`` (when its ``model`` is set) rescores the candidates and decides false
+    (None = auto); a dense retriever encodes through ``backend`` (``encode.backend``). ``teacher`` (when its ``model`` is set) rescores the candidates and decides false
     negatives (drop or relabel); its corpus embeddings are cached in ``cache_dir`` too. A ``shard``
     mines its block of the selected queries (see :mod:`syneg.sharding`).
     """
@@ -140,7 +141,8 @@ def mine(
     plan = [seed, dataset.split, config.model_dump(mode="json")]  # the same on every machine, wherever the data is
     qids, block = select(shard, qids, qids, plan)
     extra = {"device": resolve_device(device), **({SHARD_KEY: block} if block else {})}
-    retriever = retriever or make_retriever_for(dataset, config, cache_dir, batch_size, show_progress, extra["device"])
+    retriever = retriever or make_retriever_for(dataset, config, cache_dir, batch_size, show_progress, extra["device"],
+                                                backend)
     texts = [dataset.queries[qid] for qid in qids]
     positives = [dataset.positives(qid) for qid in qids]
     ids, scores = retriever.search(texts, config.top_k)

@@ -19,7 +19,7 @@ from syneg import layout
 from syneg.config import RunConfig, dump_config
 from syneg.data import BeirDataset
 from syneg.errors import SynegError
-from syneg.hardware import resolve_device
+from syneg.hardware import device_type, resolve_device
 from syneg.pipeline.stages import STAGE_NAMES, STAGES, Stage, StageSettings
 from syneg.rng import stable_hash
 from syneg.rundir import RunDir
@@ -62,13 +62,18 @@ class Pipeline:
 
     def stage_key(self, stage: Stage) -> str:
         """Hash of the stage's declared settings, its seed and its active upstream outputs' fingerprints
-        (the run's seed whenever it carves the data, so a pinned stage seed is shared only over equal splits)."""
+        (the run's seed whenever it carves the data, so a pinned stage seed is shared only over equal splits);
+        for a stage that encodes, also the device type (cpu/cuda/mps) and the encoding settings it uses."""
         settings = {name: getattr(self.config, name).model_dump(mode="json") for name in stage.sections}
         active = {s.name for s in self.active_stages()}
         inputs = {name: (self.run_dir.marker(name) or {}).get("fingerprint")
                   for name in stage.upstream if name in active}
         seed = self.config.seed if self.config.data.depends_on_run_seed() else self.stage_seed(stage)
-        payload = json.dumps({"seed": seed, "settings": settings, "inputs": inputs}, sort_keys=True)
+        parts = {"seed": seed, "settings": settings, "inputs": inputs}
+        encoding = stage.encoding and stage.encoding(self.config)
+        if encoding is not None:
+            parts["encoding"] = {**encoding, "device": device_type(resolve_device(self.config.device))}
+        payload = json.dumps(parts, sort_keys=True)
         return f"{stable_hash(stage.name, payload):016x}"
 
     def stage_seed(self, stage: Stage) -> int:
@@ -77,7 +82,9 @@ class Pipeline:
         return self.config.seed if own is None else own
 
     def settings(self, stage: Stage) -> StageSettings:
-        sections = {name: getattr(self.config, name) for name in stage.sections}
+        extra = stage.encoding_sections if stage.encoding is not None else ()
+        names = dict.fromkeys((*stage.sections, *extra))
+        sections = {name: getattr(self.config, name) for name in names}
         return StageSettings(self.stage_seed(stage), sections, resolve_device(self.config.device))
 
     def is_current(self) -> bool:

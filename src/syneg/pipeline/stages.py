@@ -47,6 +47,30 @@ def _always(config: RunConfig) -> bool:
     return True
 
 
+def _encodes(config: RunConfig) -> dict[str, Any]:
+    return {}
+
+
+def _mine_encoding(config: RunConfig) -> dict[str, Any] | None:
+    teacher = config.teacher.model or getattr(config.mine, "rescore_model", None)
+    return {"encode": config.encode.backend} if config.mine.retriever == "dense" or teacher else None
+
+
+def _guard_encoding(config: RunConfig) -> dict[str, Any] | None:
+    return {"encode": config.encode.backend} if config.synthesize.guard else None
+
+
+def _train_encoding(config: RunConfig) -> dict[str, Any]:
+    from syneg.training.losses import needs_teacher_scores
+
+    encoding: dict[str, Any] = {}
+    if config.train.keep_best or config.train.eval_steps is not None:  # checkpoints scored as evaluate scores
+        encoding["evaluate"] = {"backend": config.evaluate.backend, "max_seq_length": config.evaluate.max_seq_length}
+    if needs_teacher_scores(config.train.loss):
+        encoding["encode"] = config.encode.backend
+    return encoding
+
+
 def _uses_synthetic(config: RunConfig) -> bool:
     from syneg.mixing import get_strategy
 
@@ -64,6 +88,10 @@ class Stage:
     upstream: tuple[str, ...] = ()  # stages whose outputs it reads
     dataset: Literal["train", "eval"] = "train"
     active: Callable[[RunConfig], bool] = _always
+    # a stage that may encode: its settings also hold ``encoding_sections``, and when ``encoding(config)`` is not
+    # None (it encodes with this config) its key holds that (the settings that change its output) and the device type
+    encoding: Callable[[RunConfig], dict[str, Any] | None] | None = None
+    encoding_sections: tuple[str, ...] = ("encode",)
 
 
 def mine_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
@@ -76,7 +104,8 @@ def mine_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progres
     from syneg.mining import mine, write_mined
 
     instances, stats = mine(train, settings.mine, settings.seed, show_progress=progress, teacher=settings.teacher,
-                            device=settings.device, batch_size=encode_batch_size(settings.device))
+                            device=settings.device, batch_size=encode_batch_size(settings.device),
+                            backend=settings.encode.backend)
     write_mined(instances, stats, run.file(layout.MINED))
     return stats
 
@@ -137,6 +166,11 @@ def diagnose_stage(settings: StageSettings, run: RunDir, train: BeirDataset, pro
     return diagnostics
 
 
+def evaluation_options(settings: StageSettings) -> dict[str, Any]:
+    """``evaluate_model`` keywords of the ``evaluate`` section: the backend and the truncation (None = the model's own)."""
+    return {"backend": settings.evaluate.backend, "max_seq_length": settings.evaluate.max_seq_length}
+
+
 def train_stage(settings: StageSettings, run: RunDir, eval_ds: BeirDataset, progress: bool) -> dict[str, Any]:
     """Fine-tune the student with the configured loss. With ``train.keep_best`` or ``train.eval_steps``
     it evaluates on the eval split before training, at each epoch's end and every ``eval_steps`` (a
@@ -159,27 +193,29 @@ def train_stage(settings: StageSettings, run: RunDir, eval_ds: BeirDataset, prog
         shutil.rmtree(out)
     summary = train_model(instances, settings.train, out, eval_dataset=eval_ds if checkpoints else None,
                           seed=settings.seed, provenance=read_provenance(run.file(layout.TRAIN)),
-                          show_progress=progress, device=settings.device)
+                          show_progress=progress, device=settings.device, evaluation=evaluation_options(settings))
     layout.write_stats(out, summary)
     return summary
 
 
 def evaluate_stage(settings: StageSettings, run: RunDir, eval_ds: BeirDataset, progress: bool) -> dict[str, Any]:
-    """Zero-shot and trained model on the evaluation split.
+    """Zero-shot and trained model on the evaluation split, each at its own ``max_seq_length`` (the trained
+    model's is the length it was trained at) unless ``evaluate.max_seq_length`` is set, through
+    ``evaluate.backend`` (default: sentence-transformers' own encode, fp32).
 
-    | reads    | config ``evaluate``, ``train`` (model, max_seq_length); ``model/``; the eval split |
+    | reads    | config ``evaluate``, ``train`` (the starting model); ``model/``; the eval split |
     | writes   | ``metrics.json``, ``per_query.json``                                      |
     """
     from syneg.evaluation import evaluate_model
-
     from syneg.hardware import encode_batch_size
 
     metrics, device = settings.evaluate.metrics, settings.device
-    options = {"max_seq_length": settings.train.max_seq_length, "per_query": PER_QUERY_METRIC,
-               "show_progress": progress, "device": device, "batch_size": encode_batch_size(device)}
+    options = {**evaluation_options(settings), "per_query": PER_QUERY_METRIC, "show_progress": progress,
+               "device": device, "batch_size": encode_batch_size(device)}
     zero, zero_q = evaluate_model(settings.train.model, eval_ds, metrics, **options)
     trained, trained_q = evaluate_model(run.file(layout.MODEL), eval_ds, metrics, use_cache=False, **options)
-    result = {"split": eval_ds.split, "queries": len(eval_ds.queries), "device": device, "zero_shot": zero,
+    result = {"split": eval_ds.split, "queries": len(eval_ds.queries), "device": device,
+              "backend": settings.evaluate.backend, "max_seq_length": settings.evaluate.max_seq_length, "zero_shot": zero,
               "trained": trained,
               "delta": {m: trained[m] - zero[m] for m in zero if m in trained and m != "queries"}}
     write_json(run.file(layout.PER_QUERY), {"zero_shot": zero_q, "trained": trained_q})
@@ -188,12 +224,14 @@ def evaluate_stage(settings: StageSettings, run: RunDir, eval_ds: BeirDataset, p
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("mine", mine_stage, layout.MINED, ("data", "teacher", "mine")),
+    Stage("mine", mine_stage, layout.MINED, ("data", "teacher", "mine"), encoding=_mine_encoding),
     Stage("synthesize", synthesize_stage, layout.SYNTHETIC, ("data", "teacher", "synthesize"), ("mine",),
-          active=_uses_synthetic),
+          active=_uses_synthetic, encoding=_guard_encoding),
     Stage("mix", mix_stage, layout.TRAIN, ("data", "mix"), ("mine", "synthesize")),
-    Stage("diagnose", diagnose_stage, layout.DIAGNOSTICS, ("train",), ("mix",)),
-    Stage("train", train_stage, layout.MODEL, ("data", "teacher", "train"), ("mix",), dataset="eval"),
-    Stage("evaluate", evaluate_stage, layout.METRICS, ("data", "evaluate", "train"), ("train",), dataset="eval"),
+    Stage("diagnose", diagnose_stage, layout.DIAGNOSTICS, ("train",), ("mix",), encoding=_encodes),
+    Stage("train", train_stage, layout.MODEL, ("data", "teacher", "train"), ("mix",), dataset="eval",
+          encoding=_train_encoding, encoding_sections=("encode", "evaluate")),
+    Stage("evaluate", evaluate_stage, layout.METRICS, ("data", "evaluate", "train"), ("train",), dataset="eval",
+          encoding=_encodes),
 )
 STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)

@@ -20,7 +20,7 @@ def make_retriever(
     cache_dir: Path | None = None,
     batch_size: int = 64,
     max_seq_length: int | None = None,
-    precision: str = "auto",
+    backend: str = "reference",
     use_cache: bool = True,
     use_faiss: bool = False,
     show_progress: bool = False,
@@ -30,8 +30,8 @@ def make_retriever(
 
     ``model`` is a model path or name, a loaded SentenceTransformer, or None for the packaged
     MiniLM; it and the other keyword options except ``show_progress`` apply to ``dense`` only.
-    ``precision`` ``auto`` uses bf16 where the hardware has it (fused kernels on bf16 CPUs); ``device``
-    None is auto.
+    ``backend`` is how texts are encoded (``syneg.retrieval.encode.encoder_for``; default: sentence-transformers'
+    own ``encode``); ``device`` None is auto.
     """
     if kind == "bm25":
         from syneg.retrieval.bm25 import BM25Retriever
@@ -46,7 +46,7 @@ def make_retriever(
             use_cache=use_cache,
             batch_size=batch_size,
             max_seq_length=max_seq_length,
-            precision=precision,
+            backend=backend,
             use_faiss=use_faiss,
             show_progress=show_progress,
             device=device,

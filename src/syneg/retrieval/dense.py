@@ -18,13 +18,7 @@ from syneg.retrieval.cache import (
     path_fingerprint,
     weights_fingerprint,
 )
-from syneg.retrieval.encode import (
-    embedding_dim,
-    encode_with,
-    load_model,
-    resolve_precision,
-)
-from syneg.retrieval.fast_encode import FAST_PATH, uses_fast_path
+from syneg.retrieval.encode import check_backend, embedding_dim, encode_with, load_model
 from syneg.retrieval.topk import chunked_topk, order_by_score
 
 
@@ -38,7 +32,9 @@ class DenseRetriever:
 
     Document embeddings are cached in ``cache_dir`` (default ``$SYNEG_CACHE_DIR`` or
     ``~/.cache/syneg/embeddings``) under a key of the model (a model folder's files,
-    or a loaded model's weights), the corpus content and the encoding settings.
+    or a loaded model's weights), the corpus content and the encoding settings (backend and device type
+included). ``backend`` is one of ``syneg.hardware.ENCODE_BACKENDS`` (``reference``: sentence-transformers'
+own ``encode`` in the model's dtype).
     """
 
     name = "dense"
@@ -51,7 +47,7 @@ class DenseRetriever:
         use_cache: bool = True,
         batch_size: int = 64,
         max_seq_length: int | None = None,
-        precision: str = "auto",
+        backend: str = "reference",
         use_faiss: bool = False,
         show_progress: bool = False,
         device: str | None = None,
@@ -59,7 +55,7 @@ class DenseRetriever:
         self.model_ref = model
         self.encoder = load_model(model, max_seq_length, device)
         self.max_seq_length = max_seq_length or self.encoder.max_seq_length
-        self.precision = resolve_precision(precision, self.encoder.device.type)
+        self.backend = check_backend(backend)
         self.batch_size = batch_size
         self.cache = EmbeddingCache(cache_dir) if use_cache else None
         self.faiss = require("faiss", "faiss") if use_faiss else None
@@ -77,7 +73,7 @@ class DenseRetriever:
             batch_size=self.batch_size,
             max_seq_length=self.max_seq_length,
             is_query=is_query,
-            precision=self.precision,
+            backend=self.backend,
             show_progress=self.show_progress,
         )
 
@@ -88,6 +84,14 @@ class DenseRetriever:
             return path_fingerprint(resolve_encoder(None if self.model_ref is None else str(self.model_ref)))
         return weights_fingerprint(self.encoder)
 
+    def _numerics(self) -> str:
+        """The backend as it runs on this model: ``fused`` names its kernel version, or its bf16 fallback."""
+        if self.backend != "fused":
+            return self.backend
+        from syneg.retrieval.fast_encode import FAST_PATH, uses_fast_path
+
+        return FAST_PATH if uses_fast_path(self.encoder) else "bf16"
+
     def _encode_corpus(self, ids: list[str], texts: list[str]) -> np.ndarray:
         if self.cache is None:
             return self.encode(texts, is_query=False)
@@ -96,8 +100,8 @@ class DenseRetriever:
             "corpus": corpus_fingerprint(ids, texts),
             "max_seq_length": self.max_seq_length,
             "normalize": True,
-            "precision": self.precision,
-            "kernels": FAST_PATH if uses_fast_path(self.encoder, self.precision) else "torch",
+            "backend": self._numerics(),
+            "device": self.encoder.device.type,
             "dim": embedding_dim(self.encoder),
         }
         key = EmbeddingCache.key(**settings)

@@ -27,6 +27,7 @@ import torch
 
 from syneg import progress
 from syneg.retrieval.fused import fused_bf16_copy, fused_kernels_available, intra_op_threads
+from syneg.retrieval.seqlen import seq_length
 
 CHARS_PER_TOKEN = 8  # prefix length per kept token; WordPiece averages ~4-5 characters per token
 LENGTH_STEP = 8  # batches are padded to a multiple of this many tokens, so batches share kernel shapes
@@ -39,25 +40,28 @@ log = logging.getLogger(__name__)
 FUSED_ARCHITECTURES = ("BertModel",)  # transformer classes the fused path is tested on (MiniLM)
 
 
-def uses_fast_path(model: Any, precision: str) -> bool:
-    """True when :func:`fast_encode` handles this model and precision: bf16 on a bf16-capable CPU, a model
-    without prompts whose transformer is in :data:`FUSED_ARCHITECTURES` (others run under bf16 autocast,
-    with one log line)."""
+def uses_fast_path(model: Any) -> bool:
+    """True when :func:`fast_encode` handles this model: on a bf16-capable CPU, a model without prompts whose
+    transformer is in :data:`FUSED_ARCHITECTURES`. Otherwise the ``fused`` backend runs under bf16 autocast
+    and says why in one log line."""
     prompts = getattr(model, "prompts", None) or {}
-    if not (precision == "bf16" and model.device.type == "cpu" and not any(prompts.values())
-            and fused_kernels_available()):
-        return False
     architecture = type(getattr(model[0], "auto_model", None)).__name__
-    if architecture not in FUSED_ARCHITECTURES:
-        _note_fallback(architecture)
-        return False
-    return True
+    if model.device.type != "cpu" or not fused_kernels_available():
+        reason = f"the device is {model.device.type}" if model.device.type != "cpu" else \
+            "this CPU or torch lacks native bf16 oneDNN kernels"
+    elif any(prompts.values()):
+        reason = "the model has prompts"
+    elif architecture not in FUSED_ARCHITECTURES:
+        reason = f"they are tested on {', '.join(FUSED_ARCHITECTURES)} only, not {architecture}"
+    else:
+        return True
+    _note_fallback(reason)
+    return False
 
 
 @functools.cache
-def _note_fallback(architecture: str) -> None:
-    log.info("fused bf16 kernels are tested on %s only: %s encodes under bf16 autocast",
-                ", ".join(FUSED_ARCHITECTURES), architecture)
+def _note_fallback(reason: str) -> None:
+    log.info("encode backend fused: %s, so it encodes under bf16 autocast", reason)
 
 
 def _splits_on_spaces(model: Any) -> bool:
@@ -138,10 +142,8 @@ def fast_encode(
     model: Any, texts: list[str], *, batch_size: int, max_seq_length: int | None, show_progress: bool = False
 ) -> np.ndarray:
     """L2-normalized float32 embeddings of ``texts`` (order kept), computed with the fused bf16 copy."""
-    from syneg.retrieval.encode import seq_length
-
     fused = fused_bf16_copy(model)
-    with seq_length(fused, max_seq_length or model.max_seq_length):
+    with seq_length(fused, max_seq_length or model.max_seq_length):  # the tokenizer is shared with ``model``
         order, batches = _token_batches(fused, texts, batch_size, fused.max_seq_length, _splits_on_spaces(fused))
 
     def run(features: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -115,14 +115,22 @@ def _fuse_linears(module: nn.Module) -> None:
             _fuse_linears(child)
 
 
-def _clone_tree(module: nn.Module) -> nn.Module:
-    """A shallow copy of ``module`` and of every submodule: new module objects, shared tensors.
+def has_bound_methods(module: nn.Module) -> bool:
+    """True when ``module`` carries methods bound to itself on the instance (a trainer's mixed-precision ``forward``)."""
+    return any(getattr(value, "__self__", None) is module for value in vars(module).values())
+
+
+def plain_copy(module: nn.Module) -> nn.Module:
+    """A shallow copy of ``module`` and of every submodule in eval mode: new module objects, shared tensors.
 
     Much cheaper than ``deepcopy`` (which also copies configs, tokenizers and every Python
-    attribute); :func:`_fuse` then swaps linear layers in the copy only. Methods bound to ``module``
-    on the instance (a trainer's mixed-precision ``forward``) are left out: they would run the
-    original, in its own training mode, instead of the copy.
+    attribute). Methods bound to ``module`` on the instance (a trainer's mixed-precision ``forward``)
+    are left out: they would run the original, in its own training mode and precision, instead of the copy.
     """
+    return _clone_tree(module).eval()
+
+
+def _clone_tree(module: nn.Module) -> nn.Module:
     clone = copy.copy(module)
     for name, value in list(vars(module).items()):
         if getattr(value, "__self__", None) is module:  # e.g. accelerate's autocast ``forward``, bound to ``module``
@@ -134,12 +142,13 @@ def _clone_tree(module: nn.Module) -> nn.Module:
 
 
 def fused_bf16_copy(model: Any) -> Any:
-    """A fused bf16 copy of ``model`` as its weights are now (about 0.03 s to build).
+    """A fused bf16 copy of ``model`` as its weights are now (about 0.03 s to build); :func:`_fuse` swaps
+    linear layers in the copy only.
 
     Built anew on every call: a trainer's optimizer may change weights in place without bumping
     their version counters (``p.data`` updates, fused AdamW), so no cheap key can tell a stale copy.
     """
     with intra_op_threads(1):  # small casts: two threads only add synchronisation on shared cores
-        fused = _clone_tree(model).eval()
+        fused = plain_copy(model)
         _fuse(fused)
     return fused

@@ -17,7 +17,7 @@ def encode_pairs(
     show_progress: bool = False,
     batch_size: int = 64,
     max_seq_length: int | None = None,
-    precision: str = "auto",
+    backend: str = "reference",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row-aligned L2-normalized embeddings of the queries and of the passages of ``pairs``.
 
@@ -26,7 +26,7 @@ def encode_pairs(
     progress bars when ``show_progress``).
     """
     loaded = load_model(model, max_seq_length)
-    options = {"batch_size": batch_size, "max_seq_length": max_seq_length, "precision": precision}
+    options = {"batch_size": batch_size, "max_seq_length": max_seq_length, "backend": backend}
     queries = list(dict.fromkeys(query for query, _ in pairs))
     passages = list(dict.fromkeys(passage for _, passage in pairs))
     query_emb = encode_with(loaded, queries, is_query=True, show_progress=show_progress, **options)

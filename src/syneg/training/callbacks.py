@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,14 +78,15 @@ class EpochEvaluator(TrainerCallback):
     """
 
     def __init__(self, dataset, logger: StepLogger, before: bool = True, batch_size: int = 64,
-                 every: int | None = None, keep_best: bool = False, metric: str = "nDCG@10") -> None:
+                 every: int | None = None, keep_best: bool = False, metric: str = "nDCG@10",
+                 options: Mapping[str, Any] | None = None) -> None:
         from syneg.evaluation import Evaluator
 
         self.dataset = dataset
         self.evaluator = Evaluator(dataset.qrels)
         self.logger = logger
         self.before, self.every, self.keep_best, self.metric = before, every, keep_best, metric
-        self.batch_size = batch_size
+        self.batch_size, self.options = batch_size, dict(options or {})  # evaluate_model's backend, max_seq_length
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None  # the best history row
         self._best_state: dict[str, Any] | None = None
@@ -100,7 +102,7 @@ class EpochEvaluator(TrainerCallback):
         # untrained weights are a model loaded from disk: its corpus embeddings are cached under a hash of
         # the weights, so runs starting from the same model (experiment cells) encode the corpus once
         metrics = evaluate_model(model, self.dataset, batch_size=self.batch_size, evaluator=self.evaluator,
-                                 use_cache=state.global_step == 0)
+                                 use_cache=state.global_step == 0, **self.options)
         model.train()
         row = {"event": "eval", "step": state.global_step, "epoch": epoch, "metrics": metrics,
                "eval_s": round(time.perf_counter() - started, 2)}

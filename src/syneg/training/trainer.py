@@ -78,7 +78,8 @@ def load_model(config: TrainConfig, device: str | None = None):
 
 def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str | Path,
           eval_dataset=None, seed: int = 0, provenance: Mapping[str, Any] | None = None,
-          show_progress: bool = True, device: str | None = None) -> dict[str, Any]:
+          show_progress: bool = True, device: str | None = None,
+          evaluation: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Fine-tune ``config.model`` on ``instances``; the model folder appears at ``out_dir`` only when complete.
 
     ``out_dir`` then holds a sentence-transformers model (with model card) plus
@@ -87,7 +88,8 @@ def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str |
     Under torchrun every process trains (on GPUs: ``cuda:LOCAL_RANK``) and only rank 0 writes.
     ``device`` None is auto; mixed precision (``config.bf16``) is bf16 or fp16 as the device supports.
     With ``eval_dataset`` the model is evaluated before, every ``eval_steps`` and at the end;
-    ``keep_best`` saves the best of those.
+    ``keep_best`` saves the best of those; ``evaluation`` holds ``evaluate_model``'s ``backend`` and
+    ``max_seq_length`` for these evaluations (default: the reference, at the model's training length).
     """
     from syneg.training.losses import needs_teacher_scores
 
@@ -106,7 +108,8 @@ def train(instances: list[TrainingInstance], config: TrainConfig, out_dir: str |
         warmup = warmup_steps(config, info["rows"], world_size())
         logger = StepLogger(work / layout.TRAIN_LOG if work else None, show_progress)
         evaluator = None if eval_dataset is None else EpochEvaluator(
-            eval_dataset, logger, config.eval_before, every=config.eval_steps, keep_best=config.keep_best)
+            eval_dataset, logger, config.eval_before, every=config.eval_steps, keep_best=config.keep_best,
+            options=evaluation)
         with tempfile.TemporaryDirectory(prefix="syneg-trainer-") as scratch:
             trainer = SentenceTransformerTrainer(
                 model=model, args=training_arguments(config, scratch, seed, precision, warmup, device),
