@@ -202,7 +202,7 @@ class TrainConfig(Section):
 
 class EncodeConfig(Section):
     backend: EncodeBackend = Field("reference", description=(
-        "How mining, the guard and the teacher encode texts: reference (sentence-transformers' own encode, "
+        "How mining, the guard and teacher scoring encode texts: reference (sentence-transformers' own encode, "
         "fp32), bf16 or fp16 (autocast), fused (hand-written bf16 CPU kernels for BERT; else bf16). "
         "Evaluation uses evaluate.backend."))
 

@@ -13,7 +13,7 @@ from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.fields import Fields, settings
 from syneg.cli.options import DeviceOpt, OutOpt, ShardOpt
-from syneg.config import SynthesizeConfig, TeacherConfig
+from syneg.config import EncodeConfig, SynthesizeConfig, TeacherConfig
 from syneg.errors import DataError, SynegError
 
 if TYPE_CHECKING:
@@ -55,12 +55,14 @@ def _load(selection: DataSelection, mined: Path | None, mode: str) -> tuple[Beir
 @app.command()
 @data_options()
 @settings(config=Fields(SynthesizeConfig, "synthesize", OPTIONS, SHOW_POSITIVE),
-          teacher=Fields(TeacherConfig, "teacher", ("model",), {"model": "--teacher"}))
+          teacher=Fields(TeacherConfig, "teacher", ("model",), {"model": "--teacher"}),
+          encode=Fields(EncodeConfig, "encode", ("backend",), {"backend": "--encode-backend"}))
 def synthesize(
     out: OutOpt,
     selection: DataSelection,
     config: SynthesizeConfig,
     teacher: TeacherConfig,
+    encode: EncodeConfig,
     mined: MinedOpt = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Call again for items that failed before.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the calls and tokens a run would need.")] = False,
@@ -103,7 +105,7 @@ def synthesize(
         return
     stats = synthesis.synthesize(dataset, config, out, mined_rows, seed, retry_failed=retry_failed,
                                  import_from=import_batch, progress=progress.enabled(), device=device, shard=part,
-                                 teacher=teacher)
+                                 teacher=teacher, encode_backend=encode.backend)
     shown = {k: stats[k] for k in ("items", "kept", "pass_rate", "fail_rate", "drops")}
     output.summary("synthesize", out=out, **shown)
     lines, failed = synthesis.failure_report(stats, out)

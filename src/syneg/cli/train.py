@@ -13,7 +13,7 @@ from syneg.cli.app import app
 from syneg.cli.data_options import DataSelection, SeedOpt
 from syneg.cli.fields import Fields, settings
 from syneg.cli.options import DeviceOpt, model_default
-from syneg.config import DataConfig, TeacherConfig, TrainConfig
+from syneg.config import DataConfig, EncodeConfig, TeacherConfig, TrainConfig
 from syneg.limits import MAX_WORKERS
 
 Opt = typer.Option
@@ -23,12 +23,14 @@ OPTIONS = ("model", "epochs", "batch_size", "lr", "temperature", "max_seq_length
 
 @app.command("train")
 @settings(config=Fields(TrainConfig, "train", OPTIONS, {"keep_best": ("--keep-best/--keep-last",)}),
-          teacher=Fields(TeacherConfig, "teacher", ("model",), {"model": "--teacher"}))
+          teacher=Fields(TeacherConfig, "teacher", ("model",), {"model": "--teacher"}),
+          encode=Fields(EncodeConfig, "encode", ("backend",), {"backend": "--encode-backend"}))
 def train_command(
     train_file: Annotated[Path, Opt("--train", help="TrainingInstance JSONL (syneg mix).")],
     out: Annotated[Path, Opt("--out", help="Model folder to write (appears only when complete).")],
     config: TrainConfig,
     teacher: TeacherConfig,
+    encode: EncodeConfig,
     seed: SeedOpt = DataSelection.seed,
     eval_data: Annotated[Optional[Path], Opt("--eval-data",
                                              help="BEIR folder to evaluate on each epoch; default: embedded slice.")] = None,
@@ -70,7 +72,7 @@ def train_command(
     from syneg.teacher.fill import fill_teacher_scores
 
     if needs_teacher_scores(config.loss):
-        instances = fill_teacher_scores(instances, teacher)
+        instances = fill_teacher_scores(instances, teacher, backend=encode.backend)
     eval_dataset = None
     if eval_split is not None or eval_data is not None:
         split = eval_split or model_default(DataConfig, "eval_split")

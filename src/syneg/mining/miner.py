@@ -156,7 +156,7 @@ def mine(
     if teacher is not None and teacher.model is not None:
         windows, teacher_scores = _rescore(dataset, texts, windows, positives, teacher,
                                            {"device": extra["device"], "cache_dir": cache_dir,
-                                            "show_progress": show_progress})
+                                            "show_progress": show_progress, "backend": backend})
     instances = []
     with _gc_paused():
         for row, qid in enumerate(qids):
@@ -279,7 +279,7 @@ def _rescore(
     options: dict[str, Any],
 ) -> tuple[list[list[Candidate]], list[list[float] | None]]:
     """Teacher scores for the in-window candidates and for every positive, in one batched call
-    (``options``: ``device``, ``cache_dir``, ``show_progress`` of :func:`syneg.teacher.load.load_teacher`)."""
+    (``options``: ``device``, ``cache_dir``, ``show_progress``, ``backend`` of :func:`syneg.teacher.load.load_teacher`)."""
     from syneg.teacher.load import load_teacher
 
     doc_ids = [[c.doc_id for c in win] + list(pos) for win, pos in zip(windows, positives)]

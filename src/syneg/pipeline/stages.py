@@ -122,7 +122,7 @@ def synthesize_stage(settings: StageSettings, run: RunDir, train: BeirDataset, p
     out = run.file(layout.SYNTHETIC)
     mined = read_records(run.file(layout.MINED), MinedInstance)
     stats = synthesize(train, config, out, mined=mined, seed=settings.seed, progress=progress, teacher=settings.teacher,
-                       device=settings.device)
+                       device=settings.device, encode_backend=settings.encode.backend)
     _, failed = failure_report(stats, out)
     if failed is not None:  # not marked done: a rerun retries the transient failures
         raise failed
@@ -186,7 +186,8 @@ def train_stage(settings: StageSettings, run: RunDir, eval_ds: BeirDataset, prog
 
     instances = read_records(run.file(layout.TRAIN), TrainingInstance)
     if needs_teacher_scores(settings.train.loss):
-        instances = fill_teacher_scores(instances, settings.teacher, device=settings.device, show_progress=progress)
+        instances = fill_teacher_scores(instances, settings.teacher, device=settings.device, show_progress=progress,
+                                        backend=settings.encode.backend)
     checkpoints = settings.train.keep_best or settings.train.eval_steps is not None
     out = run.file(layout.MODEL)
     if out.exists():

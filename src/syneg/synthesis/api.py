@@ -82,6 +82,7 @@ def synthesize(
     teacher: TeacherConfig | None = None,
     device: str | None = None,
     shard: Shard | None = None,
+    encode_backend: str = "reference",
 ) -> dict[str, Any]:
     """Generate (or import), check and guard synthetic negatives; write ``out``, stats and failures.
 
@@ -90,7 +91,7 @@ def synthesize(
 
     A ``backend`` passed in is closed at the end (its connections belong to this call's event loop).
     Failed calls are in ``stats["failures"]``; :func:`failure_report` turns them into the run's verdict.
-    The guard's teacher runs on ``device`` (None = auto). A ``shard`` does its block of the planned calls.
+    The guard's teacher runs on ``device`` (None = auto) and encodes through ``encode_backend``. A ``shard`` does its block of the planned calls.
     """
     started = time.perf_counter()
     config = with_planned_calls(config, out)
@@ -106,7 +107,7 @@ def synthesize(
             counters = asyncio.run(_run(items, config, cache, backend, retry_failed, progress))
         outcome = collect(items, cache, model_id, counters.transient, run_vocabulary(dataset, items))
     if config.guard and outcome.negatives:
-        apply_guard(outcome, items, make_guard(config, teacher, device, progress))
+        apply_guard(outcome, items, make_guard(config, teacher, device, progress, encode_backend))
     write_jsonl(out, outcome.negatives)
     paths = side_paths(out)
     write_jsonl(paths["failed"], outcome.rejected)
@@ -120,13 +121,13 @@ def synthesize(
 
 
 def make_guard(config: SynthesizeConfig, teacher: TeacherConfig | None, device: str | None = None,
-               show_progress: bool = True) -> HardnessGuard:
+               show_progress: bool = True, backend: str = "reference") -> HardnessGuard:
     """The hardness guard of ``config``: ``teacher`` (its model, else the packaged MiniLM) on ``device``."""
     from syneg.teacher.load import load_teacher
 
     teacher = teacher or TeacherConfig()
     band = Band(config.guard_margin, config.guard_floor, teacher.perc if teacher.model else 1.0)
-    return HardnessGuard(load_teacher(teacher, device=device, show_progress=show_progress), band,
+    return HardnessGuard(load_teacher(teacher, device=device, show_progress=show_progress, backend=backend), band,
                          relabel=teacher.false_negatives == "relabel")
 
 

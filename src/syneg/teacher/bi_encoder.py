@@ -20,10 +20,11 @@ class BiEncoderTeacher:
     its document prompt)."""
 
     def __init__(self, path: str, *, name: str, batch_size: int = 32, max_seq_length: int | None = None,
-                 device: str | None = None, cache_dir: str | Path | None = None, show_progress: bool = True) -> None:
+                 device: str | None = None, cache_dir: str | Path | None = None, show_progress: bool = True,
+                 backend: str = "reference") -> None:
         self.name, self.path, self.show_progress = name, path, show_progress
         self._options = {"batch_size": batch_size, "max_seq_length": max_seq_length, "device": device,
-                         "cache_dir": cache_dir, "show_progress": show_progress}
+                         "cache_dir": cache_dir, "show_progress": show_progress, "backend": backend}
 
     def score(self, queries: list[str], docs: list[list[str]]) -> list[list[float]]:
         """Each passage's cosine with its query; the distinct passages (as ``Document.full_text``: stripped)

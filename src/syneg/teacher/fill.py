@@ -14,7 +14,7 @@ def missing_scores(instances: list[TrainingInstance]) -> int:
 
 
 def fill_teacher_scores(instances: list[TrainingInstance], teacher: TeacherConfig, *, device: str | None = None,
-                        show_progress: bool = True) -> list[TrainingInstance]:
+                        show_progress: bool = True, backend: str = "reference") -> list[TrainingInstance]:
     """``instances`` with every missing teacher score computed by ``teacher.model`` (stored ones kept).
 
     Stored scores come from the same teacher: mining and the guard score with ``teacher.model`` too, and
@@ -26,7 +26,7 @@ def fill_teacher_scores(instances: list[TrainingInstance], teacher: TeacherConfi
         raise SynegError("a distillation loss needs teacher scores: set teacher.model (e.g. mpnet)")
     from syneg.teacher.load import load_teacher
 
-    scorer = load_teacher(teacher, device=device, show_progress=show_progress)
+    scorer = load_teacher(teacher, device=device, show_progress=show_progress, backend=backend)
     docs = [[i.positive, *(p.text for p in (*i.negatives, *i.extra_positives))] for i in instances]
     rows = scorer.score([i.query for i in instances], docs)
     return [_scored(i, row) for i, row in zip(instances, rows)]

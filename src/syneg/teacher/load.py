@@ -26,11 +26,12 @@ class Teacher(Protocol):
 
 
 def load_teacher(config: TeacherConfig, *, device: str | None = None, cache_dir: str | Path | None = None,
-                 show_progress: bool = True) -> Teacher:
+                 show_progress: bool = True, backend: str = "reference") -> Teacher:
     """The teacher of ``config`` (``model`` None: the packaged MiniLM) on ``device`` (None = auto).
 
     A cross-encoder (see :func:`is_cross_encoder`) scores pairs; a bi-encoder scores cosines and caches the
-    passages' embeddings in ``cache_dir`` (default: the dense-retrieval cache). Progress goes to stderr.
+    passages' embeddings in ``cache_dir`` (default: the dense-retrieval cache), encoding through ``backend``
+    (``encode.backend``). Progress goes to stderr.
     """
     from syneg.models import resolve_encoder
 
@@ -43,7 +44,7 @@ def load_teacher(config: TeacherConfig, *, device: str | None = None, cache_dir:
         return CrossEncoderTeacher(path, **options)
     from syneg.teacher.bi_encoder import BiEncoderTeacher
 
-    return BiEncoderTeacher(path, cache_dir=cache_dir, **options)
+    return BiEncoderTeacher(path, cache_dir=cache_dir, backend=backend, **options)
 
 
 def teacher_name(model: str | None) -> str:
