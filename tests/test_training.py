@@ -58,10 +58,12 @@ def small_eval(slice_train):
 
 def test_loss_is_infonce_at_scale_one_over_tau(instances):
     model = load_encoder(None, 32)
-    loss = make_loss(model, TrainConfig(temperature=0.05))
+    loss = make_loss(model, TrainConfig(temperature=0.05, mini_batch_size=None))
     assert loss.scale == pytest.approx(20.0) and type(loss).__name__ == "MultipleNegativesRankingLoss"
     cached = make_loss(model, TrainConfig(temperature=0.02, mini_batch_size=2))
     assert type(cached).__name__ == "CachedMultipleNegativesRankingLoss" and cached.scale == pytest.approx(50.0)
+    default = make_loss(model, TrainConfig())  # the default: 16 texts per forward pass bounds the activation memory
+    assert type(default).__name__ == "CachedMultipleNegativesRankingLoss" and default.mini_batch_size == 16
     with pytest.raises(ValidationError, match="temperature"):
         TrainConfig(temperature=0.0)  # refused by the config, before any loss is built
 
