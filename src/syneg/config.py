@@ -172,7 +172,8 @@ class TrainConfig(Section):
     max_steps: Count | None = None  # stop after this many optimizer steps (None = all epochs)
     num_negatives: Negatives | None = None  # negative columns K; None = the largest count in the data
     mini_batch_size: BatchSize | None = 16  # infonce: CachedMultipleNegativesRankingLoss, this many texts per
-    # forward pass (same loss and gradients; activation memory of 16 texts, not a whole batch); None = plain MNRL
+    # forward pass (same loss and gradients, dropout drawn in another order; activations of 16 texts, not a whole
+    # batch's); None = plain MNRL
     eval_before: bool = True  # evaluate the untrained model too (needs an eval dataset)
     loss: Literal[LOSSES] = "infonce"  # type: ignore[valid-type]  # the loss registry (training/losses)
     infonce_weight: Annotated[float, Field(ge=0, le=MAX_LOSS_WEIGHT, allow_inf_nan=False)] = 1.0  # distillation losses: + this x InfoNCE (0 = distillation alone)
