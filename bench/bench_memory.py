@@ -13,6 +13,19 @@ and its peak RSS is read by GNU time (``/usr/bin/time -f %M``), so the numbers a
   interpreter's floor for touching every record.
 
     python bench/bench_memory.py [--scales 1 10 50] [--queries 2000] [--data DIR] [--keep DIR]
+
+``--main-job``: the README's main job instead, ``syneg run`` with no config, on a fresh run directory, one
+stage per process in pipeline order (``syneg run --run-dir D --stages <stage>``), each stage's peak RSS and
+wall time. Peers in the same run: the floor of any MiniLM job (import torch and sentence-transformers, load
+MiniLM, encode one text) and plain sentence-transformers training on the same ``train.jsonl`` (the usual
+recipe: MultipleNegativesRankingLoss, same batch size, sequence length, temperature, bf16, one epoch, no
+evaluation). ``--whole`` adds the whole job as one process on a second fresh run directory: the number that
+counts, since ``syneg run`` runs every stage in one process.
+
+    python bench/bench_memory.py --main-job [--whole] [--keep DIR] [--set section.key=value ...]
+
+``--set`` is passed to every ``syneg run`` (e.g. ``--set mix.strategy=retrieved`` skips the LLM, or
+``--set train.mini_batch_size=null`` for the plain, uncached loss).
 """
 
 from __future__ import annotations
@@ -140,6 +153,62 @@ def run_scale(data: Path, folder: Path, copies: int, queries: int, mined_1x: Pat
     return row
 
 
+FLOOR_PEER = r"""
+from sentence_transformers import SentenceTransformer
+from syneg.models import default_encoder_path
+SentenceTransformer(str(default_encoder_path()), device="cpu").encode(["one text"])
+"""
+
+PLAIN_TRAIN_PEER = r"""
+import sys, tempfile
+from datasets import Dataset
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.base.sampler import BatchSamplers
+from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+from syneg.config import TrainConfig
+from syneg.io import read_records
+from syneg.mixing.exports.columns import st_columns
+from syneg.models import default_encoder_path
+from syneg.records import TrainingInstance
+config = TrainConfig()
+model = SentenceTransformer(str(default_encoder_path()), device="cpu")
+model.max_seq_length = config.max_seq_length
+columns = st_columns(read_records(sys.argv[1], TrainingInstance))[0]
+with tempfile.TemporaryDirectory() as out:
+    args = SentenceTransformerTrainingArguments(
+        output_dir=out, use_cpu=True, bf16=config.bf16, per_device_train_batch_size=config.batch_size,
+        num_train_epochs=config.epochs, learning_rate=config.lr, batch_sampler=BatchSamplers.NO_DUPLICATES,
+        save_strategy="no", report_to="none", disable_tqdm=True, seed=0)
+    loss = MultipleNegativesRankingLoss(model, scale=1 / config.temperature)
+    SentenceTransformerTrainer(model=model, args=args, loss=loss, train_dataset=Dataset.from_dict(columns)).train()
+"""
+
+
+def main_job(folder: Path, whole: bool, overrides: list[str]) -> None:
+    """The README's main job stage by stage (each its own process), its peers, and optionally the whole job."""
+    from syneg.config import load_config
+    from syneg.pipeline.stages import STAGES
+
+    config = load_config(None, overrides)
+    run_dir, sets = folder / "run", [arg for item in overrides for arg in ("--set", item)]
+    rows = [(stage.name, *peak_rss(syneg("run", "--run-dir", str(run_dir), "--stages", stage.name, *sets)))
+            for stage in STAGES if stage.active(config)]  # synthesis only when the strategy uses it
+    floor = peak_rss([sys.executable, "-c", FLOOR_PEER])
+    plain = peak_rss([sys.executable, "-c", PLAIN_TRAIN_PEER, str(run_dir / "train.jsonl")])
+    print(f"\n{'stage':<11} {'peak RSS':>9} {'wall':>7}")
+    for stage, rss, wall in rows:
+        print(f"{stage:<11} {rss:>8.0f}M {wall:>6.1f}s")
+    print(f"{'all stages':<11} {max(r[1] for r in rows):>8.0f}M {sum(r[2] for r in rows):>6.1f}s")
+    train = next(r for r in rows if r[0] == "train")
+    print(f"peer: torch + sentence-transformers + MiniLM floor {floor[0]:.0f}M ({floor[1]:.1f}s); "
+          f"train stage / floor {train[1] / floor[0]:.2f}x")
+    print(f"peer: plain sentence-transformers training on the same train.jsonl {plain[0]:.0f}M ({plain[1]:.1f}s); "
+          f"train stage / plain {train[1] / plain[0]:.2f}x (time {train[2] / plain[1]:.2f}x)")
+    if whole:
+        rss, wall = peak_rss(syneg("run", "--run-dir", str(folder / "whole"), *sets))
+        print(f"whole job, one process (syneg run): {rss:.0f}M peak RSS, {wall:.1f}s")
+
+
 def report(rows: list[dict], base_rss: float) -> None:
     print(f"\ninterpreter + syneg CLI imports (syneg --help): {base_rss:.0f} MiB peak RSS")
     print(f"{'scale':>5} {'corpus':>8} | {'mine':>7} {'bm25s':>7} {'ratio':>6} {'time':>6} {'mined':>7} | "
@@ -165,10 +234,17 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000, help="queries mined per scale (--max-queries)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--keep", type=Path, default=None, help="keep the generated files in this folder")
+    parser.add_argument("--main-job", action="store_true", help="measure the README's main job (syneg run) instead")
+    parser.add_argument("--whole", action="store_true", help="--main-job: also the whole job in one process")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="--main-job: a config override for every syneg run (repeatable)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
+        if args.main_job:
+            main_job(folder, args.whole, args.overrides)
+            return
         base_rss, _ = peak_rss(syneg("--help"))
         rows, mined_1x = [], None
         for copies in sorted(args.scales):

@@ -58,10 +58,12 @@ def small_eval(slice_train):
 
 def test_loss_is_infonce_at_scale_one_over_tau(instances):
     model = load_encoder(None, 32)
-    loss = make_loss(model, TrainConfig(temperature=0.05))
+    loss = make_loss(model, TrainConfig(temperature=0.05, mini_batch_size=None))
     assert loss.scale == pytest.approx(20.0) and type(loss).__name__ == "MultipleNegativesRankingLoss"
     cached = make_loss(model, TrainConfig(temperature=0.02, mini_batch_size=2))
     assert type(cached).__name__ == "CachedMultipleNegativesRankingLoss" and cached.scale == pytest.approx(50.0)
+    default = make_loss(model, TrainConfig())  # the default: 16 texts per forward pass bounds the activation memory
+    assert type(default).__name__ == "CachedMultipleNegativesRankingLoss" and default.mini_batch_size == 16
     with pytest.raises(ValidationError, match="temperature"):
         TrainConfig(temperature=0.0)  # refused by the config, before any loss is built
 
@@ -75,6 +77,28 @@ def test_loss_is_infonce_at_scale_one_over_tau(instances):
     docs = torch.cat([p, n])  # every query scores all positives and hard negatives of the batch
     reference = torch.nn.functional.cross_entropy(q @ docs.T / 0.05, torch.arange(4)).item()
     assert value == pytest.approx(reference, rel=1e-4)
+
+
+@pytest.mark.slow
+def test_default_cached_loss_gives_the_plain_losss_gradients(instances):
+    """The default loss (GradCache over mini-batches) changes the memory held, not the loss or its gradients."""
+    model = load_encoder(None, 32)
+    columns, _ = st_columns(instances[:4], k=2)
+    features = [model.tokenize(columns[name]) for name in ("anchor", "positive", "negative_1", "negative_2")]
+    model.eval()  # dropout off: the two losses draw their dropout masks in different orders
+    values, grads = [], []
+    for config in (TrainConfig(mini_batch_size=None), TrainConfig(mini_batch_size=3)):  # uneven mini-batches
+        model.zero_grad()
+        loss = make_loss(model, config)
+        value = loss([dict(f) for f in features], None)
+        value.backward()
+        values.append(value.item())
+        grads.append({name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None})
+    model.zero_grad()
+    assert values[0] == pytest.approx(values[1], rel=1e-5)
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) > 50
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, rtol=1e-3, atol=1e-6, msg=name)
 
 
 def test_columns_pad_by_cycling_and_trim(instances):

@@ -3,9 +3,12 @@
 The loss is ``train.loss`` from the registry :mod:`syneg.training.losses`; the default, ``infonce``,
 is sentence-transformers' MultipleNegativesRankingLoss with ``scale = 1 / tau``:
 for query q, its positive p and the batch's documents D (every positive and hard negative),
-``-log softmax_d(cos(q, d) / tau)[p]``. ``mini_batch_size`` switches to the cached (GradCache)
-variant, same loss for larger batches. Batches come from the no-duplicates sampler so a
-text never appears twice in one batch (a duplicate would be a false in-batch negative).
+``-log softmax_d(cos(q, d) / tau)[p]``. With ``mini_batch_size`` (default 16) it is the cached (GradCache)
+variant: the same loss and gradients (its dropout masks drawn in another order), with the activations of
+``mini_batch_size`` texts held at a time instead of the whole batch's (16 queries, 16 positives, 16 x K
+negatives; at 256 tokens, 5-6 GB on CPU, where training's attention dropout rules out the fused attention).
+Batches come from the no-duplicates sampler so a text never appears twice in one batch (a duplicate
+would be a false in-batch negative).
 """
 
 from __future__ import annotations

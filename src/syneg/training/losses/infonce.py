@@ -8,7 +8,8 @@
 
 ``-mean_i log softmax_j(scale * cos(q_i, d_j))[i]`` over every passage ``d_j`` of the batch (all
 columns flattened, positives first), i.e. sentence-transformers' MultipleNegativesRankingLoss,
-which :func:`build` returns for training (its cached, GradCache variant with ``mini_batch_size``).
+which :func:`build` returns for training: its cached (GradCache) variant with ``mini_batch_size``
+(the default; same gradients, bounded activation memory), the plain loss when ``mini_batch_size`` is None.
 """
 
 from __future__ import annotations
