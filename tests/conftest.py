@@ -68,6 +68,42 @@ def small_slice(tmp_path_factory) -> Path:
     return write_beir(tmp_path_factory.mktemp("small") / "slice", corpus, queries, qrels)
 
 
+# The `slow` mark is checked, not trusted: a test without it that starts a subprocess or loads a model fails.
+MODEL_FILES = {"config_sentence_transformers.json", "tokenizer_config.json"}  # read by every model load
+PROBES = {"uname", "ldconfig"}  # what platform and ctypes run to describe the machine
+_heavy: list[str] | None = None  # what the running test did that needs the mark (None: no test is running)
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _heavy is None:
+        return
+    if event == "subprocess.Popen" and Path(str(args[0])).name not in PROBES:
+        _heavy.append(f"starts a subprocess ({Path(str(args[0])).name})")
+    elif event == "open" and isinstance(args[0], str) and str(args[1] or "r").strip("rbt") == "" and (
+            Path(args[0]).name in MODEL_FILES or args[0].endswith(".gguf")):
+        _heavy.append(f"loads a model ({args[0]})")
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    global _heavy
+    _heavy = []
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    global _heavy
+    result = yield
+    heavy, _heavy = _heavy, None
+    if heavy and item.get_closest_marker("slow") is None:
+        pytest.fail(f"{item.name} {heavy[0]}: mark it @pytest.mark.slow", pytrace=False)
+    return result
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600,
             launcher: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """Run ``python [LAUNCHER] -m syneg ARGS`` in a subprocess and capture its output.

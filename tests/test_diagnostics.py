@@ -37,6 +37,7 @@ def instances(slice_dir):
     return out
 
 
+@pytest.mark.slow
 def test_diagnostics_measure_what_they_claim(instances):
     diag = negative_diagnostics(instances, load_encoder(None))
     assert diag["instances"] == 12 and diag["negatives"] == 12 * 3 + 1
@@ -69,6 +70,7 @@ def test_hardness_and_diversity_known_answers():
     assert hard["synthetic"]["mean"] == pytest.approx((-0.6 - 0.2) / 2) and hard["synthetic"]["above_positive"] == 0
 
 
+@pytest.mark.slow
 def test_separability_needs_both_sources(instances):
     only_retrieved = [inst.model_copy(update={"negatives": [n for n in inst.negatives if n.source != "synthetic"]})
                       for inst in instances]

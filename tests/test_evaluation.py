@@ -11,6 +11,7 @@ import sys
 import pytest
 import pytrec_eval
 from conftest import run_cli
+from helpers import _assert_cli_error
 
 from syneg.data import load_dataset
 from syneg.errors import DataError, SynegError
@@ -191,6 +192,7 @@ def test_empty_run_file_rejected(tmp_path) -> None:
         read_run(tmp_path / "empty.trec")
 
 
+@pytest.mark.slow
 def test_cli_evaluate(tmp_path, slice_run) -> None:
     ds, run = slice_run
     query_ids = list(run)
@@ -206,6 +208,7 @@ def test_cli_evaluate(tmp_path, slice_run) -> None:
     assert table.returncode == 0 and "nDCG@10" in table.stdout and "queries" in table.stdout
 
 
+@pytest.mark.slow
 def test_cli_evaluate_reads_a_run_without_importing_torch(tmp_path, beir_dir) -> None:
     run = tmp_path / "run.trec"
     run.write_text("q1 Q0 d1 1 0.9 t\nq1 Q0 d2 2 0.5 t\nq2 Q0 d2 1 0.7 t\n")
@@ -223,6 +226,7 @@ def test_cli_evaluate_reads_a_run_without_importing_torch(tmp_path, beir_dir) ->
     assert done.stdout.splitlines() == ['{"RR@10": 1.0, "queries": 2}', "[]"]
 
 
+@pytest.mark.slow
 def test_cli_evaluate_errors(tmp_path) -> None:
     bad = tmp_path / "bad.trec"
     bad.write_text("1 Q0 d1 1 0.5 t\n1 Q0 d2 2\n")
@@ -243,6 +247,7 @@ def test_run_sharing_no_query_with_the_qrels_is_an_error() -> None:
         Evaluator(QRELS).per_query({})
 
 
+@pytest.mark.slow
 def test_cli_evaluate_run_of_another_split_fails(tmp_path, beir_dir) -> None:
     run = tmp_path / "run.trec"
     run.write_text("x1 Q0 d1 1 0.9 t\nx2 Q0 d2 1 0.7 t\n")
@@ -252,6 +257,7 @@ def test_cli_evaluate_run_of_another_split_fails(tmp_path, beir_dir) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("grade", [str(2**31), str(10**23)])
 def test_cli_evaluate_refuses_huge_grades_before_work(tmp_path, grade) -> None:
     from conftest import write_beir
@@ -270,6 +276,7 @@ def test_grades_at_the_bounds_evaluate() -> None:
     assert 0 < result["nDCG@10"] < 1 and result["P@2"] == 0.5
 
 
+@pytest.mark.slow
 def test_cli_evaluate_checks_metrics_and_run_before_loading_data(tmp_path) -> None:
     run = tmp_path / "run.trec"
     run.write_text("q1 Q0 d1 1 0.9 t\n")
@@ -281,6 +288,7 @@ def test_cli_evaluate_checks_metrics_and_run_before_loading_data(tmp_path) -> No
     assert done.returncode == 2 and f"{run}:1: score '1e999' is not finite" in done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [
@@ -387,6 +395,7 @@ def test_stage_keys_follow_backend_evaluation_length_and_device_type(tmp_path, m
         _keys(tmp_path, monkeypatch, "cpu", encode={"backend": "bf16"}, **no_guard)["synthesize"]
 
 
+@pytest.mark.slow
 def test_stages_that_may_encode_read_the_encode_section(tmp_path):
     from syneg.config import RunConfig
     from syneg.pipeline.runner import Pipeline
@@ -399,3 +408,12 @@ def test_stages_that_may_encode_read_the_encode_section(tmp_path):
             assert pipeline.settings(stage).encode.backend == "reference"
     train = next(stage for stage in pipeline.active_stages() if stage.name == "train")
     assert pipeline.settings(train).evaluate.max_seq_length is None  # checkpoints evaluate as evaluate does
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_unknown_metric_before_reading_data(tmp_path):
+    # neither the run file nor the data folder exists: the metric must be refused first
+    result = run_cli("evaluate", "--run", tmp_path / "missing.trec", "--data", tmp_path / "missing",
+                     "--metrics", "nDCG@10", "recall@x")
+    _assert_cli_error(result, "--metrics", "'recall@x'")
+    _assert_cli_error(run_cli("evaluate", "--run", tmp_path / "missing.trec", "--metrics", ","), "--metrics")

@@ -145,6 +145,7 @@ def _experiment_file(tmp_path, grid: str, base: str = "") -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("grid", "fragments"), [
     # two labels, one folder: one cell would overwrite the other
     ('  baselines: [hybrid]\n  cells: {"Hard negs": {mix.ratio: 0.2}, "hard-negs": {mix.ratio: 0.4}}\n',
@@ -213,6 +214,7 @@ def test_cell_labels_never_make_dot_folders():
     assert [slugify(label) for label in ("..", ".", "a..b", ".hidden.")] == ["cell", "cell", "a..b", "hidden"]
 
 
+@pytest.mark.slow
 def test_experiment_folder_and_cell_folders_have_one_writer(tmp_path):
     import os
 
@@ -235,6 +237,7 @@ def test_experiment_folder_and_cell_folders_have_one_writer(tmp_path):
     assert os.listdir(cell_dir(config, cell)) == ["run.lock"]
 
 
+@pytest.mark.slow
 def test_experiment_loads_every_cells_data_before_any_work(tmp_path, small_slice):
     path = _experiment_file(tmp_path, f'  baselines: [bm25]\n  cells: {{"other data": {{data.path: {tmp_path / "nope"}}}}}\n',
                             base=f"data: {{path: {small_slice}}}\n")
@@ -340,6 +343,7 @@ def test_experiment_plots_keep_only_the_numbers_of_a_cells_training_log(tmp_path
     assert _log(folder) == []
 
 
+@pytest.mark.slow
 def test_config_show_reads_the_shipped_experiment_configs():
     import yaml
 

@@ -106,6 +106,7 @@ def test_hf_dataset_folder_loads_with_load_dataset_and_has_a_valid_card(records,
     assert (out / "data" / "train-00000-of-00001.parquet").stat().st_mode & 0o777 == mode & 0o666
 
 
+@pytest.mark.slow
 def test_hub_export_of_a_run_holds_no_echoed_key_and_no_local_path(tmp_path, monkeypatch):
     """A server that echoes the API key in successful replies, JSON-escaped or percent-encoded; the data in a
     local folder: neither the key (in any spelling) nor a machine path reaches the exports or their stats."""
@@ -178,6 +179,7 @@ def _push(tmp_path, records, env):
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, **env})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"},
                                  {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9", "HF_TOKEN": "hf_x"}])
 def test_push_to_hub_without_network_is_one_clear_line(records, tmp_path, env):
@@ -188,6 +190,7 @@ def test_push_to_hub_without_network_is_one_clear_line(records, tmp_path, env):
     assert (tmp_path / "hf" / "README.md").is_file()  # the local folder is complete
 
 
+@pytest.mark.slow
 def test_format_only_options_are_refused_elsewhere(records, tmp_path):
     write_jsonl(tmp_path / "mined.jsonl", records[0])
     for option in (["--push-to-hub", "me/x"], ["--query-prompt", "q: "], ["--group-positives"], ["--license", "mit"]):
@@ -200,6 +203,7 @@ def test_format_only_options_are_refused_elsewhere(records, tmp_path):
 # --- sentence-transformers -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix, builder", [(".jsonl", "json"), (".parquet", "parquet")])
 def test_sentence_transformers_export_trains_with_mnrl(mixed, tmp_path, suffix, builder):
     from datasets import load_dataset as hf_load
@@ -338,6 +342,7 @@ def test_tevatron_classic_keeps_titles_apart(dataset, mixed, tmp_path):
     assert info["corpus_misses"] == sum(1 + sum(n.doc_id is not None for n in i.negatives) for i in instances)
 
 
+@pytest.mark.slow
 def test_cli_mix_tevatron_v2_and_grouped_flagembedding(records, tmp_path):
     mined, synthetic = records
     write_jsonl(tmp_path / "mined.jsonl", mined)
@@ -358,6 +363,7 @@ def test_cli_mix_tevatron_v2_and_grouped_flagembedding(records, tmp_path):
 # --- the trained model's card ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_trained_model_card_has_the_negatives_provenance(dataset, records, tmp_path):
     from syneg.config import TrainConfig
     from syneg.training import train

@@ -25,6 +25,7 @@ def texts(slice_dir) -> list[str]:
                     ("x" * 120 + " ") * 5] + list(ds.queries.values())[:60]  # the "x" text: the prefix falls short
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cap", [16, 64])
 def test_prefix_features_equal_whole_text_features(texts, cap) -> None:
     model = load_encoder(None)
@@ -39,6 +40,7 @@ def test_prefix_features_equal_whole_text_features(texts, cap) -> None:
     assert fast._splits_on_spaces(model)
 
 
+@pytest.mark.slow
 @needs_fused
 def test_fast_encode_matches_autocast_encoding(texts) -> None:
     model = load_encoder(None)
@@ -54,6 +56,7 @@ def test_fast_encode_matches_autocast_encoding(texts) -> None:
     assert (again[::-1] * ours).sum(axis=1).min() > 0.9995
 
 
+@pytest.mark.slow
 @needs_fused
 def test_padded_lengths_share_shapes_and_keep_the_embeddings(texts) -> None:
     model = load_encoder(None)
@@ -71,6 +74,7 @@ def test_padded_lengths_share_shapes_and_keep_the_embeddings(texts) -> None:
     assert torch.nn.functional.cosine_similarity(a, b).min() > 0.9999
 
 
+@pytest.mark.slow
 @needs_fused
 def test_token_batches_group_by_token_count_and_keep_every_text(texts) -> None:
     fused = fused_bf16_copy(load_encoder(None))
@@ -87,6 +91,7 @@ def test_token_batches_group_by_token_count_and_keep_every_text(texts) -> None:
                for b, n in zip(batches, longest))
 
 
+@pytest.mark.slow
 @needs_fused
 def test_fused_copy_runs_bert_output_blocks_on_a_bf16_stream_and_pools_fp32(texts) -> None:
     model = load_encoder(None)
@@ -100,6 +105,7 @@ def test_fused_copy_runs_bert_output_blocks_on_a_bf16_stream_and_pools_fp32(text
     assert type(reference).__name__ == "BertOutput" and reference.LayerNorm.weight.dtype == torch.float32
 
 
+@pytest.mark.slow
 @needs_fused
 def test_fused_copy_leaves_the_model_alone_and_follows_its_weights() -> None:
     model = fresh_encoder(None)
@@ -118,6 +124,7 @@ def test_fused_copy_leaves_the_model_alone_and_follows_its_weights() -> None:
     assert float((first * flipped).sum()) < 0.99
 
 
+@pytest.mark.slow
 @needs_fused
 def test_fused_copy_runs_its_own_layers_when_a_trainer_wrapped_forward(texts) -> None:
     """Trainers (accelerate under mixed precision) put a ``forward`` bound to the model on the instance."""
@@ -133,6 +140,7 @@ def test_fused_copy_runs_its_own_layers_when_a_trainer_wrapped_forward(texts) ->
     np.testing.assert_allclose(wrapped, expected, atol=1e-6)
 
 
+@pytest.mark.slow
 @needs_fused
 def test_cache_key_names_the_kernels(tmp_path, monkeypatch) -> None:
     corpus = {f"d{i}": Document("", f"document number {i} about topic {i % 3}") for i in range(12)}
@@ -155,6 +163,7 @@ def test_cache_key_names_the_kernels(tmp_path, monkeypatch) -> None:
     assert (fused.doc_embeddings * autocast.doc_embeddings).sum(dim=1).min() > 0.999
 
 
+@pytest.mark.slow
 def test_score_reuses_the_query_embeddings_of_the_last_search(tmp_path) -> None:
     corpus = {f"d{i}": Document("", f"document number {i} about topic {i % 3}") for i in range(12)}
     retriever = DenseRetriever(load_encoder(None), cache_dir=tmp_path, max_seq_length=16)
@@ -188,6 +197,7 @@ def test_architectures_the_fused_path_is_not_tested_on_encode_under_autocast(tex
     assert bf16.shape == (8, 768) and np.abs(bf16 - fp32).max() < 0.05
 
 
+@pytest.mark.slow
 def test_reference_backend_is_sentence_transformers_own_encode(texts) -> None:
     """The default backend: ``encode_document``/``encode_query`` in fp32, nothing else."""
     model = load_encoder(None)
@@ -201,6 +211,7 @@ def test_reference_backend_is_sentence_transformers_own_encode(texts) -> None:
     assert model.max_seq_length == 256  # the shared model keeps its own length
 
 
+@pytest.mark.slow
 def test_reference_backend_ignores_a_trainers_autocast_forward(texts) -> None:
     """A model in bf16 training carries accelerate's autocast ``forward``; evaluation must still be fp32."""
     import types
@@ -223,6 +234,7 @@ def test_unknown_backend_is_refused() -> None:
         encoder_for("auto")
 
 
+@pytest.mark.slow
 def test_fused_path_falls_back_with_one_log_line(monkeypatch, caplog) -> None:
     model = load_encoder(None)
     monkeypatch.setattr(fast, "fused_kernels_available", lambda: False)

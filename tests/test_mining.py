@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import run_cli, write_beir
 from pydantic import ValidationError
 
 from syneg.config import MineConfig
 from syneg.data import BeirDataset, Document, load_dataset
 from syneg.errors import SynegError
-from syneg.io import read_records
+from syneg.io import read_records, write_jsonl
+from syneg.layout import read_stats
 from syneg.mining import (
     Candidate,
     DuplicateIndex,
@@ -28,11 +31,10 @@ from syneg.mining import (
     relative_threshold,
     score_filters,
     text_keys,
+    write_mined,
 )
-from syneg.records import MinedInstance
+from syneg.records import MinedInstance, Negative
 from syneg.rng import instance_rng
-
-from conftest import run_cli, write_beir
 
 
 def cands(*scores: float) -> list[Candidate]:
@@ -158,6 +160,7 @@ def test_a_broken_duplicate_key_cache_is_named_deleted_and_rebuilt(tmp_path, kin
     assert DuplicateIndex(corpus, tmp_path)._keys == {"b": text_keys(corpus["b"])}  # rebuilt, read back
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["truncated", "folder"])
 def test_cli_mining_heals_a_broken_duplicate_key_cache(tmp_path, small_slice, kind):
     args = ("mine", "--data", small_slice, "--max-queries", "4", "--num-negatives", "3", "--cache-dir", tmp_path / "c")
@@ -384,6 +387,7 @@ def _check_no_false_negatives(instances: list[MinedInstance], ds: BeirDataset) -
                 normalize_text(ds.corpus[p].text) for p in positives}
 
 
+@pytest.mark.slow
 def test_cli_bm25_never_mines_positives_or_their_copies(slice_with_copies, tmp_path):
     out = tmp_path / "mined.jsonl"
     proc = run_cli("mine", "--data", slice_with_copies, "--out", out, "--num-negatives", "5", "--top-k", "30",
@@ -404,6 +408,7 @@ def test_cli_bm25_never_mines_positives_or_their_copies(slice_with_copies, tmp_p
     assert "removed by positive_duplicate" in proc.stderr and "short of negatives" in proc.stderr
 
 
+@pytest.mark.slow
 def test_cli_output_is_byte_identical_per_seed_and_changes_with_the_seed(slice_dir, tmp_path):
     args = ("mine", "--data", slice_dir, "--sampling", "random", "--max-queries", "40", "--num-negatives", "4",
             "--range-max", "40", "--top-k", "60", "--dev-fraction", "0.2")
@@ -432,6 +437,7 @@ def test_range_min_skips_the_best_non_positives_with_real_bm25(slice_dir):
     assert stats["candidates"]["removed"]["rank_range"] > 0
 
 
+@pytest.mark.slow
 def test_cli_rejects_impossible_settings_without_writing(tmp_path):
     out = tmp_path / "mined.jsonl"
     proc = run_cli("mine", "--out", out, "--num-negatives", "5", "--range-min", "8", "--range-max", "10")
@@ -485,6 +491,7 @@ def small_cross_encoder(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["bi-encoder", "cross-encoder"])
 def test_teacher_scores_drive_the_margins(kind, slice_dir, request):
     from syneg.config import TeacherConfig
@@ -507,6 +514,7 @@ def test_teacher_scores_drive_the_margins(kind, slice_dir, request):
     _check_no_false_negatives(instances, ds)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setting, value, named", [
     ("--max-score", "-1000000", "--max-score removed"), ("--absolute-margin", "1000000", "--absolute-margin removed"),
 ])
@@ -528,3 +536,22 @@ def test_mining_an_empty_shard_block_is_not_an_error(small_slice, tmp_path):
     assert instances == [] and stats["instances"] == 0
     with pytest.raises(SynegError, match="--max-score removed"):
         mine(ds, config, 0, cache_dir=tmp_path, shard=Shard.parse("3/3"))
+
+
+# --- 8. mined.jsonl and its stats stay in step --------------------------------------------------
+
+def test_stale_mine_stats_are_ignored(tmp_path):
+    def instance(qid: str) -> MinedInstance:
+        return MinedInstance(query_id=qid, query="q", positive_id="p", positive="pos",
+                             negatives=[Negative(text="neg", source="bm25", doc_id="d", score=1.0, rank=1)])
+
+    out = tmp_path / "mined.jsonl"
+    stats_file = write_mined([instance("q1")], {"retriever": "bm25"}, out)
+    assert stats_file == tmp_path / "mined.jsonl.stats.json" and read_stats(out)["retriever"] == "bm25"
+    assert "output_fingerprint" in json.loads(stats_file.read_text())
+    write_jsonl(out, [instance("q1"), instance("q2")])  # a new run crashed before writing its stats
+    assert read_stats(out) is None
+    write_mined([instance("q1")], {"retriever": "dense"}, out)
+    assert read_stats(out)["retriever"] == "dense"
+    os.truncate(out, 10)
+    assert read_stats(out) is None

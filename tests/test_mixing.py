@@ -6,9 +6,10 @@ import json
 from collections import Counter
 
 import pytest
-
 from conftest import run_cli
+from helpers import _assert_cli_error
 from synth_fake_server import FakeOpenAI
+
 from syneg.data import load_dataset
 from syneg.errors import SynegError
 from syneg.io import read_records, write_jsonl
@@ -206,6 +207,7 @@ def test_export_jsonl_formats(mixed, tmp_path):
     assert read_records(tmp_path / "train.jsonl", TrainingInstance) == mixed
 
 
+@pytest.mark.slow
 def test_cli_mix_hf_dataset_with_card(records, tmp_path):
     from datasets import load_dataset as hf_load
 
@@ -225,6 +227,7 @@ def test_cli_mix_hf_dataset_with_card(records, tmp_path):
     assert stats["by_source"] == {"bm25": 16, "synthetic": 7}
 
 
+@pytest.mark.slow
 def test_cli_mix_card_has_the_real_stages_statistics(small_slice, tmp_path):
     """Stats come from real `syneg mine` and `syneg synthesize` runs, where those commands write them."""
     mined, synthetic = tmp_path / "mined.jsonl", tmp_path / "synthetic.jsonl"
@@ -244,6 +247,7 @@ def test_cli_mix_card_has_the_real_stages_statistics(small_slice, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_cli_mix_errors(records, tmp_path):
     mined, _ = records
     write_jsonl(tmp_path / "mined.jsonl", mined[:2])
@@ -309,6 +313,7 @@ def test_streamed_mix_holds_one_mined_instance_at_a_time(records, tmp_path):
     assert held.most_alive == len(kept) - 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["syneg", "flagembedding"])
 def test_mix_with_no_instance_fails(tmp_path, records, fmt):
     mined, _ = records
@@ -327,6 +332,7 @@ def test_mix_with_no_instance_fails(tmp_path, records, fmt):
         mix([mined[8]], [], "retrieved")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("epoch", ["-1", "1000001"])
 def test_mix_epoch_is_bounded(tmp_path, records, epoch):
     write_jsonl(tmp_path / "mined.jsonl", records[0])
@@ -335,6 +341,7 @@ def test_mix_epoch_is_bounded(tmp_path, records, epoch):
     assert result.returncode == 2 and "--epoch" in result.stderr and not (tmp_path / "train.jsonl").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
 def test_mix_refuses_non_finite_scores(tmp_path, records, value):
     mined, _ = records
@@ -348,6 +355,7 @@ def test_mix_refuses_non_finite_scores(tmp_path, records, value):
     assert "mined.jsonl:2: invalid MinedInstance: positive_score: Input should be a finite number" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ratio", ["1e308", "1000001", "inf"])
 def test_mix_ratio_is_bounded(tmp_path, records, ratio):
     mined, synthetic = records
@@ -365,6 +373,7 @@ def _negatives(row, count):
     return [{**row["negatives"][0], "rank": 1 + i % 100} for i in range(count)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("field, change", [
     ("negatives.0.rank", lambda row: {**row, "negatives": [{**row["negatives"][0], "rank": 10**40}]}),
     ("negatives.0.rank", lambda row: {**row, "negatives": [{**row["negatives"][0], "rank": -3}]}),
@@ -386,6 +395,7 @@ def test_mix_refuses_mined_numbers_out_of_bounds(tmp_path, records, field, chang
     assert f"mined.jsonl:2: invalid MinedInstance: {field}" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", [
     lambda row: {**row, "attributes": {f"a{i}": "x" for i in range(65)}},
     lambda row: {**row, "teacher_score": 1e400},  # read as infinity
@@ -404,6 +414,7 @@ def test_mix_refuses_synthetic_rows_out_of_bounds(tmp_path, records, change):
     assert "synthetic.jsonl:3: invalid SyntheticNegative:" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("field, change", [
     ("filled", lambda row: {**row, "filled": 10**40}),
     ("filled", lambda row: {**row, "filled": -2}),
@@ -430,6 +441,7 @@ def test_mix_keeps_at_most_the_bounded_extra_positives(records):
     assert len(instances[0].extra_positives) == MAX_EXTRA_POSITIVES
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["hybrid", "direct", "synthetic"])
 def test_mix_with_an_empty_synthetic_file_fails(tmp_path, records, strategy):
     mined, synthetic = records
@@ -445,3 +457,15 @@ def test_mix_with_an_empty_synthetic_file_fails(tmp_path, records, strategy):
     with pytest.raises(SynegError, match="none of its 3 synthetic negatives belongs to a mined query"):
         mix(mined, foreign, strategy)
     assert mix(mined, [], "hybrid", ratio=0)[0]  # R = 0 asks for no synthetic negative
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("args", "message"), [
+    (["--ratio", "-0.5"], "--ratio: Input should be greater than or equal to 0"),
+    (["--ratio", "nan"], "--ratio: Input should be a finite number"),
+    (["--num-negatives", "0"], "--num-negatives: Input should be greater than 0"),
+])
+def test_mix_refuses_bad_option(tmp_path, args, message):
+    result = run_cli("mix", "--mined", tmp_path / "missing.jsonl", "--strategy", "retrieved",
+                     "--out", tmp_path / "train.jsonl", *args)
+    _assert_cli_error(result, message)

@@ -10,9 +10,11 @@ import sys
 import time
 
 import pytest
-
 from conftest import run_cli
+from helpers import _assert_cli_error, cli, free_port
 from synth_fake_server import FakeOpenAI
+
+from syneg.data import load_dataset
 from syneg.rundir import RunDir
 
 
@@ -75,6 +77,7 @@ def _snapshot(folder) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_second_run_on_a_locked_run_directory_exits_naming_the_holder(beir_dir, tmp_path):
     run_dir = tmp_path / "run"
     holder = subprocess.Popen(
@@ -100,6 +103,7 @@ def test_second_run_on_a_locked_run_directory_exits_naming_the_holder(beir_dir, 
     assert lock.path.read_text() == ""  # released: the holder record is cleared
 
 
+@pytest.mark.slow
 def test_two_runs_on_one_run_directory_the_second_exits_naming_the_first(small_slice, tmp_path):
     run_dir = tmp_path / "run"
     args = ["run", "--until", "synthesize", "--run-dir", run_dir, "--set", f"data.path={small_slice}",
@@ -121,6 +125,7 @@ def test_two_runs_on_one_run_directory_the_second_exits_naming_the_first(small_s
     assert "[synthesize]" not in second.stderr and len(server.log) == 2  # the second sent no call
 
 
+@pytest.mark.slow
 def test_a_lock_file_that_is_a_link_or_a_folder_is_refused_untouched(beir_dir, tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("keep me\n")
@@ -135,6 +140,7 @@ def test_a_lock_file_that_is_a_link_or_a_folder_is_refused_untouched(beir_dir, t
     assert secret.read_text() == "keep me\n"
 
 
+@pytest.mark.slow
 def test_run_files_read_back_that_are_broken_or_foreign_are_handled(small_slice, tmp_path):
     """A done marker with a 5000-digit number reruns its stage; a run log that is a link is refused, untouched."""
     run_dir = tmp_path / "run"
@@ -153,3 +159,78 @@ def test_run_files_read_back_that_are_broken_or_foreign_are_handled(small_slice,
     linked = run_cli(*args)
     assert linked.returncode == 2 and f"error: {log} is a link" in linked.stderr, linked.stderr
     assert victim.read_text() == "keep\n"
+
+
+@pytest.mark.slow
+def test_run_refuses_unknown_metric_before_any_stage(tmp_path, beir_dir):
+    run_dir = tmp_path / "run"
+    result = run_cli("run", "--run-dir", run_dir, "--set", f"data.path={beir_dir}", "--set",
+                     "evaluate.metrics=[nDCG@10, bogus@5]", timeout=120)
+    _assert_cli_error(result, "evaluate.metrics", "'bogus@5'")
+    assert not run_dir.exists()  # nothing mined, nothing written
+    path = tmp_path / "run.yaml"
+    path.write_text(f"run_dir: {run_dir}\ndata: {{path: {beir_dir}}}\nevaluate:\n  metrics: [R@100, MRR@ten]\n")
+    _assert_cli_error(run_cli("run", path, timeout=120), str(path), "evaluate.metrics", "'MRR@ten'")
+    assert not run_dir.exists()
+
+
+@pytest.mark.slow
+def test_run_refuses_a_stage_the_config_does_not_run_before_making_the_run_directory(tmp_path, beir_dir):
+    run_dir = tmp_path / "run"
+    result = run_cli("run", "--run-dir", run_dir, "--stages", "synthesize", "--set", f"data.path={beir_dir}",
+                     "--set", "mix.strategy=retrieved")
+    _assert_cli_error(result, "stage synthesize does not run with this config")
+    assert not run_dir.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("setting", ["train.model", "teacher.model", "mine.model", "synthesize.model"])
+def test_run_refuses_a_missing_local_model_before_any_stage(tmp_path, beir_dir, setting):
+    run_dir = tmp_path / "run"
+    result = run_cli("run", "--run-dir", run_dir, "--set", f"data.path={beir_dir}", "--set",
+                     f"{setting}={tmp_path / 'no-such-model'}", timeout=120)
+    _assert_cli_error(result, f"{setting}: {tmp_path / 'no-such-model'} does not exist")
+    assert not run_dir.exists()
+
+
+@pytest.mark.slow
+def test_syneg_run_stops_at_failed_synthesis(tmp_path, small_slice):
+    port = free_port()
+    run_dir = tmp_path / "run"
+    result = run_cli("run", "--run-dir", run_dir, "--set", f"data.path={small_slice}",
+                     "--set", "synthesize.backend=openai", "--set", "synthesize.model=fake",
+                     "--set", f"synthesize.base_url=http://127.0.0.1:{port}/v1",
+                     "--set", "synthesize.max_attempts=1", "--set", "synthesize.limit=3")
+    assert result.returncode == 3, result.stderr
+    assert "3 of 3 items failed" in result.stderr and f"127.0.0.1:{port}" in result.stderr
+    assert (run_dir / "stages" / "mine.done.json").exists()
+    assert not (run_dir / "stages" / "synthesize.done.json").exists() and not (run_dir / "train.jsonl").exists()
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return load_dataset(None, "train")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/v1", "http://alice:hunter22@127.0.0.1:99999/v1"])
+def test_bad_base_url_exits_2_before_any_work(tmp_path, url):
+    out = tmp_path / "out.jsonl"
+    result = cli(url, out, "--limit", "1")
+    assert result.returncode == 2 and "--base-url" in result.stderr and "Traceback" not in result.stderr
+    assert "hunter22" not in result.stderr and not list(tmp_path.iterdir())
+    run = run_cli("run", "--run-dir", tmp_path / "run", "--set", f"synthesize.base_url={url}",
+                  "--set", "synthesize.backend=openai", "--set", "synthesize.model=m")
+    assert run.returncode == 2 and "synthesize.base_url" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "run" / "stages").exists()
+
+
+@pytest.mark.slow
+def test_run_checks_the_backend_settings_before_any_stage(tmp_path, monkeypatch):
+    """A key `syneg synthesize` refuses up front is refused by `syneg run` before mining, with no run directory."""
+    monkeypatch.setenv("SYNEG_TEST_KEY", "Wv7run SecretValue42")
+    run_dir = tmp_path / "run"
+    result = run_cli("run", "--run-dir", run_dir, "--set", "synthesize.backend=openai", "--set", "synthesize.model=m",
+                     "--set", "synthesize.base_url=http://127.0.0.1:9/v1", "--set", "synthesize.api_key_env=SYNEG_TEST_KEY")
+    assert result.returncode == 2 and "SYNEG_TEST_KEY" in result.stderr and "Traceback" not in result.stderr
+    assert "[mine]" not in result.stderr and not run_dir.exists()

@@ -5,19 +5,24 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
+import subprocess
+from html import unescape
+from pathlib import Path
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
 from conftest import run_cli  # noqa: E402
 from report_run import FAILED_RAW, SYNTHETIC_TEXT, make_full_run  # noqa: E402
+
 from syneg.data import load_dataset  # noqa: E402
 from syneg.evaluation.bootstrap import paired_bootstrap  # noqa: E402
 from syneg.io import write_json, write_jsonl  # noqa: E402
 from syneg.layout import write_stats  # noqa: E402
-from syneg.report import render_report  # noqa: E402
+from syneg.report import render_report, write_report  # noqa: E402
 
 
 def make_run(root):
@@ -35,6 +40,7 @@ def make_run(root):
     plt.close(fig)
 
 
+@pytest.mark.slow
 def test_report_contents(tmp_path):
     run = tmp_path / "run"
     make_run(run)
@@ -48,6 +54,7 @@ def test_report_contents(tmp_path):
     assert "data:image/png;base64," in page and "loss.png" in page
 
 
+@pytest.mark.slow
 def test_report_shows_no_machine_path_of_the_config(tmp_path):
     run = tmp_path / "run"
     make_run(run)
@@ -58,6 +65,7 @@ def test_report_shows_no_machine_path_of_the_config(tmp_path):
     assert str(tmp_path) not in page and "path: beir" in page
 
 
+@pytest.mark.slow
 def test_report_rejects_non_run(tmp_path):
     result = run_cli("report", tmp_path)
     assert result.returncode == 2 and "not a run directory" in result.stderr
@@ -163,6 +171,7 @@ def _outside(tmp_path):
     return out
 
 
+@pytest.mark.slow
 def test_report_skips_links_out_of_the_run_and_files_that_are_not_regular(tmp_path):
     import base64
     import os
@@ -197,6 +206,7 @@ def test_report_skips_links_out_of_the_run_and_files_that_are_not_regular(tmp_pa
     assert "not yet evaluated" in section(page, "headline")
 
 
+@pytest.mark.slow
 def test_report_refuses_a_config_that_is_not_the_runs_own(tmp_path):
     run, out = tmp_path / "run", _outside(tmp_path)
     make_run(run)
@@ -237,6 +247,7 @@ def test_report_caps_what_it_reads_and_embeds(tmp_path):
     assert "1 queries: 1 improved" in section(page, "queries")
 
 
+@pytest.mark.slow
 def test_report_skips_hard_links_to_files_that_may_lie_outside_the_run(tmp_path):
     import os
 
@@ -260,6 +271,7 @@ def test_report_skips_hard_links_to_files_that_may_lie_outside_the_run(tmp_path)
     assert SECRET not in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_report_does_not_hash_a_huge_output_to_check_its_statistics(tmp_path):
     from syneg.report.runfiles import MAX_DIGEST_BYTES
 
@@ -277,6 +289,7 @@ def test_report_does_not_hash_a_huge_output_to_check_its_statistics(tmp_path):
     assert "<summary>synthesize</summary>" in details  # a matching digest: shown as it is
 
 
+@pytest.mark.slow
 def test_report_reads_only_the_query_texts_of_the_runs_data(tmp_path):
     import shutil
 
@@ -312,3 +325,59 @@ def test_the_headline_leaves_out_impossible_scores_and_counts(tmp_path):
     assert "inf" not in headline and "nan" not in headline and "1e+308" not in headline and "999" not in headline
     assert "1000000000000000000" not in headline and "? queries of split dev" in headline
     assert "0.5000" in headline and "0.2500" in headline and "+7.0000" in headline  # bounded values stay
+
+
+CHROMIUM = shutil.which("chromium")
+
+
+def chromium(*args: str) -> str:
+    """Run headless Chromium with ``args`` and return its stdout."""
+    cmd = [CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    return write_report(make_full_run(tmp_path_factory.mktemp("report") / "run"))
+
+
+@pytest.fixture(scope="module")
+def dom(report) -> str:
+    return chromium("--virtual-time-budget=5000", "--dump-dom", report.as_uri())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (setup.sh installs it)")
+def test_headline_table_has_the_metric_rows(dom):
+    table = re.search(r"<table class=\"headline\">.*?<tbody>(.*?)</tbody>", dom, re.S).group(1)
+    assert re.findall(r"<tr><th>([^<]+)</th>", table) == ["nDCG@10", "R@100"]
+    assert re.search(r"\[[+-]\d\.\d{4}, [+-]\d\.\d{4}\]", table)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (setup.sh installs it)")
+def test_every_image_decodes(dom):
+    images = re.findall(r"<img [^>]*>", dom)
+    assert images and all("src=\"data:image/png;base64," in img for img in images)
+    assert re.search(r"<body data-broken=\"0\">", dom), "an image did not decode (or the load script did not run)"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (setup.sh installs it)")
+def test_wins_and_losses_contain_query_text(dom):
+    wins = re.search(r"<table class=\"wins\">(.*?)</table>", dom, re.S).group(1)
+    texts = set(load_dataset(None, "dev", 0.3, 0).queries.values())
+    cells = [unescape(c) for c in re.findall(r"<td>([^<]+)</td>", wins)]
+    assert sum(cell in texts for cell in cells) == 10
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (setup.sh installs it)")
+def test_screenshot_renders(report, tmp_path):
+    shot = tmp_path / "report.png"
+    chromium(f"--screenshot={shot}", "--window-size=1200,2400", report.as_uri())
+    from PIL import Image
+
+    with Image.open(shot) as image:
+        assert image.size == (1200, 2400)
+        assert len(image.convert("L").getcolors(256)) > 10  # not a blank page

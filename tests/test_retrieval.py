@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import run_cli, write_beir
+from helpers import _assert_cli_error
 
 from syneg.data import BeirDataset, Document, load_dataset
 from syneg.errors import SynegError
@@ -156,6 +157,7 @@ def dense_setup(slice_data, counting_model, tmp_path_factory):
     return small, retriever, cache_dir
 
 
+@pytest.mark.slow
 def test_dense_matches_sentence_transformers_and_torch_topk(dense_setup, counting_model) -> None:
     small, retriever, _ = dense_setup
     doc_ids = sorted(small.corpus)
@@ -177,6 +179,7 @@ def test_dense_matches_sentence_transformers_and_torch_topk(dense_setup, countin
     assert Evaluator(small.qrels).evaluate(results_to_run(list(small.queries), result))["R@10"] > 0.5
 
 
+@pytest.mark.slow
 def test_embedding_cache_skips_encoding(dense_setup, counting_model) -> None:
     small, retriever, cache_dir = dense_setup
     calls = type(counting_model).document_calls
@@ -234,6 +237,7 @@ def _spoil(path: Path, kind: str) -> None:
                                                           "shape": (10**12, good.shape[1])})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["empty", "truncated", "garbage", "fewer-rows", "other-dim", "float64", "nan", "npz",
                                   "zeros", "folder", "link", "huge-header"])
 def test_a_broken_embedding_cache_is_named_deleted_and_rebuilt(dense_setup, counting_model, kind) -> None:
@@ -251,6 +255,7 @@ def test_a_broken_embedding_cache_is_named_deleted_and_rebuilt(dense_setup, coun
     assert kind != "link" or (cache_dir.parent / "elsewhere.npy").is_file()  # the link's target untouched
 
 
+@pytest.mark.slow
 def test_an_embedding_cache_note_that_is_a_folder_is_replaced(dense_setup, counting_model) -> None:
     small, _, cache_dir = dense_setup
     (path,) = cache_dir.glob("*.npy")
@@ -263,6 +268,7 @@ def test_an_embedding_cache_note_that_is_a_folder_is_replaced(dense_setup, count
     assert path.is_file() and note.is_file()
 
 
+@pytest.mark.slow
 def test_faiss_search_matches_exact_search(dense_setup, counting_model) -> None:
     pytest.importorskip("faiss")
     small, retriever, cache_dir = dense_setup
@@ -277,6 +283,7 @@ def test_faiss_search_matches_exact_search(dense_setup, counting_model) -> None:
     np.testing.assert_allclose(scores, exact_scores, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_cache_key_follows_settings_and_corpus(counting_model, tmp_path) -> None:
     corpus = {f"d{i}": Document("", f"document number {i} about topic {i % 3}") for i in range(12)}
     def index(docs, **settings) -> int:
@@ -370,6 +377,7 @@ def test_cli_dense_retrieve_reuses_cache(tmp_path, slice_data) -> None:
     assert bad.returncode == 2 and "cannot load encoder" in bad.stderr and not (tmp_path / "x.trec").exists()
 
 
+@pytest.mark.slow
 def test_cli_bm25_retrieve_dev_split(tmp_path, slice_data) -> None:
     out = tmp_path / "run.trec"
     done = run_cli(
@@ -383,6 +391,7 @@ def test_cli_bm25_retrieve_dev_split(tmp_path, slice_data) -> None:
     assert first[1] == "Q0" and first[3] == "1" and first[5] == "syneg-bm25"
 
 
+@pytest.mark.slow
 def test_cli_retrieve_errors(tmp_path) -> None:
     done = run_cli("retrieve", "--retriever", "tfidf", "--out", tmp_path / "x.trec")
     assert done.returncode == 2 and "'--retriever'" in done.stderr and "'tfidf' is not one of" in done.stderr
@@ -391,3 +400,10 @@ def test_cli_retrieve_errors(tmp_path) -> None:
     done = run_cli("retrieve", "--split", "test", "--out", tmp_path / "x.trec")
     assert done.returncode == 2 and "unknown split 'test'" in done.stderr
     assert not (tmp_path / "x.trec").exists()
+
+
+@pytest.mark.slow
+def test_run_tag_with_whitespace_is_refused(tmp_path):
+    out = tmp_path / "run.trec"
+    _assert_cli_error(run_cli("retrieve", "--tag", "my run", "--out", out), "run tag 'my run'")
+    assert not out.exists()

@@ -3,36 +3,43 @@ HTTP server on loopback, batch export/import and the CLI."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
+import signal
 import sqlite3
+import subprocess
 import sys
+import time
 from collections import deque
 from pathlib import Path
 
 import pytest
+from conftest import run_cli, write_beir
+from helpers import CONFIG, HEADER, _env, _one_call, cli, free_port
+from helpers import run as run_hardening_synthesis
+from pydantic import ValidationError
+from synth_fake_server import FakeOpenAI, RewritingOpenAI, canned, echo_key, echo_key_spelled
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from conftest import run_cli  # noqa: E402
-from synth_fake_server import FakeOpenAI, RewritingOpenAI, canned  # noqa: E402
-
-from syneg.config import SynthesizeConfig  # noqa: E402
-from syneg.data import load_dataset  # noqa: E402
-from syneg.errors import SynegError  # noqa: E402
-from syneg.io import read_records  # noqa: E402
-from syneg.records import SyntheticNegative  # noqa: E402
-from syneg.rng import instance_rng  # noqa: E402
-from syneg.synthesis import batch, plan, synthesize  # noqa: E402
-from syneg.synthesis.attributes import LENGTHS, derive_domains, sample_attributes, target_words  # noqa: E402
-from syneg.synthesis.backends.openai_backend import OpenAIBackend  # noqa: E402
-from syneg.synthesis.backends.retry import RetryPolicy  # noqa: E402
-from syneg.synthesis.cache import CachedResult, ResultCache  # noqa: E402
-from syneg.teacher.guard import FALSE_NEGATIVE, OFF_TOPIC, Band  # noqa: E402
-from syneg.synthesis.parse import parse_output  # noqa: E402
-from syneg.synthesis.validate import check_passage, check_reasoning  # noqa: E402
-from syneg.synthesis.vocabulary import build_vocabulary, run_vocabulary  # noqa: E402
+from syneg.config import SynthesizeConfig, TeacherConfig
+from syneg.data import load_dataset
+from syneg.errors import DataError, SynegError
+from syneg.io import read_records
+from syneg.records import SyntheticNegative
+from syneg.rng import instance_rng
+from syneg.synthesis import batch, plan, synthesize
+from syneg.synthesis.attributes import LENGTHS, derive_domains, sample_attributes, target_words
+from syneg.synthesis.backends.openai_backend import OpenAIBackend
+from syneg.synthesis.backends.probe import ProbeFailed
+from syneg.synthesis.backends.reply import MAX_REPLY_BYTES, reply_cap
+from syneg.synthesis.backends.retry import RetryPolicy
+from syneg.synthesis.cache import CachedResult, ResultCache
+from syneg.synthesis.parse import parse_output
+from syneg.synthesis.prompt import OUTPUT_SCHEMA
+from syneg.synthesis.validate import check_passage, check_reasoning
+from syneg.synthesis.vocabulary import build_vocabulary, run_vocabulary
+from syneg.teacher.guard import FALSE_NEGATIVE, OFF_TOPIC, Band
 
 
 @pytest.fixture(scope="module")
@@ -432,6 +439,7 @@ def test_cache_rerun_sends_nothing_and_key_stays_secret(dataset, tmp_path, monke
         assert b"SECRET" not in path.read_bytes()
 
 
+@pytest.mark.slow
 def test_guard_scores_and_counts_drops(dataset, tmp_path):
     with FakeOpenAI() as server:
         stats, _ = run(dataset, server, tmp_path / "out.jsonl", limit=6, guard=True, guard_floor=0.9)
@@ -514,6 +522,7 @@ def test_junk_passages_are_rejected_and_counted_by_reason(dataset, tmp_path):
 
 
 
+@pytest.mark.slow
 def test_cli_rejects_junk_and_unfinished_replies_and_counts_them(tmp_path):
     """The tester's failures through the CLI and a real server: each is a drop counted by its reason."""
     script = [
@@ -548,6 +557,7 @@ def _foreign(path: Path, sql: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [
     lambda p: _foreign(p, "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users VALUES (1, 'a');"),
     lambda p: _foreign(p, "CREATE TABLE results (id INTEGER, score REAL);"),  # a table of the same name
@@ -616,6 +626,7 @@ def test_a_cached_row_that_does_not_decode_is_called_again(dataset, tmp_path, us
         assert damaged in healed.keys() and healed.get(damaged) is not None  # noqa: SIM118 (a set, not a dict)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("columns", [
     "item_key TEXT PRIMARY KEY, text TEXT, usage TEXT",  # too few
     ("item_key TEXT PRIMARY KEY, call_key TEXT, text TEXT, finish TEXT, usage TEXT, latency REAL, calls INTEGER, "
@@ -650,6 +661,7 @@ def test_cache_files_get_the_umask_mode(tmp_path):
 
 # --- CLI ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_prompt_show_and_dry_run(tmp_path):
     shown = run_cli("prompt", "--show", "--index", "2")
     assert shown.returncode == 0, shown.stderr
@@ -677,6 +689,7 @@ def test_a_broken_rates_file_counts_as_no_measurement_and_is_rewritten(tmp_path,
     assert rates.lookup("K") == 4.0
 
 
+@pytest.mark.slow
 def test_cli_dry_run_with_a_broken_rates_file(tmp_path, monkeypatch):
     monkeypatch.setenv("SYNEG_CACHE_DIR", str(tmp_path))
     (tmp_path / "rates.json").write_text("[]")  # was: AttributeError: 'list' object has no attribute 'get'
@@ -686,6 +699,7 @@ def test_cli_dry_run_with_a_broken_rates_file(tmp_path, monkeypatch):
     assert json.loads(dry.stdout)["measured_calls_per_s"] is None
 
 
+@pytest.mark.slow
 def test_cli_dry_run_with_a_tiny_measured_rate_prints_valid_json(tmp_path, monkeypatch):
     from syneg.synthesis import rates
     from syneg.synthesis.backends import get_backend
@@ -701,6 +715,7 @@ def test_cli_dry_run_with_a_tiny_measured_rate_prints_valid_json(tmp_path, monke
     assert summary["measured_calls_per_s"] is None and summary["wall_s_est"] is None
 
 
+@pytest.mark.slow
 def test_cli_dry_run_writes_nothing(tmp_path):
     common = ("synthesize", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
               "--limit", "3", "--dry-run")
@@ -766,6 +781,7 @@ def test_a_rates_file_that_is_huge_or_not_a_file_is_no_measurement_and_never_fai
         assert rates.lookup("K") == 4.0 and not path.is_symlink() and path.stat().st_size < 100
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["dev-zero", "folder"])
 def test_cli_synthesize_with_an_odd_rates_file_writes_its_output(tmp_path, monkeypatch, kind):
     monkeypatch.setenv("SYNEG_CACHE_DIR", str(tmp_path / "cache"))
@@ -782,6 +798,7 @@ def test_cli_synthesize_with_an_odd_rates_file_writes_its_output(tmp_path, monke
     assert kind != "folder" or "could not record the synthesis rate" in real.stderr
 
 
+@pytest.mark.slow
 def test_cli_bad_inputs(tmp_path):
     grounded = run_cli("synthesize", "--mode", "grounded", "--dry-run", "--out", tmp_path / "o.jsonl")
     assert grounded.returncode == 2 and "--mined" in grounded.stderr
@@ -793,6 +810,7 @@ def test_cli_bad_inputs(tmp_path):
 
 # --- each backend checks its settings before the cache file is made (issue #25) --------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend, model, expected", [
     ("llamacpp", "missing.gguf", "does not exist"),
     ("llamacpp", "random.gguf", "is not a GGUF model"),  # before: the cache was made, then llama.cpp failed
@@ -825,6 +843,7 @@ def test_backend_settings_are_checked_before_anything_is_written(tmp_path, backe
     assert "Traceback" not in result.stderr and not list(out.parent.iterdir())  # no cache, no lock, no output
 
 
+@pytest.mark.slow
 def test_transformers_folder_that_does_not_load_is_one_clear_error(tmp_path):
     pytest.importorskip("transformers")
     model = tmp_path / "model"
@@ -837,6 +856,7 @@ def test_transformers_folder_that_does_not_load_is_one_clear_error(tmp_path):
     assert not (tmp_path / "out.jsonl").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content, says", [
     ("", "holds no mined instance"), ("\n  \n", "holds no mined instance"),
     ("no-negatives", "none of its 1 instances has a mined negative"),
@@ -853,6 +873,7 @@ def test_cli_a_mined_file_without_instances_or_negatives_is_named(tmp_path, cont
 
 # --- kill and resume ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_kill_and_resume_loses_nothing(tmp_path):
     import signal
     import subprocess
@@ -901,3 +922,751 @@ def _committed_keys(path: Path) -> set[str]:
 
 def _committed(path: Path) -> int:
     return len(_committed_keys(path))
+
+
+@pytest.mark.slow
+def test_standalone_synthesize_plans_every_pair(tmp_path):
+    n = 70
+    corpus = [{"_id": f"d{i}", "title": "", "text": f"document number {i} about topic {i}"} for i in range(n)]
+    queries = [{"_id": f"q{i}", "text": f"question about topic {i}"} for i in range(n)]
+    qrels = HEADER + "".join(f"q{i}\td{i}\t1\n" for i in range(n))
+    root = write_beir(tmp_path / "b", corpus, queries, qrels)
+    dry = run_cli("synthesize", "--data", root, "--backend", "openai", "--model", "m",
+                  "--base-url", "http://127.0.0.1:9/v1", "--dry-run", "--out", tmp_path / "o.jsonl")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["calls"] == n
+
+
+HOLD = ("import sys, time\nfrom syneg.synthesis.cache import ResultCache\n"
+        "cache = ResultCache(sys.argv[1])\nprint('held', flush=True)\ntime.sleep(600)\n")
+
+
+@pytest.fixture
+def holder(tmp_path):
+    """A real process that opens ``tmp_path/c.sqlite`` as a ResultCache and sleeps; killed at the end."""
+    path = tmp_path / "c.sqlite"
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], env=_env(), stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    yield path, proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+# --- cache lock ----------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_cache_held_by_another_process_is_refused_until_it_is_killed(holder):
+    path, proc = holder
+    with pytest.raises(SynegError) as refused:
+        ResultCache(path)
+    message = str(refused.value)
+    assert str(path) in message and f"process {proc.pid}" in message and "another --cache" in message
+    proc.send_signal(signal.SIGKILL)  # no cleanup code runs: the kernel must drop the lock
+    assert proc.wait() == -signal.SIGKILL
+    with ResultCache(path) as cache:
+        assert cache.keys() == set()
+    assert path.with_name("c.sqlite.lock").read_bytes() == b""  # emptied by close()
+
+
+def test_cache_lock_in_one_process_is_clear_and_released_by_close(tmp_path):
+    first = ResultCache(tmp_path / "c.sqlite")
+    with pytest.raises(SynegError, match="already in use in this process"):
+        ResultCache(tmp_path / "c.sqlite")
+    first.close()
+    first.close()  # closing twice is harmless
+    with ResultCache(tmp_path / "c.sqlite") as again:
+        assert again.keys() == set()
+    with ResultCache(tmp_path / "c.sqlite"):  # sequential opens in one process keep working
+        pass
+
+
+@pytest.mark.slow
+def test_cli_synthesize_on_a_held_cache_exits_2_before_any_call(holder, tmp_path):
+    path, proc = holder
+    common = ["synthesize", "--backend", "openai", "--model", "fake", "--mode", "free", "--limit", "2",
+              "--no-guard", "--cache", path, "--out", tmp_path / "o.jsonl"]
+    with FakeOpenAI() as server:
+        result = run_cli(*common, "--base-url", server.base_url)
+        assert server.log == []
+    assert result.returncode == 2, result.stderr
+    assert f"error: cache {path} is in use by process {proc.pid}" in result.stderr
+    assert not (tmp_path / "o.jsonl").exists()
+    dry = run_cli(*common, "--base-url", "http://127.0.0.1:9/v1", "--dry-run")  # reads, writes and locks nothing
+    assert dry.returncode == 0 and "2 calls to make" in dry.stderr and not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_two_synthesize_runs_on_one_cache_call_each_item_once(tmp_path):
+    """The reported race: a second run on a busy cache is refused instead of repeating the first's calls."""
+    cache = tmp_path / "shared.sqlite"
+
+    def args(server, out):
+        return [sys.executable, "-m", "syneg", "synthesize", "--backend", "openai", "--model", "fake",
+                "--base-url", server.base_url, "--mode", "free", "--limit", "20", "--concurrency", "1",
+                "--no-guard", "--cache", str(cache), "--out", str(out)]
+
+    with FakeOpenAI(delay=0.5) as server:  # the first run lasts 10 s or more
+        first = subprocess.Popen(args(server, tmp_path / "a.jsonl"), env=_env(), stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not server.log and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = subprocess.run(args(server, tmp_path / "b.jsonl"), env=_env(), capture_output=True, text=True)
+        _, first_err = first.communicate(timeout=300)
+    assert first.returncode == 0, first_err
+    assert second.returncode == 2 and f"process {first.pid}" in second.stderr and "--limit 20" in second.stderr
+    assert len(server.log) == 20 and len({json.dumps(e["body"]["messages"]) for e in server.log}) == 20
+
+
+@pytest.mark.slow
+def test_llamacpp_backend_and_cli_fail_cleanly_when_the_probe_fails(tmp_path):
+    pytest.importorskip("llama_cpp")
+    from syneg.synthesis.backends.llamacpp_backend import LlamaCppBackend
+
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"GGUF\x03\x00\x00\x00" + b"not a gguf file" * 64)  # a GGUF header: refused by the probe only
+    with pytest.raises(ProbeFailed, match="failed a test generation"):
+        LlamaCppBackend(junk)
+    result = run_cli("synthesize", "--model", junk, "--limit", "1", "--no-guard", "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 2 and "error: llama-cpp-python failed a test generation" in result.stderr
+    probe = subprocess.run([sys.executable, "-m", "syneg.synthesis.backends.probe", str(junk)], env=_env(),
+                           capture_output=True, text=True)
+    missing = subprocess.run([sys.executable, "-m", "syneg.synthesis.backends.probe", str(tmp_path / "none.gguf")],
+                             env=_env(), capture_output=True, text=True)
+    assert (probe.returncode, missing.returncode) == (3, 2)  # setup.sh rebuilds on 3 only
+
+
+# --- 1. a reply cut off mid-string is a truncation, never a negative ----------------------------
+
+def test_cut_off_reply_is_retried_with_more_room(dataset, tmp_path):
+    with FakeOpenAI(faults=["cut"]) as server:
+        stats, _ = run_hardening_synthesis(dataset, server, tmp_path / "out.jsonl", max_tokens=300)
+    assert [e["body"]["max_tokens"] for e in server.log] == [300, 600]
+    assert stats["kept"] == 1 and stats["run"]["widened"] == 1
+    assert read_records(tmp_path / "out.jsonl", SyntheticNegative)[0].text.endswith("later work.")
+
+
+def test_always_cut_off_fails_as_truncated_and_keeps_nothing(dataset, tmp_path):
+    with FakeOpenAI(cut_below=10_000) as server:
+        stats, _ = run_hardening_synthesis(dataset, server, tmp_path / "out.jsonl", limit=3)
+    assert stats["kept"] == 0 and stats["drops"]["call"] == {"truncated": 3}
+    assert (tmp_path / "out.jsonl").read_text() == ""
+    assert stats["failures"]["by_reason"]["truncated"]["transient"] is False
+
+
+def failed_rows(out: Path) -> list[dict]:
+    return [json.loads(line) for line in out.with_name(out.name + ".failed.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_mixed_cut_off_server_keeps_only_finished_passages(tmp_path):
+    """A server that cuts some replies short: every kept passage is a whole one."""
+    faults = ["cut", None, "cut", "cut", None, None, "cut", None] * 2
+    with FakeOpenAI(faults=faults) as server:
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "10")
+    assert result.returncode == 0, result.stderr
+    kept = read_records(tmp_path / "out.jsonl", SyntheticNegative)
+    truncated = [r for r in failed_rows(tmp_path / "out.jsonl") if r["reason"] == "truncated"]
+    assert len(kept) + len(truncated) == 10 and len(kept) >= 6
+    assert all(n.text.endswith("later work.") for n in kept)  # before: cut-off passages were kept
+
+
+# --- 2. failed calls: non-zero exit, a summary per reason, transient ones retried by a plain rerun --
+
+@pytest.mark.slow
+def test_server_down_exits_3_then_plain_rerun_retries(tmp_path):
+    port = free_port()
+    url, out = f"http://127.0.0.1:{port}/v1", tmp_path / "out.jsonl"
+    down = cli(url, out, "--limit", "4")
+    assert down.returncode == 3, down.stderr
+    assert "4 of 4 items failed" in down.stderr and "connection" in down.stderr and url in down.stderr
+    assert "plain rerun retries" in down.stderr and "Traceback" not in down.stderr
+    assert out.read_text() == "" and {r["reason"] for r in failed_rows(out)} == {"connection"}
+    with FakeOpenAI(port=port) as server:
+        back = cli(url, out, "--limit", "4")
+    assert back.returncode == 0, back.stderr
+    assert len(server.log) == 4 and len(out.read_text().splitlines()) == 4
+
+
+@pytest.mark.slow
+def test_content_failures_stay_failed_and_all_failed_exits_3(tmp_path):
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAI(faults=["garbage"] * 4) as server:
+        first = cli(server.base_url, out, "--limit", "2")
+        assert first.returncode == 3 and "2 unparseable" in first.stderr and "--retry-failed" in first.stderr
+        again = cli(server.base_url, out, "--limit", "2")  # sticky: nothing sent, still every item failed
+        assert again.returncode == 3 and len(server.log) == 4
+        retried = cli(server.base_url, out, "--limit", "2", "--retry-failed")
+    assert retried.returncode == 0, retried.stderr
+    assert len(server.log) == 6 and len(out.read_text().splitlines()) == 2
+
+
+@pytest.mark.slow
+def test_some_content_failures_exit_0_with_a_summary(tmp_path):
+    with FakeOpenAI(faults=["garbage", "garbage"]) as server:
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "3", "--concurrency", "1")
+    assert result.returncode == 0, result.stderr
+    assert "1 of 3 items failed" in result.stderr and "1 unparseable" in result.stderr
+
+
+# --- 3. only "format unsupported" errors change the structured-output mode ------------------------
+
+def test_context_length_400_fails_its_item_only(dataset, tmp_path):
+    with FakeOpenAI(faults=["context-400"]) as server:
+        stats, backend = run_hardening_synthesis(dataset, server, tmp_path / "out.jsonl", limit=3)
+    formats = [(e["body"].get("response_format") or {}).get("type") for e in server.log]
+    assert formats == ["json_schema"] * 3 and backend.mode == "json_schema"
+    assert stats["kept"] == 2 and stats["drops"]["call"] == {"bad_request": 1}
+    assert stats["run"]["modes"] == {"json_schema": 2}
+    assert "maximum context length" in failed_rows(tmp_path / "out.jsonl")[0]["detail"]
+
+
+def test_each_call_records_its_mode(dataset, tmp_path):
+    with FakeOpenAI(reject_modes={"json_schema"}) as server:
+        stats, _ = run_hardening_synthesis(dataset, server, tmp_path / "out.jsonl", limit=2)
+    assert stats["run"]["modes"] == {"json_object": 2} and stats["run"]["backend"]["calls_json_object"] == 2
+    with sqlite3.connect(tmp_path / "out.jsonl.cache.sqlite") as db:
+        assert [row[0] for row in db.execute("SELECT mode FROM results")] == ["json_object", "json_object"]
+
+
+def test_cache_from_before_the_mode_column_still_opens(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript("CREATE TABLE results (item_key TEXT PRIMARY KEY, call_key TEXT NOT NULL, text TEXT NOT NULL,"
+                         " finish TEXT, usage TEXT NOT NULL, latency REAL, calls INTEGER NOT NULL, created REAL NOT NULL);"
+                         "INSERT INTO results VALUES ('k', 'c', '{}', 'stop', '{}', 0.1, 1, 0);")
+    with ResultCache(path) as cache:
+        assert cache.get("k").mode is None and cache.keys() == {"k"}
+
+
+@pytest.mark.slow
+def test_request_timeout_and_max_attempts_options(tmp_path):
+    with FakeOpenAI(faults=["timeout"] * 3, hang=3.0) as server:
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "1", "--request-timeout", "0.3",
+                     "--max-attempts", "1")
+    assert result.returncode == 3 and "timeout" in result.stderr
+    assert len(server.log) == 1
+
+
+@pytest.mark.slow
+def test_deadline_bounds_the_run(tmp_path):
+    with FakeOpenAI(delay=2.0) as server:
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "6", "--concurrency", "1",
+                     "--deadline", "1")
+    assert result.returncode == 3 and "deadline" in result.stderr
+    assert {r["reason"] for r in failed_rows(tmp_path / "out.jsonl")} == {"deadline"}
+
+
+# --- CLI choices ----------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("option", ["--backend", "--mode"])
+def test_cli_choices_are_checked_and_listed(tmp_path, option):
+    result = run_cli("synthesize", option, "foo", "--dry-run", "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert ("llamacpp" in result.stderr and "openai" in result.stderr) if option == "--backend" else "grounded" in result.stderr
+    assert "transformers" in run_cli("synthesize", "--help").stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("option", [("--request-timeout", "-1"), ("--max-attempts", "0"), ("--deadline", "0"),
+                                    ("--request-timeout", "1e300"), ("--request-timeout", "3601"),
+                                    ("--deadline", "1e300"), ("--deadline", "2592001")])
+def test_cli_refuses_bad_numbers(tmp_path, option):
+    result = run_cli("synthesize", *option, "--dry-run", "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 2 and option[0] in result.stderr and "Traceback" not in result.stderr
+    assert SynthesizeConfig(request_timeout=3600, deadline=30 * 86400).deadline == 30 * 86400  # the bounds themselves
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["", "   ", "m\nx"])
+def test_blank_model_names_are_refused_before_any_work(tmp_path, model):
+    with FakeOpenAI() as server:
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "1", "--model", model)
+    assert result.returncode == 2 and "--model" in result.stderr and "names no model" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not server.log and not list(tmp_path.iterdir())
+    with pytest.raises(ValidationError, match="names no model"):
+        TeacherConfig(model=" ")
+
+
+# --- secrets never written ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fault", ["echo-key-400", "echo-key-401"])
+def test_error_bodies_echoing_the_key_are_redacted(dataset, tmp_path, monkeypatch, fault):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-4567")
+    with FakeOpenAI(faults=[fault]) as server:
+        config = SynthesizeConfig(backend="openai", model="fake", base_url=server.base_url, mode="free", limit=1,
+                                  guard=False, max_attempts=1)
+        stats = synthesize(dataset, config, tmp_path / "out.jsonl", progress=False)
+    assert stats["drops"]["call"] == {"bad_request" if fault.endswith("400") else "auth": 1}
+    for path in tmp_path.iterdir():
+        assert b"SECRET" not in path.read_bytes(), path
+    with sqlite3.connect(tmp_path / "out.jsonl.cache.sqlite") as db:
+        assert all("SECRET" not in str(row) for row in db.execute("SELECT * FROM failures"))
+    # the server did echo the key, and it was masked
+    assert "Incorrect API key provided: ***" in (tmp_path / "out.jsonl.failed.jsonl").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("value", [" Zq9adv1SecretKeyValue77", "Zq9adv1SecretKeyValue77\n", "Zq9adv1 SecretKeyValue77",
+                                   "Zq9adv1SecretKeyValue77\t", "Zq9adv1\x1b[0mSecretKeyValue77"])
+def test_an_api_key_with_whitespace_is_a_configuration_error(tmp_path, monkeypatch, value):
+    """Not five transient "connection" failures (exit 3): refused up front, the variable named, the key unshown."""
+    monkeypatch.setenv("SYNEG_TEST_KEY", value)
+    result = run_cli("synthesize", "--backend", "openai", "--model", "m", "--mode", "free", "--no-guard",
+                     "--limit", "1", "--base-url", "http://127.0.0.1:9/v1", "--set", "synthesize.api_key_env=SYNEG_TEST_KEY",
+                     "--out", tmp_path / "o.jsonl")
+    assert result.returncode == 2 and "SYNEG_TEST_KEY" in result.stderr, result.stderr
+    assert "SecretKey" not in result.stderr and "Traceback" not in result.stderr and not list(tmp_path.iterdir())
+
+
+def test_a_registered_secret_is_masked_stripped_and_in_any_spelling():
+    from syneg.redact import redact, register_secret
+
+    register_secret(" Wv7regSecretValue42\n")  # registered with its whitespace, echoed without it
+    for spelled in ("Wv7regSecretValue42", "\\u0057v7regSecretValue42", "\\u0057v7reg\\u0053ecretValue42",
+                    "Wv7%72egSecretValue42", "Wv7%72eg%53ecretValue42", "&#87;v7regSecret&#x56;alue42"):
+        assert redact(f"key {spelled}.") == "key ***.", spelled
+    assert redact("Wv7regSecretValue4") == "Wv7regSecretValue4"  # a different value stays
+
+
+def test_failed_batch_lines_are_transient_not_cached(dataset, tmp_path):
+    from syneg.synthesis import batch, plan
+
+    config = SynthesizeConfig(backend="openai", model="fake", mode="free", limit=2, guard=False,
+                              cache=str(tmp_path / "c.sqlite"))
+    items, _ = plan(dataset, config)
+    with ResultCache(tmp_path / "c.sqlite") as cache:
+        batch.export_batch(items, cache, tmp_path / "requests.jsonl", "fake")
+    server = FakeOpenAI()
+    lines = []
+    for index, request in enumerate(json.loads(line) for line in (tmp_path / "requests.jsonl").read_text().splitlines()):
+        status, _, body = server.respond(request["body"])
+        response = {"status_code": 500 if index == 0 else status, "body": body}
+        lines.append({"id": f"b{index}", "custom_id": request["custom_id"], "error": None, "response": response})
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    stats = synthesize(dataset, config, tmp_path / "out.jsonl", import_from=tmp_path / "results.jsonl", progress=False)
+    assert stats["kept"] == 1 and stats["failures"]["transient"] == 1
+    assert stats["failures"]["by_reason"]["batch_error"]["transient"] is True
+    with ResultCache(tmp_path / "c.sqlite") as cache:  # not sticky: the next export asks for it again
+        assert cache.failure(items[0].key) is None
+        assert sum(batch.export_batch(items, cache, tmp_path / "again.jsonl", "fake").values()) == 1
+
+
+def test_redaction_of_query_secrets_and_long_messages():
+    from syneg.redact import redact_url, register_secret
+    from syneg.synthesis.backends.openai_backend import _message
+
+    assert redact_url("http://u:p@h:8/v1?api_key=SECRET123&x=1") == "http://***@h:8/v1?api_key=***&x=1"
+    secret = "tok_" + "A" * 40
+    register_secret(secret)
+    text = "x" * 290 + secret  # the key straddles the 300-character cut
+    assert "tok_" not in _message(RuntimeError(text)) and "AAAA" not in _message(RuntimeError(text))
+    assert _message(RuntimeError("<html>\n<h1>\x1b[31mNot found\x1b[0m</h1>")) == "<html> <h1> [31mNot found [0m</h1>"
+
+
+# --- issue #25: timeouts bound the whole reply; replies checked by shape and size; base_url checked first ----
+
+@pytest.mark.slow
+def test_request_timeout_bounds_the_whole_reply_not_the_gap_between_bytes(tmp_path):
+    """A valid reply dripped one byte every 0.05 s (~40 s in all) never trips a per-read timeout."""
+    with FakeOpenAI(faults=["drip"], drip=0.05) as server:
+        started = time.monotonic()
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "1", "--request-timeout", "1",
+                     "--max-attempts", "1")
+        took = time.monotonic() - started
+    assert result.returncode == 3, result.stderr
+    assert "timeout" in result.stderr and "no whole reply within 1 s" in result.stderr
+    assert took < 20 and len(server.log) == 1  # before: held until the last byte, then kept
+    assert [r["reason"] for r in failed_rows(tmp_path / "out.jsonl")] == ["timeout"]
+
+
+@pytest.mark.slow
+def test_a_long_retry_wait_prints_one_line(tmp_path):
+    """Two calls told to wait 120 s: one info line (not one per call, not none); the deadline ends the wait."""
+    with FakeOpenAI(faults=["429-long"] * 2) as server:
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "2", "--concurrency", "2", "--deadline", "2")
+    assert result.returncode == 3 and "deadline" in result.stderr, result.stderr
+    assert result.stderr.count("waiting 120 s before retrying") == 1 and "rate_limited" in result.stderr
+
+
+@pytest.mark.slow
+def test_replies_that_are_no_chat_completion_fail_cleanly_and_a_rerun_retries(tmp_path):
+    """HTML, ``null`` and a JSON object without a choices list: clean transient failures, never a traceback."""
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAI(faults=["html", "null", "shape", "empty-choices"]) as server:
+        first = cli(server.base_url, out, "--limit", "4", "--concurrency", "1")
+        assert first.returncode == 3, first.stderr
+        assert "4 bad_reply" in first.stderr and "plain rerun retries" in first.stderr
+        assert "AttributeError" not in first.stderr and "Traceback" not in first.stderr
+        rows = failed_rows(out)
+        assert {r["reason"] for r in rows} == {"bad_reply"} and out.read_text() == ""
+        assert any("Welcome to nginx" in r["detail"] for r in rows)
+        again = cli(server.base_url, out, "--limit", "4")  # the server is healthy now: all retried
+    assert again.returncode == 0, again.stderr
+    assert len(out.read_text().splitlines()) == 4  # before: an empty choices list was a sticky "unparseable"
+
+
+@pytest.mark.slow
+def test_oversized_replies_fail_cleanly(tmp_path):
+    """Endless 200 and 500 bodies, a declared 16 GiB body and a compressed one: stopped at the cap."""
+    with FakeOpenAI(faults=["huge", "huge-declared", "huge-500", "gzip"]) as server:
+        result = cli(server.base_url, tmp_path / "out.jsonl", "--limit", "4", "--concurrency", "1")
+    assert result.returncode == 3, result.stderr
+    assert "4 too_large" in result.stderr and "Traceback" not in result.stderr
+    assert all(e["body"] for e in server.log) and len(server.log) == 4  # each failed at once, no retry
+    assert {r["reason"] for r in failed_rows(tmp_path / "out.jsonl")} == {"too_large"}
+    assert reply_cap(384) < 256 << 10 and reply_cap(10**12) == MAX_REPLY_BYTES  # a JSON tree costs ~100x its bytes
+
+
+def test_a_bad_reply_shows_its_start_with_secrets_masked_whole():
+    from syneg.redact import register_secret
+    from syneg.synthesis.backends.base import BackendError
+    from syneg.synthesis.backends.reply import parse_reply
+
+    register_secret("tok_" + "K" * 40)
+    with pytest.raises(BackendError) as caught:  # the key straddles the 60-character cut of the shown start
+        parse_reply(b"<html>" + b"x" * 40 + b" tok_" + b"K" * 40 + b"</html>", "http://127.0.0.1:1/v1")
+    assert caught.value.reason == "bad_reply" and caught.value.transient
+    assert "KKK" not in str(caught.value) and "tok_" not in str(caught.value)
+
+
+BAD_BASE_URLS = ["http://127.0.0.1:99999/v1", "http://127.0.0.1:abc/v1", "http://127.0.0.1:0/v1", "ftp://127.0.0.1/v1",
+                 "file:///etc/passwd", "127.0.0.1:8000/v1", "localhost:8000/v1", "http:///v1", "http://[::1/v1",
+                 "http://127.0.0.1:8000/v1 x", "http://127.0.0.1:8000/v1\n", "http://h:8000:9/v1",
+                 "http://xn--héllo.invalid/v1", "http://alice:hunter22@127.0.0.1:99999/v1",
+                 "http://a..b:8000/v1", "http://-x-.com:8000/v1", "http://x-.example/v1", "http://.example/v1",
+                 "http://256.1.1.1:8000/v1", "http://1.2.3/v1", "http://%61b.example/v1", "http://a!b.example/v1",
+                 f"http://{'a' * 64}.example/v1"]
+
+
+@pytest.mark.parametrize("url", BAD_BASE_URLS)
+def test_bad_base_urls_are_configuration_errors(url):
+    with pytest.raises(ValidationError) as caught:
+        SynthesizeConfig(base_url=url)
+    error = caught.value.errors()[0]
+    assert error["loc"] == ("base_url",) and "hunter22" not in error["msg"]  # syneg shows the message only
+    for good in ("http://[::1]:8000/v1", "http://bücher.example:8000/v1", "http://my-host.local./v1",
+                 "http://llama_server:8080/v1", "https://API.example.com/v1"):
+        assert SynthesizeConfig(base_url=good).base_url == good
+
+
+@pytest.mark.slow
+def test_bad_openai_base_url_from_the_environment_exits_2(tmp_path, monkeypatch):
+    """Without --base-url the SDK reads OPENAI_BASE_URL: it is checked the same way and named."""
+    monkeypatch.setenv("OPENAI_BASE_URL", "ftp://alice:hunter22@127.0.0.1/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used-1234")
+    result = run_cli("synthesize", "--backend", "openai", "--model", "m", "--mode", "free", "--no-guard",
+                     "--limit", "1", "--out", tmp_path / "out.jsonl")
+    assert result.returncode == 2 and "OPENAI_BASE_URL" in result.stderr, result.stderr
+    assert "hunter22" not in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())  # checked before the cache file is made
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    result = run_cli("synthesize", "--backend", "openai", "--model", "m", "--mode", "free", "--no-guard",
+                     "--limit", "1", "--out", tmp_path / "out.jsonl")
+    assert result.returncode == 2 and "no API key" in result.stderr and not list(tmp_path.iterdir())
+
+
+# --- issue #25, round 3: redirects are configuration errors; long total waits announced --------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("status, location", [
+    (307, "{other}/chat/completions"),  # another port: before, the prompts went there and its replies were kept
+    (308, "http://alice:hunter22@127.0.0.1:1/v1/chat/completions"),
+    (301, "{other}/chat/completions"),  # before: POST turned into GET, "InternalServerError (501)"
+    (302, "ftp://127.0.0.1/x"),  # before: a transient "Connection error", exit 3
+    (307, "file:///etc/passwd"),
+    (303, "https://127.0.0.1:1/v1/chat/completions"),
+])
+def test_redirects_are_not_followed_and_are_configuration_errors(tmp_path, status, location):
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAI() as other:
+        where = location.format(other=other.base_url)
+        with FakeOpenAI(faults=[f"redirect-{status} {where}"] * 3) as server:
+            result = cli(server.base_url, out, "--limit", "3", "--concurrency", "1")
+    assert result.returncode == 2, result.stderr
+    assert f"answered {status} (a redirect to " in result.stderr and "--base-url" in result.stderr
+    assert where.replace("alice:hunter22", "***") in result.stderr and "hunter22" not in result.stderr
+    assert "Traceback" not in result.stderr and "plain rerun" not in result.stderr
+    assert not other.log and len(server.log) == 1  # nothing sent elsewhere; the run stopped at the first redirect
+    assert not out.exists()
+
+
+def test_one_long_wait_per_call_and_per_long_stretch_is_announced(dataset, tmp_path, monkeypatch, capsys):
+    """Retry-After 1 s under a 1.5 s threshold: each wait is short, the total is not (before: silence)."""
+    from syneg.synthesis.backends import openai_backend
+
+    monkeypatch.setattr(openai_backend, "LONG_WAIT_S", 1.5)
+    with FakeOpenAI(faults=["429"] * 4) as server:  # one call waits 1 + 1 + 1 + 1 s
+        stats, backend = run_hardening_synthesis(dataset, server, tmp_path / "a.jsonl", max_attempts=5)
+    assert stats["kept"] == 1 and backend.waits == [1.0] * 4
+    lines = [line for line in capsys.readouterr().err.splitlines() if "before retrying" in line]
+    assert len(lines) == 2 and "2 s of waiting for this call" in lines[0] and "4 s of waiting" in lines[1]
+    with FakeOpenAI(faults=["429", None, "429", None]) as server:  # two calls, each waits 1 s once
+        stats, backend = run_hardening_synthesis(dataset, server, tmp_path / "b.jsonl", limit=2)
+    assert stats["kept"] == 2 and backend.waits == [1.0, 1.0]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "before retrying" in line]
+    assert len(lines) == 1 and "rate_limited" in lines[0]  # the backend waited 2 s in all since its last note
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_exports_split_at_the_request_and_byte_limits(dataset, tmp_path):
+    items, _ = plan(dataset, CONFIG)
+    with ResultCache(tmp_path / "c.sqlite") as cache:
+        files = batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake", max_requests=2)
+        assert files == {tmp_path / f"req.{n}.jsonl": count for n, count in ((1, 2), (2, 2), (3, 1))}
+        assert not (tmp_path / "req.jsonl").exists()
+        line = len((tmp_path / "req.1.jsonl").read_text().splitlines()[0].encode()) + 1
+        by_bytes = batch.export_batch(items, cache, tmp_path / "b.jsonl", "fake", max_bytes=3 * line + 1000)
+        assert list(by_bytes.values()) == [3, 2] and all(p.stat().st_size <= 3 * line + 1000 for p in by_bytes)
+        with pytest.raises(SynegError, match="over the 100-byte file limit"):
+            batch.export_batch(items, cache, tmp_path / "tiny.jsonl", "fake", max_bytes=100)
+    requests = [r for path in files for r in _read(path)]
+    assert [r["custom_id"] for r in requests] == [i.key for i in items]
+    body = requests[0]["body"]
+    assert body["max_completion_tokens"] == CONFIG.max_tokens and "max_tokens" not in body
+    assert "repeat_penalty" not in body and body["response_format"]["type"] == "json_schema"
+
+
+def _answer(requests: list[dict], fail: int | None = None) -> list[dict]:
+    """Batch output lines for ``requests`` as the fake server answers them; request ``fail`` gets a 500."""
+    server, lines = FakeOpenAI(), []
+    for index, request in enumerate(requests):
+        status, _, body = server.respond(request["body"])
+        lines.append({"id": f"b{index}", "custom_id": request["custom_id"], "error": None,
+                      "response": {"status_code": 500 if index == fail else status, "body": body}})
+    return lines
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_several_output_and_error_files_import_into_one_run(dataset, tmp_path):
+    items, _ = plan(dataset, CONFIG)
+    with ResultCache(tmp_path / "c.sqlite") as cache:
+        files = batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake", max_requests=3)
+    first, second = (_read(path) for path in files)
+    answered = _answer(first + second, fail=4)
+    outputs = [_write(tmp_path / "out1.jsonl", answered[:3]), _write(tmp_path / "out2.jsonl", answered[3:4])]
+    errors = _write(tmp_path / "errors.jsonl", answered[4:])
+    config = CONFIG.model_copy(update={"cache": str(tmp_path / "c.sqlite")})
+    stats = synthesize(dataset, config, tmp_path / "neg.jsonl", import_from=[*outputs, errors], progress=False)
+    assert stats["imported"] == {"imported": 4, "failed": 1} and stats["kept"] == 4
+    assert stats["failures"]["by_reason"]["batch_error"]["transient"] is True
+
+
+@pytest.mark.slow
+def test_importing_with_another_model_is_an_error_not_an_empty_import(dataset, tmp_path):
+    items, _ = plan(dataset, CONFIG)
+    with ResultCache(tmp_path / "c.sqlite") as cache:
+        batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake")
+    results = _write(tmp_path / "results.jsonl", _answer(_read(tmp_path / "req.jsonl")))
+    other = CONFIG.model_copy(update={"model": "other-model"})
+    with pytest.raises(SynegError, match="none of the 5 results"):
+        synthesize(dataset, other, tmp_path / "neg.jsonl", import_from=results, progress=False)
+    assert not (tmp_path / "neg.jsonl").exists()
+    proc = run_cli("synthesize", "--backend", "openai", "--model", "other-model", "--mode", "free", "--limit", "5",
+                   "--no-guard", "--import-batch", results, "--out", tmp_path / "neg.jsonl")
+    assert proc.returncode == 2 and "import with the --backend, --model" in proc.stderr, proc.stderr
+    proc = run_cli("synthesize", "--backend", "openai", "--model", "fake", "--mode", "free", "--limit", "5",
+                   "--no-guard", "--import-batch", results, "--out", tmp_path / "neg.jsonl")
+    assert proc.returncode == 0, proc.stderr
+    assert len((tmp_path / "neg.jsonl").read_text().splitlines()) == 5
+
+
+def _import_cli(results, out: Path, *extra: str, limit: int = 5):
+    return run_cli("synthesize", "--backend", "openai", "--model", "fake", "--mode", "free", "--limit", str(limit),
+                   "--no-guard", *(arg for path in results for arg in ("--import-batch", path)), "--out", out, *extra)
+
+
+def _exported(dataset, tmp_path: Path) -> list[dict]:
+    items, _ = plan(dataset, CONFIG)
+    with ResultCache(tmp_path / "export.sqlite") as cache:
+        batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake")
+    return _read(tmp_path / "req.jsonl")
+
+
+def _committed_scale_batch(cache: Path) -> int:
+    with sqlite3.connect(cache) as db:
+        count = sum(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in ("results", "failures"))
+    db.close()
+    return count
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bad", [
+    "{not json", '"a string"', '{"id": "b5"}',  # malformed, not an object, no custom_id
+    {"response": "ok"}, {"response": {"status_code": 200, "body": {"choices": {}}}},  # wrong shapes
+    {"response": {"status_code": 200, "body": {"choices": [{"message": {"content": 42}}]}}},
+    {"response": {"status_code": 200, "body": {"choices": [{"message": {"content": "x"}}],
+                                               "usage": {"prompt_tokens": "many"}}}},
+    *({"response": {"status_code": 200, "body": {"choices": [{"message": {"content": "x"}}], "usage": usage}}}
+      for usage in ({"prompt_tokens": 10**40}, {"completion_tokens": -99}, {"prompt_tokens": 2**31 + 1})),
+    {"response": {"status_code": "200", "body": {}}},  # a status as text: the file's fault, not the batch API's
+    '{"custom_id": "zzz", "response": 5}', '{"custom_id": "", "response": {}}',  # checked though unplanned
+])
+def test_batch_import_is_all_or_nothing(dataset, tmp_path, bad):
+    answered = _answer(_exported(dataset, tmp_path))
+    if isinstance(bad, dict):  # a result line of a planned call with a bad field
+        bad = json.dumps({"id": "b5", "custom_id": answered[0]["custom_id"], **bad})
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in answered) + bad + "\n")  # line 6 is bad
+    out = tmp_path / "neg.jsonl"
+    proc = _import_cli([path], out)
+    assert proc.returncode == 2 and f"{path}:6" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert _committed_scale_batch(tmp_path / "neg.jsonl.cache.sqlite") == 0 and not out.exists()
+
+
+@pytest.mark.slow
+def test_batch_import_refuses_token_counts_out_of_bounds(dataset, tmp_path):
+    answered = _answer(_exported(dataset, tmp_path))
+    answered[2]["response"]["body"]["usage"] = {"prompt_tokens": 10**40, "completion_tokens": -99}
+    path = _write(tmp_path / "results.jsonl", answered)  # was: imported, stats tokens 2e40 and -198
+    proc = _import_cli([path], tmp_path / "neg.jsonl")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{path}:3: usage.prompt_tokens must be from 0 to {2**31}, got {10**40}" in proc.stderr
+
+
+@pytest.mark.slow
+def test_batch_import_of_a_repeated_custom_id(dataset, tmp_path):
+    answered = _answer(_exported(dataset, tmp_path))
+    again = _write(tmp_path / "again.jsonl", [answered[1]])  # the same reply twice is harmless
+    assert _import_cli([_write(tmp_path / "results.jsonl", answered), again], tmp_path / "same.jsonl").returncode == 0
+    other = json.loads(json.dumps(answered[1]))
+    other["response"]["body"]["choices"][0]["message"]["content"] = json.dumps(
+        {"reasoning": "r", "passage": "Another passage entirely, about sampling in several unrelated cohorts of mice."})
+    path = _write(tmp_path / "conflict.jsonl", [*answered[:3], other, *answered[3:]])
+    proc = _import_cli([path], tmp_path / "neg.jsonl")
+    assert proc.returncode == 2 and f"{path}:4" in proc.stderr and f"first at {path}:2" in proc.stderr, proc.stderr
+    assert answered[1]["custom_id"] in proc.stderr and _committed_scale_batch(tmp_path / "neg.jsonl.cache.sqlite") == 0
+    across = _import_cli([_write(tmp_path / "first.jsonl", answered), _write(tmp_path / "second.jsonl", [other])],
+                         tmp_path / "across.jsonl")
+    assert across.returncode == 2 and f"{tmp_path / 'second.jsonl'}:1" in across.stderr, across.stderr
+
+
+def _long_reply(line: dict, words: int) -> dict:
+    """``line`` with a passage of ``words`` words (a valid reply, only too long)."""
+    line = json.loads(json.dumps(line))
+    passage = " ".join(f"w{i}" for i in range(words))
+    line["response"]["body"]["choices"][0]["message"]["content"] = json.dumps({"reasoning": "r", "passage": passage})
+    return line
+
+
+@pytest.mark.slow
+def test_batch_import_refuses_a_line_longer_than_a_live_reply(dataset, tmp_path):
+    answered = _answer(_exported(dataset, tmp_path))
+    bomb = tmp_path / "bomb.jsonl.gz"  # one line of 17 MiB (over the 16 MiB of any reply), 17 KB compressed
+    with gzip.open(bomb, "wb") as handle:
+        handle.write((json.dumps(answered[0]) + "\n").encode())
+        handle.write(b'{"custom_id": "' + b"a" * (17 << 20) + b'"}\n')
+    proc = _import_cli([bomb], tmp_path / "neg.jsonl")
+    assert proc.returncode == 2 and f"{bomb}:2: line longer than" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and _committed_scale_batch(tmp_path / "neg.jsonl.cache.sqlite") == 0
+    long = _write(tmp_path / "long.jsonl", [answered[0], _long_reply(answered[1], 200_000), *answered[2:]])
+    assert long.stat().st_size < 4 << 20  # 1.5 MB: under the 16 MiB, over what 384 tokens can take
+    items, _ = plan(dataset, CONFIG)
+    with ResultCache(tmp_path / "c.sqlite") as cache, pytest.raises(DataError, match="line longer than 163,840"):
+        batch.import_batch(items, cache, long, {}, "fake", CONFIG.max_tokens)
+    assert _committed_scale_batch(tmp_path / "c.sqlite") == 0
+
+
+def test_batch_import_of_a_custom_id_already_answered_in_the_cache(dataset, tmp_path):
+    answered = _answer(_exported(dataset, tmp_path))
+    config = CONFIG.model_copy(update={"cache": str(tmp_path / "c.sqlite")})
+    first = _write(tmp_path / "first.jsonl", answered)
+    synthesize(dataset, config, tmp_path / "neg.jsonl", import_from=first, progress=False)
+    before = (tmp_path / "neg.jsonl").read_text()
+    synthesize(dataset, config, tmp_path / "neg.jsonl", import_from=first, progress=False)  # the same again: fine
+    other = _long_reply(answered[2], 40)
+    second = _write(tmp_path / "second.jsonl", [answered[0], other])
+    with pytest.raises(DataError, match=rf"{second}:2: custom_id {answered[2]['custom_id']} already has a different "
+                                        r"reply in the cache .*c\.sqlite"):
+        synthesize(dataset, config, tmp_path / "neg.jsonl", import_from=second, progress=False)
+    with ResultCache(tmp_path / "c.sqlite") as cache:
+        assert json.loads(cache.get(answered[2]["custom_id"]).text) != json.loads(
+            other["response"]["body"]["choices"][0]["message"]["content"])
+    assert (tmp_path / "neg.jsonl").read_text() == before
+
+
+def test_a_smaller_export_removes_the_parts_of_the_earlier_one(dataset, tmp_path):
+    items, _ = plan(dataset, CONFIG)
+    keep = [tmp_path / name for name in ("req.x.jsonl", "req.1.json", "other.1.jsonl", "req.jsonl.1")]
+    for path in keep:
+        path.write_text("not ours\n")
+    with ResultCache(tmp_path / "c.sqlite") as cache:
+        parts = batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake", max_requests=2)
+        assert len(parts) == 3
+        with pytest.raises(SynegError, match="over the 100-byte file limit"):  # a failed export changes nothing
+            batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake", max_bytes=100)
+        assert all(path.exists() for path in parts) and not (tmp_path / "req.jsonl").exists()
+        assert batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake") == {tmp_path / "req.jsonl": 5}
+        assert not any(path.exists() for path in parts)
+        again = batch.export_batch(items, cache, tmp_path / "req.jsonl", "fake", max_requests=4)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("req")) == sorted(
+        ["req.1.jsonl", "req.2.jsonl", *(p.name for p in keep if p.name.startswith("req"))])
+    assert list(again.values()) == [4, 1] and all(path.read_text() == "not ours\n" for path in keep)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_import_batch_with_export_batch_or_dry_run_is_refused(tmp_path):
+    (tmp_path / "results.jsonl").write_text("")
+    for extra in (("--export-batch", tmp_path / "req.jsonl"), ("--dry-run",)):
+        proc = _import_cli([tmp_path / "results.jsonl"], tmp_path / "neg.jsonl", *extra)
+        assert proc.returncode == 2 and f"--import-batch cannot be combined with {extra[0]}" in proc.stderr, proc.stderr
+        assert not (tmp_path / "req.jsonl").exists() and not list(tmp_path.glob("neg.jsonl*"))
+
+
+@pytest.mark.slow
+def test_batch_import_missing_results_exit_3_and_keep_the_rest(dataset, tmp_path):
+    answered = _answer(_exported(dataset, tmp_path))
+    out = tmp_path / "neg.jsonl"
+    proc = _import_cli([_write(tmp_path / "part.jsonl", answered[:3])], out)
+    assert proc.returncode == 3 and "2 of 5 planned calls have no result in the imported" in proc.stderr, proc.stderr
+    assert len(out.read_text().splitlines()) == 3 and _committed_scale_batch(tmp_path / "neg.jsonl.cache.sqlite") == 3
+    rest = _import_cli([_write(tmp_path / "rest.jsonl", answered[3:])], out)  # the other part completes the run
+    assert rest.returncode == 0 and len(out.read_text().splitlines()) == 5, rest.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rewrite", [echo_key, echo_key_spelled], ids=["plain", "escaped-and-encoded"])
+def test_batch_import_redacts_a_key_echoed_in_replies(dataset, tmp_path, monkeypatch, rewrite):
+    key = "zq-ECHOED-key-7f1c2a9b"  # no known key shape: only the configured key's value can mask it
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    server, lines = RewritingOpenAI(rewrite), []
+    for index, request in enumerate(_exported(dataset, tmp_path)):
+        status, _, body = server.respond(request["body"], {"Authorization": f"Bearer {key}"})
+        lines.append({"id": f"b{index}", "custom_id": request["custom_id"],
+                      "response": {"status_code": status, "body": body}})
+    server.httpd.server_close()
+    results = _write(tmp_path / "results.jsonl", lines)
+    assert "CHOED-key-7f1c2a9b" in results.read_text()  # the key, in some spelling
+    proc = _import_cli([results], tmp_path / "out" / "neg.jsonl")
+    assert proc.returncode == 0, proc.stderr
+    assert "The access key *** appears" in (tmp_path / "out" / "neg.jsonl").read_text()
+    for path in (tmp_path / "out").iterdir():
+        assert b"CHOED-key-7f1c2a9b" not in path.read_bytes(), path
+
+
+def test_vllm_servers_get_vllms_own_field_names(dataset):
+    with FakeOpenAI() as server:
+        item = _one_call(dataset, "vllm", server.base_url, repeat_penalty=1.1)
+    assert server.log[0]["body"] == {
+        "model": "fake", "messages": item.messages, "max_tokens": CONFIG.max_tokens, "temperature": CONFIG.temperature,
+        "seed": item.sampling.seed, "repetition_penalty": 1.1, "structured_outputs": {"json": OUTPUT_SCHEMA},
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("importlib").util.find_spec("vllm") is not None, reason="vllm is installed")
+def test_vllm_backend_without_vllm_is_a_clear_error(tmp_path):
+    proc = run_cli("synthesize", "--backend", "vllm", "--model", "Qwen/Qwen2.5-7B-Instruct", "--mode", "free",
+                   "--limit", "1", "--out", tmp_path / "neg.jsonl")
+    assert proc.returncode == 2 and "pip install 'syneg[vllm]'" in proc.stderr, proc.stderr
+    assert not (tmp_path / "neg.jsonl").exists()

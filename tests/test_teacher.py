@@ -210,6 +210,7 @@ def _mine(ds, mode: str, **mine_options):
     return mine(ds, config, 0, teacher=teacher)
 
 
+@pytest.mark.slow
 def test_mining_with_a_teacher_drops_or_relabels_false_negatives(paraphrase_case):
     dropped, stats = _mine(paraphrase_case, "drop", one_positive=True, positive_choice="graded")
     relabelled, stats_r = _mine(paraphrase_case, "relabel", one_positive=True, positive_choice="graded")
@@ -225,6 +226,7 @@ def test_mining_with_a_teacher_drops_or_relabels_false_negatives(paraphrase_case
     assert rel.extra_positives[0].doc_id in {"n1", "n2"}
 
 
+@pytest.mark.slow
 def test_graded_positive_choice_breaks_grade_ties_by_teacher_score(paraphrase_case):
     ds = paraphrase_case
     ds.qrels["q1"] = {"p2": 1, "p1": 1}  # a tie on grade: the teacher's better-scored positive wins

@@ -10,9 +10,10 @@ import sys
 
 import pytest
 import torch
+from conftest import run_cli
+from helpers import _assert_cli_error
 from pydantic import ValidationError
 
-from conftest import run_cli
 from syneg.config import MineConfig, TrainConfig
 from syneg.data import BeirDataset, load_dataset
 from syneg.errors import SynegError
@@ -56,6 +57,7 @@ def small_eval(slice_train):
                        qrels={q: slice_train.qrels[q] for q in qids})
 
 
+@pytest.mark.slow
 def test_loss_is_infonce_at_scale_one_over_tau(instances):
     model = load_encoder(None, 32)
     loss = make_loss(model, TrainConfig(temperature=0.05, mini_batch_size=None))
@@ -124,6 +126,7 @@ def _weights(model) -> torch.Tensor:
     return next(model[0].auto_model.encoder.parameters()).detach().clone()
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_model_logs_and_diagnostics(instances, small_eval, tmp_path, monkeypatch, capfd):
     from sentence_transformers import SentenceTransformer
 
@@ -169,6 +172,7 @@ def test_warmup_is_a_whole_step_count_of_the_trainers_steps(tmp_path):
     assert args.warmup_steps == 2 and args.get_warmup_steps(6) == 2
 
 
+@pytest.mark.slow
 def test_linear_warmup_over_the_computed_steps(instances, tmp_path):
     """16 rows at batch 4, one epoch: 4 steps, warmup 0.5 -> 2 steps up to lr, then down towards 0.
 
@@ -181,6 +185,7 @@ def test_linear_warmup_over_the_computed_steps(instances, tmp_path):
     assert summary["steps"] == 4 and rates == pytest.approx([0.0, 5e-5, 1e-4, 5e-5])
 
 
+@pytest.mark.slow
 def test_crash_keeps_previous_model_and_leaves_nothing_half_written(instances, tmp_path):
     out = tmp_path / "model"
     out.mkdir()
@@ -193,6 +198,7 @@ def test_crash_keeps_previous_model_and_leaves_nothing_half_written(instances, t
     assert (out / "marker").read_text() == "previous model"
 
 
+@pytest.mark.slow
 def test_cli_train_reports_bad_input(tmp_path):
     bad = tmp_path / "train.jsonl"
     bad.write_text('{"query_id": "1"}\n')
@@ -247,6 +253,7 @@ def test_short_training_improves_dev_ndcg(tmp_path):
     assert after >= before + 0.01, (before, after)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["margin_mse", "kl"])
 def test_distillation_with_checkpoint_evaluation_saves_the_best_checkpoint(instances, small_eval, tmp_path, loss):
     from syneg.evaluation import evaluate_model
@@ -266,6 +273,7 @@ def test_distillation_with_checkpoint_evaluation_saves_the_best_checkpoint(insta
         train(instances, config, tmp_path / "unscored", seed=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env", [{"LOCAL_RANK": "abc", "WORLD_SIZE": "2"}, {"WORLD_SIZE": "999999999999"},
                                  {"RANK": "-5"}, {"WORLD_SIZE": "2", "LOCAL_RANK": "2"}])
 def test_torchrun_variables_that_are_not_sane_integers_are_refused_before_any_work(tmp_path, env):
@@ -276,3 +284,33 @@ def test_torchrun_variables_that_are_not_sane_integers_are_refused_before_any_wo
         name = next(iter(env)) if "WORLD_SIZE" not in env or len(env) == 1 else "LOCAL_RANK"
         assert result.returncode == 2 and f"error: environment variable {name}=" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("args", "option"), [
+    (["--temperature", "0"], "--temperature"),
+    (["--epochs", "-1"], "--epochs"),
+    (["--lr", "-1"], "--lr"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--set", "train.warmup_ratio=1.5"], "--set train.warmup_ratio"),
+])
+def test_train_refuses_bad_option_before_loading(tmp_path, args, option):
+    # the training file does not exist: the option must be refused before anything is read
+    result = run_cli("train", "--train", tmp_path / "missing.jsonl", "--out", tmp_path / "model", *args)
+    _assert_cli_error(result, f"{option}: Input should be")
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-GPU behaviour")
+def test_torchrun_gets_the_node_options_and_syneg_loses_them():
+    from syneg.training.launch import strip_options, torchrun_nodes
+
+    assert torchrun_nodes() == ["--standalone"]
+    assert torchrun_nodes(2, 1, "10.0.0.1:29500") == ["--nnodes=2", "--node-rank=1", "--rdzv-backend=c10d",
+                                                     "--rdzv-endpoint=10.0.0.1:29500"]
+    with pytest.raises(SynegError, match="--rdzv-endpoint"):
+        torchrun_nodes(2, 0, None)
+    with pytest.raises(SynegError, match="--node-rank 2"):
+        torchrun_nodes(2, 2, "h:1")
+    argv = ["train", "--nproc", "8", "--nnodes=2", "--node-rank", "1", "--rdzv-endpoint", "h:1", "--device", "cuda"]
+    assert strip_options(argv, ("--nproc", "--nnodes", "--node-rank", "--rdzv-endpoint")) == ["train", "--device", "cuda"]

@@ -1,16 +1,16 @@
-"""Atomic writes, records, config overrides, run directories and the CLI surface."""
+"""Tests of syneg/io.py."""
 
 from __future__ import annotations
 
-import pytest
+import subprocess
+import sys
 
+import pytest
 from conftest import run_cli
-from syneg.config import load_config
-from syneg.errors import DataError, SynegError
-from syneg.io import atomic_open, read_records, write_jsonl
+
+from syneg.errors import DataError
+from syneg.io import atomic_open, read_records, write_jsonl, write_text
 from syneg.records import Negative, TrainingInstance
-from syneg.rng import instance_rng
-from syneg.rundir import RunDir
 
 
 def test_atomic_write_keeps_old_file_on_crash(tmp_path):
@@ -33,63 +33,6 @@ def test_records_round_trip_and_bad_row_is_located(tmp_path):
     path.write_text(row.model_dump_json() + "\n" + '{"query_id": "2"}\n')
     with pytest.raises(DataError, match=r"train.jsonl:2: invalid TrainingInstance"):
         read_records(path, TrainingInstance)
-
-
-def test_negative_source_is_checked():
-    with pytest.raises(ValueError):
-        Negative(text="x", source="gpt")
-
-
-def test_config_yaml_and_overrides(tmp_path):
-    path = tmp_path / "c.yaml"
-    path.write_text("seed: 3\ntrain:\n  epochs: 2\n")
-    config = load_config(path, ["train.lr=1e-4", "mix.strategy=direct", "data.dev_fraction=null"])
-    assert (config.seed, config.train.epochs, config.train.lr) == (3, 2, 1e-4)
-    assert config.mix.strategy == "direct" and config.data.dev_fraction is None
-
-
-def test_config_errors(tmp_path):
-    with pytest.raises(SynegError, match="key=value"):
-        load_config(None, ["train.epochs"])
-    with pytest.raises(DataError, match="mix.strategy"):
-        load_config(None, ["mix.strategy=bogus"])
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("train:\n  epochs: [1\n")
-    with pytest.raises(DataError, match=r"bad.yaml:\d+: invalid YAML"):
-        load_config(bad)
-    result = run_cli("config", "show", bad)
-    assert result.returncode == 2 and "bad.yaml" in result.stderr
-
-
-def test_unknown_config_key_is_an_error():
-    with pytest.raises(DataError, match="train.epoch"):
-        load_config(None, ["train.epoch=2"])
-
-
-def test_rundir_done_marker_tracks_output(tmp_path):
-    run = RunDir(tmp_path / "run")
-    output = run.file("mined.jsonl")
-    assert not run.is_done("mine", output)
-    write_jsonl(output, [{"a": 1}])
-    run.mark_done("mine", output, key="k1")
-    assert run.is_done("mine", output) and run.is_done("mine", output, "k1") and not run.is_done("mine", output, "k2")
-    output.write_text('{"a": 2}\n')
-    assert not run.is_done("mine", output)
-
-
-def test_instance_rng_is_per_instance():
-    a = [instance_rng(0, "q1").random() for _ in range(2)]
-    assert a[0] == a[1]
-    assert instance_rng(0, "q1").random() != instance_rng(0, "q2").random()
-    assert instance_rng(0, "q1").random() != instance_rng(1, "q1").random()
-
-
-def test_help_lists_commands():
-    result = run_cli("--help")
-    assert result.returncode == 0
-    for command in ("data", "config", "retrieve", "evaluate", "mine", "synthesize", "prompt", "mix", "train",
-                    "run", "experiment", "report"):
-        assert command in result.stdout
 
 
 def test_atomic_write_uses_normal_file_permissions(tmp_path):
@@ -128,6 +71,7 @@ def test_staged_folders_get_normal_permissions_whoever_wrote_the_files(tmp_path)
                      "model/1_Pooling/config.json": 0o644}
 
 
+@pytest.mark.slow
 def test_temp_files_of_a_reused_pid_are_swept_and_a_live_writers_are_kept(tmp_path):
     import os
     import subprocess
@@ -149,20 +93,6 @@ def test_temp_files_of_a_reused_pid_are_swept_and_a_live_writers_are_kept(tmp_pa
         reused.wait()
 
 
-def test_lock_files_get_the_umask_mode(tmp_path):
-    import os
-
-    from syneg.locking import acquire
-
-    mask = os.umask(0o002)
-    try:
-        with acquire(tmp_path / "x.lock", "x", "wait"):
-            pass
-    finally:
-        os.umask(mask)
-    assert (tmp_path / "x.lock").stat().st_mode & 0o777 == 0o664
-
-
 _KILLED_WRITER = """
 import sys, time
 from pathlib import Path
@@ -182,6 +112,7 @@ def _start_writer(out):
     return proc, proc.stdout.readline().strip()
 
 
+@pytest.mark.slow
 def test_a_folder_write_killed_midway_is_swept_by_the_next_write(tmp_path):
     import signal
 
@@ -207,10 +138,12 @@ def test_a_folder_write_killed_midway_is_swept_by_the_next_write(tmp_path):
         alive.wait()
 
 
+@pytest.mark.slow
 def test_a_line_longer_than_the_bound_is_an_error_naming_file_and_line(tmp_path):
     import gzip
 
     from conftest import write_beir
+
     from syneg.limits import MAX_LINE_BYTES
 
     data = write_beir(tmp_path / "data", split="test")
@@ -227,3 +160,35 @@ def test_a_line_longer_than_the_bound_is_an_error_naming_file_and_line(tmp_path)
     result = run_cli("evaluate", "--data", data, "--split", "test", "--run", tmp_path / "r.trec", timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"corpus.jsonl.gz:1: line longer than {MAX_LINE_BYTES:,} bytes" in result.stderr
+
+
+def test_atomic_open_refuses_a_directory_without_writing(tmp_path):
+    target = tmp_path / "out.jsonl"
+    target.mkdir()
+    with pytest.raises(DataError, match="is a directory"):
+        with atomic_open(target) as handle:
+            handle.write("x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
+
+
+# --- 7. temp files of killed writers ------------------------------------------------------------
+
+@pytest.mark.slow
+def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    alive = subprocess.Popen(["sleep", "60"])
+    try:
+        target = tmp_path / "mined.jsonl"
+        stale = tmp_path / f".mined.jsonl.{done.pid}.abc123xy.tmp"
+        live = tmp_path / f".mined.jsonl.{alive.pid}.zyx321ab.tmp"
+        other = tmp_path / f".other.jsonl.{done.pid}.abc123xy.tmp"
+        for path in (stale, live, other):
+            path.write_text("partial")
+        write_text(target, "done\n")
+        assert target.read_text() == "done\n"
+        assert not stale.exists() and live.exists() and other.exists()
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, live.name, other.name])
+    finally:
+        alive.kill()
+        alive.wait()

@@ -1,5 +1,4 @@
-"""``synthesize --engine ray``: a local Ray cluster (2 CPUs) against the fault-injecting server and a real
-``python -m llama_cpp.server`` on loopback."""
+"""Tests of syneg/synthesis/engines/."""
 
 from __future__ import annotations
 
@@ -9,20 +8,17 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from synth_fake_server import FakeOpenAI  # noqa: E402
-from test_synthesis import _committed_keys  # noqa: E402
+from synth_fake_server import FakeOpenAI
+from test_synthesis import _committed_keys
 
 from syneg.config import SynthesizeConfig
 from syneg.data import load_dataset
 from syneg.synthesis import plan, synthesize
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+
 
 CONFIG = dict(backend="openai", model="fake", mode="free", limit=24, guard=False, concurrency=4)
 
@@ -34,6 +30,7 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_unset_concurrency_is_the_backend_default_per_actor(local_ray):
     from syneg.synthesis.engines.ray_engine import RayBackend
 
@@ -42,6 +39,7 @@ def test_unset_concurrency_is_the_backend_default_per_actor(local_ray):
     assert backend.default_concurrency == 2 * 4 and len(backend.actors) == 2  # 2 CPUs, openai's default 4 each
 
 
+@pytest.mark.slow
 def test_ray_engine_output_equals_the_local_engines(local_ray, tmp_path):
     dataset = load_dataset(None, "train")
     with FakeOpenAI(faults=["500", "429"]) as server:
@@ -57,6 +55,7 @@ def test_ray_engine_output_equals_the_local_engines(local_ray, tmp_path):
     assert again["run"]["cached"] == 24 and again["run"]["requests"] == 0  # the same cache, nothing re-asked
 
 
+@pytest.mark.slow
 def test_ray_engine_against_a_real_llama_cpp_server_equals_the_local_engines(local_ray, llama_server, tmp_path):
     """The same planned calls, each with its own seed, through both engines to one server: the same bytes."""
     dataset = load_dataset(None, "train")
@@ -73,6 +72,7 @@ def test_ray_engine_against_a_real_llama_cpp_server_equals_the_local_engines(loc
     assert local["kept"] >= 1 and remote["kept"] == local["kept"]
 
 
+@pytest.mark.slow
 def test_killed_ray_driver_resumes_without_asking_for_a_success_twice(tmp_path):
     def args(server, engine):
         return [sys.executable, "-m", "syneg", "synthesize", "--backend", "openai", "--model", "fake",
