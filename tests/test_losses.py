@@ -100,7 +100,7 @@ def test_combined_loss_adds_weighted_infonce_matching_mnrl():
 def test_registry_builds_each_loss_and_names_the_ones_needing_scores():
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    built = {name: make_loss(None, TrainConfig(loss=name, infonce_weight=0.3)) for name in LOSSES}
+    built = {name: make_loss(None, TrainConfig(loss=name, infonce_weight=0.3, mini_batch_size=None)) for name in LOSSES}
     assert isinstance(built["infonce"], MultipleNegativesRankingLoss)
     assert isinstance(built["margin_mse"], MarginMSE) and isinstance(built["kl"], KLDistill)
     assert built["kl"].infonce_weight == 0.3 and built["kl"].temperature == TrainConfig().temperature
