@@ -64,8 +64,8 @@ def test_loss_is_infonce_at_scale_one_over_tau(instances):
     assert loss.scale == pytest.approx(20.0) and type(loss).__name__ == "MultipleNegativesRankingLoss"
     cached = make_loss(model, TrainConfig(temperature=0.02, mini_batch_size=2))
     assert type(cached).__name__ == "CachedMultipleNegativesRankingLoss" and cached.scale == pytest.approx(50.0)
-    default = make_loss(model, TrainConfig())  # the default: 16 texts per forward pass bounds the activation memory
-    assert type(default).__name__ == "CachedMultipleNegativesRankingLoss" and default.mini_batch_size == 16
+    default = make_loss(model, TrainConfig())  # the default: 8 texts per forward pass bounds the activation memory
+    assert type(default).__name__ == "CachedMultipleNegativesRankingLoss" and default.mini_batch_size == 8
     with pytest.raises(ValidationError, match="temperature"):
         TrainConfig(temperature=0.0)  # refused by the config, before any loss is built
 

@@ -192,7 +192,7 @@ class TrainConfig(Section):
     max_instances: Count | None = Field(None, description="Train on the first N instances only.")
     max_steps: Count | None = Field(None, description="Stop after this many optimizer steps; None = all epochs.")
     num_negatives: Negatives | None = Field(None, description="Negative columns K (pad/trim); None = the largest count in the data.")
-    mini_batch_size: BatchSize | None = Field(16, description="infonce: the cached (GradCache) loss with this many texts per forward pass (same loss and gradients, dropout drawn in another order; bounded activation memory); None = the plain loss.")
+    mini_batch_size: BatchSize | None = Field(8, description="infonce: the cached (GradCache) loss with this many texts per forward pass (same loss and gradients, dropout drawn in another order; bounded activation memory); None = the plain loss.")
     eval_before: bool = Field(True, description="Evaluate the untrained model too (needs an eval dataset).")
     loss: Literal[LOSSES] = Field("infonce", description="infonce, or distillation from teacher scores (the loss registry).")  # type: ignore[valid-type]
     infonce_weight: Annotated[float, Field(ge=0, le=MAX_LOSS_WEIGHT, allow_inf_nan=False)] = Field(1.0, description="Distillation losses: + this x InfoNCE (0 = distillation alone).")

@@ -71,3 +71,8 @@ def load_encoder(name: str | None = None, max_seq_length: int | None = None, dev
 @functools.lru_cache(maxsize=4)
 def _shared_encoder(name: str | None, max_seq_length: int | None, device: str):
     return fresh_encoder(name, max_seq_length, device)
+
+
+def clear_shared_encoders() -> None:
+    """Forget the shared encoders (their memory is freed once no caller holds them)."""
+    _shared_encoder.cache_clear()

@@ -20,6 +20,7 @@ from syneg.config import RunConfig, dump_config
 from syneg.data import BeirDataset
 from syneg.errors import SynegError
 from syneg.hardware import device_type, resolve_device
+from syneg.memory import release_memory
 from syneg.pipeline.stages import STAGE_NAMES, STAGES, Stage, StageSettings
 from syneg.rng import stable_hash
 from syneg.rundir import RunDir
@@ -179,7 +180,10 @@ class Pipeline:
         self.log(f"[{stage.name}] running")
         logger.info("stage %s started (key %s)", stage.name, key)
         started = time.perf_counter()
-        stage.run(self.settings(stage), self.run_dir, dataset, self.progress)
+        try:
+            stage.run(self.settings(stage), self.run_dir, dataset, self.progress)
+        finally:
+            release_memory()  # the next stage starts from what this process needs, not what this stage left
         self.timings[stage.name] = time.perf_counter() - started
         self.run_dir.mark_done(stage.name, output, key, {"seconds": round(self.timings[stage.name], 2)})
         logger.info("stage %s finished in %.1fs", stage.name, self.timings[stage.name])

@@ -102,7 +102,8 @@ class EpochEvaluator(TrainerCallback):
         # untrained weights are a model loaded from disk: its corpus embeddings are cached under a hash of
         # the weights, so runs starting from the same model (experiment cells) encode the corpus once
         metrics = evaluate_model(model, self.dataset, batch_size=self.batch_size, evaluator=self.evaluator,
-                                 use_cache=state.global_step == 0, **self.options)
+                                 use_cache=state.global_step == 0, show_progress=progress.enabled(self.logger.show)
+                                 and state.is_world_process_zero, **self.options)
         model.train()
         row = {"event": "eval", "step": state.global_step, "epoch": epoch, "metrics": metrics,
                "eval_s": round(time.perf_counter() - started, 2)}

@@ -3,7 +3,7 @@
 The loss is ``train.loss`` from the registry :mod:`syneg.training.losses`; the default, ``infonce``,
 is sentence-transformers' MultipleNegativesRankingLoss with ``scale = 1 / tau``:
 for query q, its positive p and the batch's documents D (every positive and hard negative),
-``-log softmax_d(cos(q, d) / tau)[p]``. With ``mini_batch_size`` (default 16) it is the cached (GradCache)
+``-log softmax_d(cos(q, d) / tau)[p]``. With ``mini_batch_size`` (default 8) it is the cached (GradCache)
 variant: the same loss and gradients (its dropout masks drawn in another order), with the activations of
 ``mini_batch_size`` texts held at a time instead of the whole batch's (16 queries, 16 positives, 16 x K
 negatives; at 256 tokens, 5-6 GB on CPU, where training's attention dropout rules out the fused attention).
