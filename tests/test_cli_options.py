@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from syneg.cli import app
 from syneg.cli.fields import Fields, settings
 from syneg.config import RunConfig, SynthesizeConfig
+from syneg.errors import SynegError
 
 # Options that set no config field: where data, outputs and models live, how a command works.
 DATA = {"--data", "--split", "--dev-fraction", "--seed"}
@@ -205,3 +206,11 @@ def test_config_show_reads_every_shipped_config():
         code, out = _run(app, "config", "show", str(path))
         assert code == 0, (path, out)
         assert yaml.safe_load(out)["run_dir"]
+
+
+@pytest.mark.parametrize("args", [["mine", "--set", "mine.rescore_model=x"],
+                                  ["synthesize", "--out", "s.jsonl", "--set", "synthesize.guard_model=x"]])
+def test_a_retired_setting_names_its_successor(args):
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})  # the CLI's main prints it and exits 2
+    assert isinstance(result.exception, SynegError), result.output
+    assert str(result.exception) == f"--set: {args[-1].split('=')[0]} was retired: set teacher.model"

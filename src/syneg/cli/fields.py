@@ -119,7 +119,9 @@ def _validate(spec: Fields, values: dict[str, Any], by_option: set[str]) -> Base
         return spec.model(**values)
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else ""
+        if not first["loc"]:  # the whole section refused (a retired key): the message names the key
+            raise SynegError(f"--set: {first['msg']}") from None
+        name = str(first["loc"][0])
         where = spec.option_name(name) if name in by_option else f"--set {spec.key}.{name}"
         raise SynegError(f"{where}: {first['msg']}") from None
 
