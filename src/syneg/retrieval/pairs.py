@@ -1,4 +1,4 @@
-"""Cosine scores of ``(query, passage)`` pairs: the teacher score of the guard, rescorer and diagnostics."""
+"""Cosine scores of ``(query, passage)`` pairs, row by row: the diagnostics' hardness and separability."""
 
 from __future__ import annotations
 
@@ -41,7 +41,3 @@ def cosines(queries: np.ndarray, passages: np.ndarray) -> np.ndarray:
     """Cosine of each row of ``queries`` with the same row of ``passages`` (both L2-normalized)."""
     return np.einsum("ij,ij->i", queries, passages)
 
-
-def pair_cosines(model: Any, pairs: Sequence[tuple[str, str]], **options: Any) -> np.ndarray:
-    """Cosine similarity of each ``(query, passage)`` pair under ``model``; options as ``encode_pairs``."""
-    return cosines(*encode_pairs(model, pairs, **options))
