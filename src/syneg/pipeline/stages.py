@@ -52,8 +52,7 @@ def _encodes(config: RunConfig) -> dict[str, Any]:
 
 
 def _mine_encoding(config: RunConfig) -> dict[str, Any] | None:
-    teacher = config.teacher.model or getattr(config.mine, "rescore_model", None)
-    return {"encode": config.encode.backend} if config.mine.retriever == "dense" or teacher else None
+    return {"encode": config.encode.backend} if config.mine.retriever == "dense" or config.teacher.model else None
 
 
 def _guard_encoding(config: RunConfig) -> dict[str, Any] | None:
