@@ -29,13 +29,15 @@ ALLOWED: dict[str, set[str]] = {
     "mine": DATA | SET | {"--out", "--batch-size", "--cache-dir", "--device", "--shard"},
     "synthesize": DATA | SET | {"--out", "--mined", "--retry-failed", "--dry-run", "--export-batch", "--import-batch",
                           "--device", "--shard"},
+    "generate-queries": DATA | SET | {"--out", "--retry-failed", "--export-batch", "--import-batch", "--device",
+                         "--shard"},
     "prompt": DATA | SET | {"--show", "--mined", "--index"},
     "merge": {"--out"},
     "mix": (DATA - {"--dev-fraction"}) | SET | {"--mined", "--out", "--synthetic", "--epoch", "--format", "--query-prompt",
                                           "--group-positives", "--license", "--language", "--push-to-hub"},
     "train": SET | {"--train", "--out", "--seed", "--eval-data", "--eval-split", "--eval-dev-fraction", "--nproc",
               "--nnodes", "--node-rank", "--rdzv-endpoint", "--device"},
-    "run": SET | {"--run-dir", "--stages", "--until", "--device"},  # --run-dir, --device: `--set` shorthands
+    "run": SET | {"--run-dir", "--data", "--eval-data", "--stages", "--until", "--device"},  # `--set` shorthands
     "experiment": SET,
     "report": {"--out"},
 }

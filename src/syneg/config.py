@@ -77,22 +77,56 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    path: str | None = Field(None, description="BEIR folder (corpus.jsonl, queries.jsonl, qrels/); None = the embedded SciFact slice.")
+    path: str | None = Field(None, description="BEIR folder (corpus.jsonl, queries.jsonl, qrels/); None = the embedded SciFact slice. A folder with only corpus.jsonl trains on generated queries.")
     train_split: Name = Field("train", description="qrels split to train on (qrels/<split>.tsv).")
     eval_split: Name = Field("dev", description="qrels split to evaluate on (the carved part when dev_fraction is set).")
     dev_fraction: Fraction | None = Field(0.3, description="Carve a seeded dev split of this share from train; None = use qrels/<eval_split>.tsv.")
     split_seed: Seed | None = Field(None, description="Seed of the dev carve; None = the run's seed (fix it to compare seeds).")
+    train_pairs: Literal["auto", "qrels", "generated", "both"] = Field("auto", description="Training pairs: the train split's qrels, LLM-generated queries (the queries stage), or both; auto = qrels when the folder has train qrels, else generated.")
+    eval_path: str | None = Field(None, description="BEIR folder to evaluate on (qrels/<eval_split>.tsv, no carve); None = the data folder.")
 
     def load_split(self, kind: Literal["train", "eval"], seed: int) -> BeirDataset:
-        """The ``train`` or ``eval`` split, carved with ``split_seed`` (else ``seed``) when ``dev_fraction`` is set."""
-        from syneg.data import load_dataset
+        """The ``train`` or ``eval`` split, carved with ``split_seed`` (else ``seed``) when ``dev_fraction`` is set.
+        Without train qrels (a folder with only a corpus) the train split is the corpus with no query."""
+        from syneg.data import load_dataset, load_unlabelled
 
+        if kind == "eval" and self.eval_path is not None:
+            return load_dataset(self.eval_path, self.eval_split)
+        if kind == "train" and not self.labelled():
+            return load_unlabelled(self.folder(), self.train_split)
         split = self.eval_split if kind == "eval" else self.train_split
-        return load_dataset(self.path, split, self.dev_fraction, seed if self.split_seed is None else self.split_seed)
+        fraction = self.dev_fraction if self.labelled() else None
+        return load_dataset(self.path, split, fraction, seed if self.split_seed is None else self.split_seed)
+
+    def folder(self) -> Path:
+        """The data folder (the embedded slice when ``path`` is None)."""
+        from syneg.data import embedded_path
+
+        return Path(self.path) if self.path is not None else embedded_path()
+
+    def labelled(self) -> bool:
+        """True when the folder has the train split's qrels (the split carved from, with ``dev_fraction``)."""
+        from syneg.data import has_split
+
+        return has_split(self.folder(), "train" if self.dev_fraction is not None else self.train_split)
+
+    def pairs(self) -> Literal["qrels", "generated", "both"]:
+        """``train_pairs`` resolved: ``auto`` is qrels for a labelled folder, else generated."""
+        if self.train_pairs == "auto":
+            return "qrels" if self.labelled() else "generated"
+        return self.train_pairs
+
+    def can_evaluate(self) -> bool:
+        """True when there are labelled queries to evaluate on (``eval_path``, a carve or ``qrels/<eval_split>``)."""
+        from syneg.data import has_split
+
+        if self.eval_path is not None:
+            return True
+        return self.labelled() if self.dev_fraction is not None else has_split(self.folder(), self.eval_split)
 
     def depends_on_run_seed(self) -> bool:
         """True when the splits are carved with the run's seed (``dev_fraction`` set, ``split_seed`` not)."""
-        return self.dev_fraction is not None and self.split_seed is None
+        return self.dev_fraction is not None and self.split_seed is None and self.labelled()
 
 
 class TeacherConfig(Section):
@@ -174,6 +208,27 @@ class SynthesizeConfig(Section):
         return None if value is None else check_base_url(value)
 
 
+class QueriesConfig(Section):
+    """LLM-written training queries (the ``queries`` stage); the LLM itself is the ``synthesize`` section's."""
+
+    max_docs: Count | None = Field(None, description="Ask about a seeded sample of this many documents; None = every eligible one.")
+    per_doc: Calls = Field(1, description="Queries asked per document.")
+    min_doc_words: Annotated[int, Field(ge=1, le=MAX_PASSAGE_WORDS)] = Field(20, description="Documents shorter than this (title + text, in words) are never asked about.")
+    doc_words: Annotated[int, Field(ge=8, le=MAX_PASSAGE_WORDS)] = Field(24, description="Words of the document shown to the LLM, title first (the prompt's cost: 24 fits one query per SciFact document in 45 min on 2 cores).")
+    types: list[Literal["claim", "question", "keywords"]] | None = Field(None, description="Query types to ask for; None = the types of the dataset's own queries, in their mix (all three when it has none).")
+    max_tokens: Annotated[int, Field(ge=16, le=MAX_SEQ_LENGTH)] = Field(40, description="Most tokens generated per query call; a query cut off there fails as truncated (too long).")
+    batch_size: Annotated[int, Field(ge=1, le=64)] | None = Field(64, description="llamacpp/transformers: query calls decoded together (short prompts: more fit); None = synthesize.batch_size.")
+    round_trip_k: Annotated[int, Field(ge=0, le=MAX_DEPTH)] = Field(3, description="Keep a query only when its document is in the top k of the teacher's retrieval (BM25 without a teacher); 0 = no filter.")
+    seed: Seed | None = Field(None, description="Document sample and type/length draws; None = the run's seed.")
+
+    @field_validator("types")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and (not value or len(set(value)) != len(value)):
+            raise PydanticCustomError("types", "give each query type once, at least one")
+        return value
+
+
 class MixConfig(Section):
     strategy: Literal[STRATEGIES] = Field("hybrid", description="Where the negatives come from (the strategy registry).")  # type: ignore[valid-type]
     ratio: Annotated[float, Field(ge=0, le=MAX_RATIO, allow_inf_nan=False)] = Field(0.7, description="synthetic : retrieved ratio R (hybrid, direct).")
@@ -236,6 +291,7 @@ class RunConfig(Section):
     teacher: TeacherConfig = TeacherConfig()
     encode: EncodeConfig = EncodeConfig()
     mine: MineConfig = MineConfig()
+    queries: QueriesConfig = QueriesConfig()
     synthesize: SynthesizeConfig = SynthesizeConfig()
     mix: MixConfig = MixConfig()
     train: TrainConfig = TrainConfig()

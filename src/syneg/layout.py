@@ -3,6 +3,8 @@
 | file (in a run directory)         | written by            | content                                         |
 |-----------------------------------|-----------------------|-------------------------------------------------|
 | ``config.yaml``                   | ``syneg run``         | the resolved run config (credentials masked)    |
+| ``queries.jsonl``                 | queries               | ``GeneratedQuery`` lines (kept queries)         |
+| ``queries.jsonl.failed.jsonl``    | queries               | calls and queries dropped, with reasons         |
 | ``mined.jsonl``                   | mine                  | ``MinedInstance`` lines                         |
 | ``synthetic.jsonl``               | synthesize            | ``SyntheticNegative`` lines                     |
 | ``synthetic.jsonl.failed.jsonl``  | synthesize            | items that produced no negative, with reasons   |
@@ -37,6 +39,7 @@ from typing import Any
 from syneg.io import file_digest, write_json
 
 CONFIG = "config.yaml"
+QUERIES = "queries.jsonl"
 MINED = "mined.jsonl"
 SYNTHETIC = "synthetic.jsonl"
 TRAIN = "train.jsonl"

@@ -68,6 +68,20 @@ class SyntheticNegative(Record):
         default="negative", description="positive: the teacher scored it as relevant and it was relabelled")
 
 
+class GeneratedQuery(Record):
+    """One LLM-written training query for a corpus document (output of ``syneg generate-queries``)."""
+
+    query_id: str = Field(description="gq:<doc id>:<k>")
+    text: str
+    doc_id: str = Field(description="the document it was written for: its positive")
+    query_type: Literal["claim", "question", "keywords"]
+    words_asked: int = Field(ge=1, le=1000)
+    round_trip_rank: Rank | None = Field(default=None, description="rank of doc_id for this query; None = not filtered")
+    model: str
+    prompt_version: str
+    key: str = Field(description="cache key of the call that produced it")
+
+
 class TrainingInstance(Record):
     """A query, one positive and its hard negatives, ready for training (output of ``syneg mix``)."""
 

@@ -13,6 +13,7 @@ from syneg.cli import retrieve as _retrieve  # noqa: F401
 from syneg.cli import evaluate as _evaluate  # noqa: F401
 from syneg.cli import mine as _mine  # noqa: F401
 from syneg.cli import synthesize as _synthesize  # noqa: F401
+from syneg.cli import queries as _queries  # noqa: F401
 from syneg.cli import merge as _merge  # noqa: F401
 from syneg.cli import mix as _mix  # noqa: F401
 from syneg.cli import train as _train  # noqa: F401

@@ -44,6 +44,8 @@ def run(
     config: Annotated[Optional[Path], typer.Argument(help="YAML config; default: the embedded SciFact slice.")] = None,
     overrides: SetOpt = None,
     run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Run directory (overrides run_dir).")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="BEIR folder (overrides data.path); one with only corpus.jsonl trains on generated queries.")] = None,
+    eval_data: Annotated[Optional[Path], typer.Option("--eval-data", help="BEIR folder to evaluate on (overrides data.eval_path): its qrels/<eval_split>.tsv.")] = None,
     stages: StagesOpt = None,
     until: UntilOpt = None,
     device: DeviceOpt = None,  # not given: the config's device (default auto)
@@ -61,8 +63,9 @@ def run(
     if stages is not None and until is not None:
         raise SynegError("give --stages or --until, not both")
     items = list(overrides or [])
-    if run_dir is not None:
-        items.append(f"run_dir={run_dir}")
+    for key, value in (("run_dir", run_dir), ("data.path", data), ("data.eval_path", eval_data)):
+        if value is not None:
+            items.append(f"{key}={value}")
     if device is not None:
         items.append(f"device={device}")
     cfg = load_config(config, items)
@@ -95,7 +98,8 @@ def _metrics(pipeline: Pipeline, ran: list[Stage]) -> None:
 def _partial(pipeline: Pipeline, ran: list[Stage]) -> None:
     """What a run that stopped before evaluate ran, and where its outputs are."""
     outputs = {stage.name: pipeline.run_dir.file(stage.output) for stage in ran}
-    output.info(f"ran {', '.join(outputs)} (stopped before evaluate); outputs in {pipeline.run_dir.path}:")
+    why = "stopped before evaluate" if pipeline.config.data.can_evaluate() else "no labelled queries: evaluation skipped"
+    output.info(f"ran {', '.join(outputs) or 'nothing'} ({why}); outputs in {pipeline.run_dir.path}:")
     for name, path in outputs.items():
         output.info(f"  {name:<10} {path}")
     output.summary("run", run_dir=pipeline.run_dir.path, stages=list(outputs), outputs=outputs)

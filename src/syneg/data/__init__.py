@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from syneg.data.beir import BeirDataset, Document, available_splits, load_beir, load_corpus, load_qrels, load_queries
+from syneg.data.beir import (
+    BeirDataset, Document, available_splits, has_split, load_beir, load_corpus, load_qrels, load_queries, load_unlabelled,
+)
 from syneg.data.embedded import embedded_path
 from syneg.data.split import CARVED_SPLITS, carve_dev
 from syneg.errors import SynegError
@@ -45,9 +47,11 @@ __all__ = [
     "available_splits",
     "carve_dev",
     "embedded_path",
+    "has_split",
     "load_beir",
     "load_corpus",
     "load_dataset",
     "load_qrels",
     "load_queries",
+    "load_unlabelled",
 ]

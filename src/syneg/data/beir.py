@@ -156,6 +156,20 @@ def qrels_file(data_dir: Path, split: str) -> Path:
     return resolve_input(path)
 
 
+def has_split(data_dir: str | Path, split: str) -> bool:
+    """True when ``data_dir`` has ``qrels/<split>.tsv`` (or its .gz)."""
+    path = Path(data_dir) / "qrels" / f"{split}.tsv"
+    return path.is_file() or path.with_name(f"{path.name}.gz").is_file()
+
+
+def load_unlabelled(data_dir: str | Path, split: str = "train") -> BeirDataset:
+    """A folder's corpus alone, as split ``split`` with no query (the input of generated training queries)."""
+    data_dir = Path(data_dir)
+    _check_dir(data_dir)
+    corpus = load_corpus(data_dir / "corpus.jsonl")
+    return BeirDataset(path=data_dir, split=split, corpus=corpus, queries={}, qrels={}, meta={"unlabelled": True})
+
+
 def load_beir(data_dir: str | Path, split: str = "test") -> BeirDataset:
     """Load one split of a BEIR folder; only queries with judgements are kept, as in BEIR."""
     data_dir = Path(data_dir)

@@ -31,7 +31,7 @@ def _baselines() -> dict[str, dict[str, Any]]:
 BASELINES = _baselines()
 ZERO_SHOT = "zero-shot"  # the label of the untrained model's row
 CELL_OWNED = ("seed", "run_dir")  # set per cell by the grid (experiment.seeds, the cell folder), not by overrides
-SHARED_STAGES = ("mine", "synthesize")  # stages (and their config sections, whose seed cells pin) cells share
+SHARED_STAGES = ("queries", "mine", "synthesize")  # stages (and their config sections, whose seed cells pin) cells share
 Baseline = Literal[tuple(BASELINES)]  # type: ignore[valid-type]
 
 
@@ -135,7 +135,7 @@ def cell_config(config: ExperimentConfig, cell: Cell, source: str | Path = "<con
             raise DataError(source, f"{context}{exc}") from None
     raw["seed"] = cell.seed
     raw["run_dir"] = str(cell_dir(config, cell))
-    for section in SHARED_STAGES:  # seeds vary mixing and training; the negative pools are shared
+    for section in SHARED_STAGES:  # seeds vary mixing and training; the query and negative pools are shared
         if isinstance(raw.get(section), dict) and raw[section].get("seed") is None:
             raw[section]["seed"] = config.seed
     if isinstance(raw.get("synthesize"), dict) and not raw["synthesize"].get("cache"):

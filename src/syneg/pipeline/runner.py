@@ -99,11 +99,32 @@ class Pipeline:
             return False
         return self.is_complete(stages[-1])
 
-    def dataset(self, kind: str) -> BeirDataset:
-        """The ``train`` or ``eval`` split of the run's data, loaded once."""
+    def dataset(self, kind: str) -> BeirDataset | None:
+        """The run's data, loaded once: ``corpus`` (the train split as loaded), ``train`` (the training pairs:
+        its qrels, the generated queries or both) or ``eval`` (None when there is nothing to evaluate on)."""
         if kind not in self._datasets:
-            self._datasets[kind] = self.config.load_split(kind)
+            self._datasets[kind] = self._load(kind)
         return self._datasets[kind]
+
+    def _load(self, kind: str) -> BeirDataset | None:
+        data = self.config.data
+        if kind == "eval":
+            return self.config.load_split("eval") if data.can_evaluate() else None
+        if kind == "corpus" or data.pairs() == "qrels":
+            return self.config.load_split("train") if kind == "corpus" else self.dataset("corpus")
+        from syneg.io import read_records
+        from syneg.queries import with_generated
+        from syneg.records import GeneratedQuery
+
+        generated = read_records(self.run_dir.file(layout.QUERIES), GeneratedQuery)
+        return with_generated(self.dataset("corpus"), generated, data.pairs())
+
+    def preload(self, stages: list[Stage]) -> None:
+        """Load (and so check) the data the stages read, before any runs; training pairs made of generated
+        queries are read when their stage starts (the queries stage may write them first)."""
+        generated = self.config.data.pairs() != "qrels"
+        for kind in dict.fromkeys(stage.dataset for stage in stages):
+            self.dataset("corpus" if kind == "train" and generated else kind)
 
     def is_complete(self, stage: Stage) -> bool:
         """True when ``stage`` finished from its current key and its output is unchanged."""
@@ -151,8 +172,7 @@ class Pipeline:
             get_backend(self.config.synthesize.backend).check_config(self.config.synthesize)  # key, URL, model file
         if not self._locked:
             self.run_dir.check_unlocked()  # another writer: fail now, not after loading the data
-        for kind in dict.fromkeys(stage.dataset for stage in stages):
-            self.dataset(kind)
+        self.preload(stages)
         with self.locked():
             return self._run_stages(names)
 
@@ -160,20 +180,26 @@ class Pipeline:
         stages = self.select(names)  # again, holding the lock: what another writer finished meanwhile counts
         self.run_dir.save_config(dump_config(self.config))
         for stage in stages:
-            self._run_stage(stage, self.dataset(stage.dataset))
+            self._run_stage(stage)
+        if stages and not self.config.data.can_evaluate():
+            self.log(f"[evaluate] skipped: {self.config.data.folder()} has no labelled queries to evaluate on "
+                     "(qrels); pass --eval-data FOLDER (data.eval_path) with qrels/<eval_split>.tsv to evaluate")
         return stages
 
     def run(self) -> dict[str, Any]:
-        """Run every pending stage; returns the final metrics."""
+        """Run every pending stage; returns the final metrics (empty when there is nothing to evaluate on)."""
         with self.locked():
             self.run_stages()
+            if not self.config.data.can_evaluate():
+                return {}
             return json.loads(self.run_dir.file(layout.METRICS).read_text(encoding="utf-8"))
 
-    def _run_stage(self, stage: Stage, dataset: BeirDataset) -> None:
+    def _run_stage(self, stage: Stage) -> None:
         key, output = self.stage_key(stage), self.run_dir.file(stage.output)
         if self.is_complete(stage):
             self.log(f"[{stage.name}] complete, skipped")
             return
+        dataset = self.dataset(stage.dataset)
         logger = self.run_dir.logger()
         log.debug("stage %s: key %s, output %s", stage.name, key, output)
         self.run_dir.invalidate(stage.name)
@@ -185,6 +211,8 @@ class Pipeline:
         finally:
             release_memory()  # the next stage starts from what this process needs, not what this stage left
         self.timings[stage.name] = time.perf_counter() - started
+        if stage.name == "queries":
+            self._datasets.pop("train", None)  # the training pairs are made of what it just wrote
         self.run_dir.mark_done(stage.name, output, key, {"seconds": round(self.timings[stage.name], 2)})
         logger.info("stage %s finished in %.1fs", stage.name, self.timings[stage.name])
         self.log(f"[{stage.name}] done in {self.timings[stage.name]:.1f}s")

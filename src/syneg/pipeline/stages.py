@@ -40,7 +40,7 @@ class StageSettings:
             raise AttributeError(f"this stage did not declare the config section {name!r}") from None
 
 
-StageFunc = Callable[[StageSettings, RunDir, BeirDataset, bool], dict[str, Any]]
+StageFunc = Callable[[StageSettings, RunDir, "BeirDataset | None", bool], dict[str, Any]]
 
 
 def _always(config: RunConfig) -> bool:
@@ -63,11 +63,28 @@ def _train_encoding(config: RunConfig) -> dict[str, Any]:
     from syneg.training.losses import needs_teacher_scores
 
     encoding: dict[str, Any] = {}
-    if config.train.keep_best or config.train.eval_steps is not None:  # checkpoints scored as evaluate scores
+    checkpoints = config.train.keep_best or config.train.eval_steps is not None
+    if checkpoints and config.data.can_evaluate():  # checkpoints scored as evaluate scores
         encoding["evaluate"] = {"backend": config.evaluate.backend, "max_seq_length": config.evaluate.max_seq_length}
     if needs_teacher_scores(config.train.loss):
         encoding["encode"] = config.encode.backend
     return encoding
+
+
+def _generates(config: RunConfig) -> bool:
+    return config.data.pairs() != "qrels"
+
+
+def _queries_keyed(config: RunConfig) -> dict[str, Any]:
+    """What else changes the generated queries: the LLM's own settings (not the negative prompt's) and, for the
+    round trip with a dense teacher, how it encodes."""
+    llm = config.synthesize.model_dump(mode="json", include=set(LLM_FIELDS))
+    dense = config.queries.round_trip_k and config.teacher.model
+    return {"llm": llm, **({"encode": config.encode.backend} if dense else {})}
+
+
+# the synthesize settings that change what the LLM writes for a query (the rest are the negative prompt's)
+LLM_FIELDS = ("backend", "model", "base_url", "server", "temperature", "repeat_penalty")
 
 
 def _uses_synthetic(config: RunConfig) -> bool:
@@ -85,12 +102,30 @@ class Stage:
     output: str  # a syneg.layout name in the run directory
     sections: tuple[str, ...]  # config sections whose settings key the stage
     upstream: tuple[str, ...] = ()  # stages whose outputs it reads
-    dataset: Literal["train", "eval"] = "train"
+    dataset: Literal["corpus", "train", "eval"] = "train"  # corpus: the split as loaded; train: the training pairs
     active: Callable[[RunConfig], bool] = _always
     # a stage that may encode: its settings also hold ``encoding_sections``, and when ``encoding(config)`` is not
     # None (it encodes with this config) its key holds that (the settings that change its output) and the device type
     encoding: Callable[[RunConfig], dict[str, Any] | None] | None = None
     encoding_sections: tuple[str, ...] = ("encode",)
+
+
+def queries_stage(settings: StageSettings, run: RunDir, corpus: BeirDataset, progress: bool) -> dict[str, Any]:
+    """LLM-written queries for corpus documents, checked and round-trip filtered; fails the run (exit 3) when
+    calls failed, as synthesize does.
+
+    | reads    | config ``queries``, ``synthesize`` (the LLM), ``teacher`` (the round trip); the train split's corpus |
+    | writes   | ``queries.jsonl`` (GeneratedQuery), ``.stats.json``, ``.failed.jsonl``, the cache        |
+    """
+    from syneg.queries import failure_report, generate_queries
+
+    out = run.file(layout.QUERIES)
+    stats = generate_queries(corpus, settings.queries, settings.synthesize, out, seed=settings.seed, progress=progress,
+                             teacher=settings.teacher, device=settings.device, encode_backend=settings.encode.backend)
+    _, failed = failure_report(stats, out)
+    if failed is not None:
+        raise failed
+    return stats
 
 
 def mine_stage(settings: StageSettings, run: RunDir, train: BeirDataset, progress: bool) -> dict[str, Any]:
@@ -184,10 +219,10 @@ def train_stage(settings: StageSettings, run: RunDir, eval_ds: BeirDataset, prog
     from syneg.teacher.fill import fill_teacher_scores
 
     instances = read_records(run.file(layout.TRAIN), TrainingInstance)
+    checkpoints = (settings.train.keep_best or settings.train.eval_steps is not None) and eval_ds is not None
     if needs_teacher_scores(settings.train.loss):
         instances = fill_teacher_scores(instances, settings.teacher, device=settings.device, show_progress=progress,
                                         backend=settings.encode.backend)
-    checkpoints = settings.train.keep_best or settings.train.eval_steps is not None
     out = run.file(layout.MODEL)
     if out.exists():
         shutil.rmtree(out)
@@ -223,8 +258,14 @@ def evaluate_stage(settings: StageSettings, run: RunDir, eval_ds: BeirDataset, p
     return result
 
 
+def _evaluates(config: RunConfig) -> bool:
+    return config.data.can_evaluate()
+
+
 STAGES: tuple[Stage, ...] = (
-    Stage("mine", mine_stage, layout.MINED, ("data", "teacher", "mine"), encoding=_mine_encoding),
+    Stage("queries", queries_stage, layout.QUERIES, ("data", "teacher", "queries"), dataset="corpus",
+          active=_generates, encoding=_queries_keyed, encoding_sections=("synthesize", "encode")),
+    Stage("mine", mine_stage, layout.MINED, ("data", "teacher", "mine"), ("queries",), encoding=_mine_encoding),
     Stage("synthesize", synthesize_stage, layout.SYNTHETIC, ("data", "teacher", "synthesize"), ("mine",),
           active=_uses_synthetic, encoding=_guard_encoding),
     Stage("mix", mix_stage, layout.TRAIN, ("data", "mix"), ("mine", "synthesize")),
@@ -232,6 +273,6 @@ STAGES: tuple[Stage, ...] = (
     Stage("train", train_stage, layout.MODEL, ("data", "teacher", "train"), ("mix",), dataset="eval",
           encoding=_train_encoding, encoding_sections=("encode", "evaluate")),
     Stage("evaluate", evaluate_stage, layout.METRICS, ("data", "evaluate", "train"), ("train",), dataset="eval",
-          encoding=_encodes),
+          active=_evaluates, encoding=_encodes),
 )
 STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)

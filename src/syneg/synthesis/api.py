@@ -28,6 +28,7 @@ from syneg.synthesis.finalize import Outcome, apply_guard, collect
 from syneg.synthesis.planning import SynthesisItem, calls_per_pair, domain_pool, pairs_from_dataset, pairs_from_mined, plan_items
 from syneg.synthesis.prompt import PROMPT_VERSION
 from syneg.synthesis.runner import RunCounters, pending, run_items
+from syneg.synthesis.task import TaskItem
 from syneg.synthesis.vocabulary import run_vocabulary
 from syneg.teacher.guard import Band, HardnessGuard
 from syneg.teacher.load import teacher_name
@@ -104,7 +105,7 @@ def synthesize(
         imported = (dict(batch.import_batch(items, cache, import_from, counters.transient, model_id,
                                             config.max_tokens)) if import_from else None)
         if import_from is None:
-            counters = asyncio.run(_run(items, config, cache, backend, retry_failed, progress))
+            counters = asyncio.run(run_calls(items, config, cache, backend, retry_failed, progress))
         outcome = collect(items, cache, model_id, counters.transient, run_vocabulary(dataset, items))
     if config.guard and outcome.negatives:
         apply_guard(outcome, items, make_guard(config, teacher, device, progress, encode_backend))
@@ -153,7 +154,11 @@ def measured_pass_rate(out: str | Path) -> float | None:
     return None
 
 
-async def _run(items, config, cache, backend, retry_failed, progress) -> RunCounters:
+async def run_calls(items: Sequence[TaskItem], config: SynthesizeConfig, cache: ResultCache,
+                    backend: ChatBackend | None, retry_failed: bool, progress: bool,
+                    record_rate: bool = True) -> RunCounters:
+    """Resolve ``items`` (any task) from ``cache`` or a backend built from ``config`` (unless ``backend`` is given:
+    closed at the end either way); ``record_rate``: note the calls per second for ``--dry-run`` estimates."""
     owned = backend is None and bool(pending(items, cache, retry_failed))
     if owned:
         backend = engine_backend(config)
@@ -162,7 +167,7 @@ async def _run(items, config, cache, backend, retry_failed, progress) -> RunCoun
         started = time.perf_counter()
         counters = await run_items(items, backend, cache, concurrency, retry_failed, progress,
                                    config.deadline)
-        if backend is not None and not counters.failed:
+        if record_rate and backend is not None and not counters.failed:
             rates.record(rates.rate_key(config, backend.model_id), counters.calls, time.perf_counter() - started)
         counters.backend = backend.stats() if backend is not None else {}
         return counters

@@ -20,18 +20,16 @@ from syneg.redact import redact
 from syneg.synthesis.backends.wire import request_fields
 from syneg.synthesis.cache import CachedResult, ResultCache, stored
 from syneg.synthesis.finish import finish_problem
-from syneg.synthesis.parse import parse_output
-from syneg.synthesis.planning import SynthesisItem
-from syneg.synthesis.prompt import OUTPUT_SCHEMA
+from syneg.synthesis.task import Task, TaskItem
 
 BATCH_URL = "/v1/chat/completions"
 MAX_REQUESTS = 50_000  # OpenAI's limits per batch input file
 MAX_BYTES = 200 * 1024 * 1024
 
 
-def request_line(item: SynthesisItem, model: str, mode: str = "json_schema", server: str = "openai") -> dict:
+def request_line(item: TaskItem, model: str, mode: str = "json_schema", server: str = "openai") -> dict:
     """One batch request with ``server``'s field names (see ``backends.wire``); ``custom_id`` is the item's cache key."""
-    fields, extra = request_fields(server, item.sampling, mode, OUTPUT_SCHEMA)
+    fields, extra = request_fields(server, item.sampling, mode, item.task.schema)
     body = {"model": model, "messages": item.messages, **fields, **extra}
     return {"custom_id": item.key, "method": "POST", "url": BATCH_URL, "body": body}
 
@@ -56,7 +54,7 @@ def _parts(lines: Iterable[bytes], max_requests: int, max_bytes: int) -> Iterato
 
 
 def export_batch(
-    items: Sequence[SynthesisItem], cache: ResultCache, path: str | Path, model: str, mode: str = "json_schema",
+    items: Sequence[TaskItem], cache: ResultCache, path: str | Path, model: str, mode: str = "json_schema",
     server: str = "openai", max_requests: int = MAX_REQUESTS, max_bytes: int = MAX_BYTES,
 ) -> dict[Path, int]:
     """Write the requests not yet answered: ``path`` itself or, over ``max_requests`` requests or
@@ -148,7 +146,7 @@ def _reply(obj: dict, path: Path, number: int) -> _Reply | str:
                   path, number)
 
 
-def import_batch(items: Sequence[SynthesisItem], cache: ResultCache, paths: str | Path | Sequence[str | Path],
+def import_batch(items: Sequence[TaskItem], cache: ResultCache, paths: str | Path | Sequence[str | Path],
                  transient: dict[str, tuple[str, str]], model_id: str = "", max_tokens: int | None = None) -> Counter:
     """Read batch output and error files into the cache, all or nothing: every line of every file is read
     and checked first, whatever its ``custom_id`` (a bad line, one longer than a live reply to a call of
@@ -189,7 +187,7 @@ def import_batch(items: Sequence[SynthesisItem], cache: ResultCache, paths: str 
                          f"a call of this run ({model_id or 'its backend and model'}): import with the --backend, "
                          "--model and settings the batch was exported with")
     _check_cached(cache, replies)
-    counts = _commit(cache, replies)
+    counts = _commit(cache, replies, {item.key: item.task for item in items})
     for key, error in errors.items():
         if key not in replies:
             transient[key] = ("batch_error", redact(error) or "batch_error")
@@ -210,7 +208,7 @@ def _check_cached(cache: ResultCache, replies: dict[str, _Reply]) -> None:
                                         "once, or use another --cache", reply.number)
 
 
-def _commit(cache: ResultCache, replies: dict[str, _Reply]) -> Counter:
+def _commit(cache: ResultCache, replies: dict[str, _Reply], tasks: dict[str, Task]) -> Counter:
     """Store the replies in one transaction: parsed ones as results, the others as failures."""
     counts: Counter[str] = Counter()
     results, failures = [], []
@@ -218,7 +216,7 @@ def _commit(cache: ResultCache, replies: dict[str, _Reply]) -> Counter:
         problem = finish_problem(reply.finish)
         error = f"{problem}: finish_reason={reply.finish}" if problem else None
         if error is None:
-            parsed = parse_output(reply.text)
+            parsed = tasks[key].parse(reply.text)
             if parsed.value is None:
                 error = f"{'truncated' if parsed.truncated else 'unparseable'}: {parsed.error}"
         if error is None:

@@ -28,11 +28,11 @@ def summarize(rejected: Sequence[dict[str, Any]], items: int, server: str | None
             "server": server, "by_reason": by_reason}
 
 
-def report_lines(summary: dict[str, Any], failed_path: str | Path) -> list[str]:
+def report_lines(summary: dict[str, Any], failed_path: str | Path, command: str = "synthesize") -> list[str]:
     """One headline and one line per reason (most frequent first); empty when nothing failed."""
     if not summary["failed"]:
         return []
-    lines = [f"synthesize: {summary['failed']} of {summary['items']} items failed "
+    lines = [f"{command}: {summary['failed']} of {summary['items']} items failed "
              f"(details in {failed_path})"]
     for reason, info in summary["by_reason"].items():
         if info["transient"]:
@@ -43,9 +43,9 @@ def report_lines(summary: dict[str, Any], failed_path: str | Path) -> list[str]:
     return lines
 
 
-def verdict(summary: dict[str, Any], failed_path: str | Path) -> RunFailed | None:
+def verdict(summary: dict[str, Any], failed_path: str | Path, command: str = "synthesize") -> RunFailed | None:
     """The error to exit with: any transient failure, or every item failed; None otherwise."""
     everything = summary["items"] > 0 and summary["failed"] == summary["items"]
     if not summary["transient"] and not everything:
         return None
-    return RunFailed("\n".join(report_lines(summary, failed_path)))
+    return RunFailed("\n".join(report_lines(summary, failed_path, command)))

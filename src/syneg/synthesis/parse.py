@@ -49,7 +49,7 @@ TRUNCATED = "truncated"
 class ParseResult:
     """Either ``value`` (and the stage that produced it) or ``error``; stage ``truncated`` for cut-off JSON."""
 
-    value: GeneratedNegative | None
+    value: BaseModel | None  # the task's reply model (GeneratedNegative for negatives)
     stage: str
     error: str | None = None
 
@@ -92,23 +92,23 @@ def is_cut_off(text: str) -> bool:
     return True
 
 
-def _validate(obj: object, stage: str) -> ParseResult:
+def _validate(obj: object, stage: str, model: type[BaseModel]) -> ParseResult:
     if not isinstance(obj, dict):
         return ParseResult(None, stage, f"expected a JSON object, got {type(obj).__name__}")
     try:
-        return ParseResult(GeneratedNegative.model_validate(obj), stage)
+        return ParseResult(model.model_validate(obj), stage)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "<object>"
         return ParseResult(None, stage, f"schema: {field}: {first['msg']}")
 
 
-def parse_output(text: str | None) -> ParseResult:
-    """Parse a reply; the first stage that yields a dict decides (never evaluates the text)."""
+def parse_output(text: str | None, model: type[BaseModel] = GeneratedNegative) -> ParseResult:
+    """Parse a reply into ``model``; the first stage that yields a dict decides (never evaluates the text)."""
     if text is None or not text.strip():
         return ParseResult(None, "empty", "empty reply")
     try:
-        return _validate(json.loads(text), "json")
+        return _validate(json.loads(text), "json", model)
     except json.JSONDecodeError:
         pass
     unwrapped = unwrap(text)
@@ -116,10 +116,10 @@ def parse_output(text: str | None) -> ParseResult:
         return ParseResult(None, TRUNCATED, "truncated: the JSON object was cut off")
     cleaned = strip_wrappers(unwrapped)
     try:
-        return _validate(json.loads(cleaned), "stripped")
+        return _validate(json.loads(cleaned), "stripped", model)
     except json.JSONDecodeError:
         pass
     repaired = json_repair.loads(cleaned) if cleaned.strip() else ""
     if isinstance(repaired, dict) and repaired:
-        return _validate(repaired, "repaired")
+        return _validate(repaired, "repaired", model)
     return ParseResult(None, "repaired", "not JSON (even after repair)")

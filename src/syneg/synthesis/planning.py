@@ -14,8 +14,8 @@ from syneg.rng import instance_rng, stable_hash
 from syneg.synthesis.attributes import derive_domains, sample_attributes
 from syneg.synthesis.backends import get_backend
 from syneg.synthesis.backends.base import Sampling
-from syneg.synthesis.cache import call_key
-from syneg.synthesis.prompt import PROMPT_VERSION, build_messages, schema_text
+from syneg.synthesis.prompt import NEGATIVES, build_messages
+from syneg.synthesis.task import Task
 
 
 
@@ -42,6 +42,7 @@ class SynthesisItem:
     sampling: Sampling
     source_doc_id: str | None
     key: str
+    task: Task = NEGATIVES
 
 
 def pairs_from_dataset(dataset: BeirDataset) -> list[Pair]:
@@ -107,7 +108,7 @@ def _item(pair: Pair, k: int, config: SynthesizeConfig, model_id: str, domains: 
     penalty = config.repeat_penalty if config.repeat_penalty is not None else get_backend(config.backend).default_repeat_penalty
     sampling = Sampling(config.max_tokens, config.temperature,
                         stable_hash(seed, pair.query_id, pair.positive_id, k) % 2**31, penalty)
-    key = call_key(model_id, messages, sampling.as_dict(), schema_text(), PROMPT_VERSION)
+    key = NEGATIVES.key(model_id, messages, sampling)
     grounded = config.mode == "grounded"
     return SynthesisItem(pair, k, config.mode, attributes, messages, sampling, source_id if grounded else None, key)
 

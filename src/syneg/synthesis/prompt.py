@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Literal
 
+from syneg.synthesis.parse import GeneratedNegative
+from syneg.synthesis.task import Task
+
 PROMPT_VERSION = "syneg-prompt-5"
 MAX_PROMPT_WORDS = 150  # passages shown to the model are cut to this many words (small contexts)
 REASONING_CHARS = 300
@@ -118,15 +121,6 @@ def build_messages(
     ]
 
 
-def reask_messages(messages: list[dict[str, str]], reply: str, error: str) -> list[dict[str, str]]:
-    """The one re-ask: the original turns, the unusable reply and a correction request."""
-    return [
-        *messages,
-        {"role": "assistant", "content": reply[:2000]},
-        {"role": "user", "content": REASK.format(error=error[:200])},
-    ]
 
 
-def schema_text() -> str:
-    """The output schema as compact JSON (part of every cache key)."""
-    return json.dumps(OUTPUT_SCHEMA, sort_keys=True, separators=(",", ":"))
+NEGATIVES = Task("negatives", PROMPT_VERSION, OUTPUT_SCHEMA, GeneratedNegative, REASK)

@@ -17,11 +17,9 @@ from syneg.errors import SynegError
 from syneg.progress import bar as progress_bar
 from syneg.redact import redact
 from syneg.synthesis.backends.base import BackendError, ChatBackend, Sampling
-from syneg.synthesis.cache import CachedResult, ResultCache, call_key
+from syneg.synthesis.cache import CachedResult, ResultCache
 from syneg.synthesis.finish import TRUNCATED, UNFINISHED, finish_problem
-from syneg.synthesis.parse import parse_output
-from syneg.synthesis.planning import SynthesisItem
-from syneg.synthesis.prompt import OUTPUT_SCHEMA, PROMPT_VERSION, reask_messages, schema_text
+from syneg.synthesis.task import Task, TaskItem
 
 
 @dataclass
@@ -51,9 +49,9 @@ class ItemFailed(Exception):
         self.reason, self.detail, self.raw, self.transient = reason, detail, raw, transient
 
 
-async def _ask(backend: ChatBackend, messages, sampling: Sampling):
+async def _ask(backend: ChatBackend, messages, sampling: Sampling, task: Task):
     try:
-        return await backend.complete(messages, sampling, OUTPUT_SCHEMA)
+        return await backend.complete(messages, sampling, task.schema)
     except BackendError as exc:
         raise ItemFailed(exc.reason, str(exc), None, exc.transient) from None
     except SynegError:  # the setup is wrong (a redirecting base URL, say): the whole run stops, exit 2
@@ -62,37 +60,38 @@ async def _ask(backend: ChatBackend, messages, sampling: Sampling):
         raise ItemFailed("backend_error", f"{type(exc).__name__}: {exc}", None, transient=True) from None
 
 
-async def call_chain(item: SynthesisItem, backend: ChatBackend, counters: RunCounters) -> CachedResult:
+async def call_chain(item: TaskItem, backend: ChatBackend, counters: RunCounters) -> CachedResult:
     """Ask until a reply parses: widen ``max_tokens`` once on truncation, re-ask once on bad output."""
-    messages, sampling = item.messages, item.sampling
+    messages, sampling, task = item.messages, item.sampling, item.task
     usage: Counter[str] = Counter()
     calls, reasked, widened = 0, False, False
     while True:
-        reply = await _ask(backend, messages, sampling)
+        reply = await _ask(backend, messages, sampling, task)
         calls += 1
         counters.calls += 1
         counters.requests += reply.requests
         counters.modes[reply.mode or "grammar"] += 1
         usage.update(reply.usage)
         counters.tokens.update(reply.usage)
-        parsed = parse_output(reply.text)
+        parsed = task.parse(reply.text)
         problem = finish_problem(reply.finish_reason)
         if problem == UNFINISHED:  # a filter or an abort: more room or a re-ask would not finish it
             raise ItemFailed(UNFINISHED, f"unfinished: finish_reason={reply.finish_reason}", reply.text)
         if problem == TRUNCATED or parsed.truncated:
-            if widened:
+            if widened or not task.widen:
                 cause = f"finish_reason={reply.finish_reason}" if problem else "JSON cut off"
-                raise ItemFailed("truncated", f"truncated: {cause}, even with doubled max_tokens", reply.text)
+                room = "even with doubled max_tokens" if widened else f"at max_tokens={sampling.max_tokens}"
+                raise ItemFailed("truncated", f"truncated: {cause}, {room}", reply.text)
             sampling, widened = _widen(sampling), True
             counters.widened += 1
             continue
         if parsed.value is not None:
-            key = call_key(backend.model_id, messages, sampling.as_dict(), schema_text(), PROMPT_VERSION)
+            key = task.key(backend.model_id, messages, sampling)
             return CachedResult(item.key, key, reply.text or "", reply.finish_reason, dict(usage), reply.latency, calls,
                                 reply.mode)
         if reasked:
             raise ItemFailed("unparseable", f"unparseable after re-ask: {parsed.error}", reply.text)
-        messages, reasked = reask_messages(messages, reply.text or "", parsed.error or "invalid"), True
+        messages, reasked = task.reask_messages(messages, reply.text or "", parsed.error or "invalid"), True
         counters.reasks += 1
 
 
@@ -100,14 +99,14 @@ def _widen(sampling: Sampling) -> Sampling:
     return replace(sampling, max_tokens=sampling.max_tokens * 2)
 
 
-def pending(items: Sequence[SynthesisItem], cache: ResultCache, retry_failed: bool = False) -> list[SynthesisItem]:
+def pending(items: Sequence[TaskItem], cache: ResultCache, retry_failed: bool = False) -> list[TaskItem]:
     """The items that need a call: not cached, and not failed before (unless ``retry_failed``)."""
     done = cache.keys()
     return [i for i in items if i.key not in done and (retry_failed or cache.failure(i.key) is None)]
 
 
 async def run_items(
-    items: Sequence[SynthesisItem],
+    items: Sequence[TaskItem],
     backend: ChatBackend | None,
     cache: ResultCache,
     concurrency: int = 4,
@@ -126,11 +125,11 @@ async def run_items(
     if todo and backend is None:
         raise ValueError("items need calls but no backend was given")
     bar = progress_bar(total=len(items), initial=counters.cached + counters.skipped_failed, show=progress,
-                       desc="synthesize", unit="call")
+                       desc=items[0].task.name if items else "synthesize", unit="call")
     semaphore = asyncio.Semaphore(max(1, concurrency))
     ends = None if deadline is None else time.monotonic() + deadline
 
-    async def one(item: SynthesisItem) -> None:
+    async def one(item: TaskItem) -> None:
         async with semaphore:
             try:
                 cache.put(await _bounded(call_chain(item, backend, counters), ends, deadline))
@@ -163,7 +162,7 @@ async def _bounded(chain, ends: float | None, deadline: float | None) -> CachedR
                          transient=True) from None
 
 
-def _record_failure(item: SynthesisItem, exc: ItemFailed, cache: ResultCache, counters: RunCounters) -> None:
+def _record_failure(item: TaskItem, exc: ItemFailed, cache: ResultCache, counters: RunCounters) -> None:
     """Cache a content failure (sticky until retried); only report a transient one."""
     detail = redact(exc.detail) or exc.reason
     counters.failed += 1
