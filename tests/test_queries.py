@@ -319,4 +319,4 @@ def test_syneg_run_on_a_corpus_alone_trains_and_skips_evaluation(tmp_path, small
                         "--set", "data.eval_split=train", *budget)
     assert evaluated.returncode == 0, evaluated.stderr
     assert layout.read_stats(tmp_path / "run" / layout.QUERIES)["run"]["calls"] == 0  # the data section changed: from the cache
-    assert "ndcg@10" in json.loads(evaluated.stdout.strip().splitlines()[-1])["trained"]
+    assert "nDCG@10" in json.loads(evaluated.stdout.strip().splitlines()[-1])["trained"]
