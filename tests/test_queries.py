@@ -117,6 +117,7 @@ DOC = "Zinc and the common cold. Zinc lozenges taken within a day of symptom ons
     ("zinc colds", "keywords", None),
     ("Zinc colds.", "claim", "too_short"),
     ("zinc " * 40 + "colds.", "claim", "too_long"),
+    ("zinc " * 27 + "colds", "keywords", "too_long"),  # 28 words: too many for keywords, not for a claim
     ("Does zinc shorten colds in adults.", "question", "not_a_question"),
     ("Zinc lozenges shorten colds in the", "claim", "unfinished"),
     ("Zinc lozenges shorten colds in adults...", "claim", "unfinished"),
@@ -185,6 +186,21 @@ def test_a_query_cut_off_at_max_tokens_fails_without_more_room(tmp_path):
     assert stats["kept"] == 0 and stats["drops"]["call"] == {"truncated": 3}
     rows = [json.loads(line) for line in layout.side_file(out, layout.FAILED_SUFFIX).read_text().splitlines()]
     assert {row["reason"] for row in rows} == {"truncated"} and len(rows) == 3
+
+
+def test_the_report_shows_kept_and_dropped_queries(tmp_path):
+    from syneg.report.generated import generated_queries
+    from syneg.report.runfiles import RunFiles
+
+    config = QueriesConfig(min_doc_words=10, types=["claim"], round_trip_k=1)
+    with QueryServer() as server:
+        generate_queries(corpus_dataset(), config, llm(server), tmp_path / layout.QUERIES, progress=False)
+    with QueryServer(truncate_below=1000) as server:  # another run's drops, for the dropped table
+        generate_queries(corpus_dataset(), config, llm(server), tmp_path / "cut.jsonl", progress=False)
+    html = generated_queries(RunFiles(tmp_path))
+    kept = read_records(tmp_path / layout.QUERIES, GeneratedQuery)
+    assert "round-trip rank" in html and kept[0].text.split()[0] in html
+    assert "no generated queries" in generated_queries(RunFiles(tmp_path / "cut-only"))
 
 
 def test_round_trip_drops_queries_whose_document_is_not_found(tmp_path):

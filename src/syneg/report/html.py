@@ -1,7 +1,7 @@
 """Render one run directory as a single self-contained HTML page that reads like a results page.
 
 Headline metrics with a bootstrap interval first, then stage timings, per-query wins and losses,
-negatives side by side, rejected negatives, training curves and hardness; config and stage
+generated training queries, negatives side by side, rejected negatives, training curves and hardness; config and stage
 statistics folded away at the end.
 """
 
@@ -15,6 +15,7 @@ from syneg.io import write_text
 from syneg.pipeline.stages import STAGES
 from syneg.redact import without_paths
 from syneg.report.curves import hardness, training_curves
+from syneg.report.generated import generated_queries
 from syneg.report.headline import headline
 from syneg.report.markup import details, esc, kv_table, note, page, section
 from syneg.report.negatives import side_by_side
@@ -61,6 +62,7 @@ def render_report(run_dir: str | Path) -> str:
                         headline(files.read_json(files.root / layout.METRICS), per_query)),
                 section("timings", "Stage timings", stage_timings(files)),
                 section("queries", "Per-query wins and losses", wins_and_losses(files, per_query)),
+                section("generated", "Generated training queries", generated_queries(files)),
                 section("negatives", "Negatives side by side", side_by_side(files)),
                 section("rejected", "Rejected synthetic negatives", rejected(files)),
                 section("training", "Training curves", training_curves(files)),
