@@ -9,11 +9,11 @@ import typer
 
 from syneg.cli import output
 from syneg.cli.app import app
+from syneg.cli.calls import check_batch_flags, export_requests, finish, shown
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.fields import Fields, settings
 from syneg.cli.options import DeviceOpt, OutOpt, ShardOpt
 from syneg.config import EncodeConfig, QueriesConfig, SynthesizeConfig, TeacherConfig
-from syneg.errors import SynegError
 
 if TYPE_CHECKING:
     from syneg.data import BeirDataset
@@ -56,34 +56,21 @@ def generate_queries(
     """Write LLM-generated training queries (GeneratedQuery lines): checked, round-trip filtered, cached and resumable."""
     from syneg import progress, queries
     from syneg.hardware import resolve_device
-    from syneg.queries.api import shard_items
     from syneg.sharding import Shard
-    from syneg.synthesis import batch
-    from syneg.synthesis.api import open_cache
-    from syneg.synthesis.backends import get_backend
-    from syneg.synthesis.backends.wire import server_for
+    from syneg.synthesis.api import open_cache, shard_items
 
-    if import_batch and export_batch is not None:
-        raise SynegError("--import-batch cannot be combined with --export-batch: export the requests, run the batch, "
-                         "then import its results in a separate command")
+    check_batch_flags(import_batch, export_batch)
     resolve_device(device)
     part = Shard.parse(shard) if shard else None
     dataset = load_corpus_split(selection)
     if export_batch is not None:
         items, model_id, _ = queries.plan(dataset, config, llm, selection.seed)
         items, _ = shard_items(items, part, model_id)
-        served = llm.model or get_backend(llm.backend).model_id_for(None).split(":", 1)[1]
         with open_cache(llm, out) as store:
-            files = batch.export_batch(items, store, export_batch, served, server=server_for(llm.server, llm.base_url))
-        output.info(f"wrote {sum(files.values())} requests to {', '.join(map(str, files))}")
-        output.summary("generate-queries", export_batch=list(files), requests=sum(files.values()))
+            export_requests("generate-queries", items, store, llm, export_batch)
         return
     stats = queries.generate_queries(dataset, config, llm, out, selection.seed, retry_failed=retry_failed,
                                      import_from=import_batch, progress=progress.enabled(), teacher=teacher,
                                      device=device, shard=part, encode_backend=encode.backend)
-    output.summary("generate-queries", out=out, **{k: stats[k] for k in ("items", "kept", "pass_rate", "drops")})
-    lines, failed = queries.failure_report(stats, out)
-    if failed is not None:
-        raise failed
-    for line in lines:
-        typer.echo(line, err=True)
+    output.summary("generate-queries", out=out, **shown(stats, "items", "kept", "pass_rate", "drops"))
+    finish(queries.failure_report(stats, out))

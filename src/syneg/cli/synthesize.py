@@ -10,11 +10,12 @@ import typer
 
 from syneg.cli import output
 from syneg.cli.app import app
+from syneg.cli.calls import check_batch_flags, export_requests, finish, shown
 from syneg.cli.data_options import DataSelection, data_options
 from syneg.cli.fields import Fields, settings
 from syneg.cli.options import DeviceOpt, OutOpt, ShardOpt
 from syneg.config import EncodeConfig, SynthesizeConfig, TeacherConfig
-from syneg.errors import DataError, SynegError
+from syneg.errors import DataError
 
 if TYPE_CHECKING:
     from syneg.data import BeirDataset
@@ -73,17 +74,11 @@ def synthesize(
 ) -> None:
     """Write LLM-synthesized hard negatives (SyntheticNegative lines), cached and resumable."""
     from syneg import progress, synthesis
-    from syneg.synthesis import batch
     from syneg.synthesis.api import open_cache, shard_items
     from syneg.hardware import resolve_device
     from syneg.sharding import Shard
-    from syneg.synthesis.backends import get_backend
-    from syneg.synthesis.backends.wire import server_for
 
-    if import_batch and (export_batch is not None or dry_run):
-        other = "--export-batch" if export_batch is not None else "--dry-run"
-        raise SynegError(f"--import-batch cannot be combined with {other}: export the requests, run the batch, "
-                         "then import its results in a separate command")
+    check_batch_flags(import_batch, export_batch, dry_run)
     config = _mode(config, mined)
     resolve_device(device)  # a missing GPU fails before any call
     part = Shard.parse(shard) if shard else None
@@ -98,21 +93,13 @@ def synthesize(
                 output.info(_wall_time(estimate))
                 output.summary("synthesize", dry_run=True, **estimate)
                 return
-            served = config.model or get_backend(config.backend).model_id_for(None).split(":", 1)[1]
-            files = batch.export_batch(items, store, export_batch, served, server=server_for(config.server, config.base_url))
-        output.info(f"wrote {sum(files.values())} requests to {', '.join(map(str, files))}")
-        output.summary("synthesize", export_batch=list(files), requests=sum(files.values()))
+            export_requests("synthesize", items, store, config, export_batch)
         return
     stats = synthesis.synthesize(dataset, config, out, mined_rows, seed, retry_failed=retry_failed,
                                  import_from=import_batch, progress=progress.enabled(), device=device, shard=part,
                                  teacher=teacher, encode_backend=encode.backend)
-    shown = {k: stats[k] for k in ("items", "kept", "pass_rate", "fail_rate", "drops")}
-    output.summary("synthesize", out=out, **shown)
-    lines, failed = synthesis.failure_report(stats, out)
-    if failed is not None:
-        raise failed
-    for line in lines:
-        typer.echo(line, err=True)
+    output.summary("synthesize", out=out, **shown(stats, "items", "kept", "pass_rate", "fail_rate", "drops"))
+    finish(synthesis.failure_report(stats, out))
 
 
 @app.command()

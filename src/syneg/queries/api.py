@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -23,10 +21,10 @@ from syneg.queries.style import QueryStyle, derive_style
 from syneg.redact import redact_url
 from syneg.rng import stable_hash
 from syneg.sharding import SHARD_KEY, Shard
-from syneg.synthesis import batch
-from syneg.synthesis.api import open_cache, run_calls, side_paths
-from syneg.synthesis.backends import ChatBackend, get_backend
-from syneg.synthesis.failures import report_lines, summarize, verdict
+from syneg.synthesis.api import answered, shard_items, side_paths
+from syneg.synthesis.api import failure_report as synthesis_failure_report
+from syneg.synthesis.backends import ChatBackend
+from syneg.synthesis.failures import summarize
 from syneg.synthesis.runner import RunCounters
 
 COMMAND = "generate-queries"
@@ -41,15 +39,6 @@ def plan(dataset: BeirDataset, config: QueriesConfig, llm: SynthesizeConfig,
     return items, model_id, style
 
 
-def shard_items(items: Sequence[QueryItem], shard: Shard | None, model_id: str) -> tuple[list[QueryItem], dict | None]:
-    """``shard``'s block of the items, cut between documents (their duplicate check spans a document)."""
-    if shard is None:
-        return list(items), None
-    groups = [list(group) for _, group in itertools.groupby(items, key=lambda item: item.doc_id)]
-    chosen = [item for group in shard.take(groups) for item in group]
-    return chosen, shard.block([item.key for item in items], model_id, len(chosen))
-
-
 def generate_queries(
     dataset: BeirDataset, config: QueriesConfig, llm: SynthesizeConfig, out: str | Path, seed: int = 0, *,
     backend: ChatBackend | None = None, retry_failed: bool = False,
@@ -62,16 +51,10 @@ def generate_queries(
     started = time.perf_counter()
     items, model_id, style = plan(dataset, config, llm, seed)
     items, block = shard_items(items, shard, model_id)
-    if backend is None and import_from is None:
-        get_backend(llm.backend).check_config(llm)  # before the cache file is made
-    with open_cache(llm, out) as cache:
-        counters = RunCounters()
-        imported = (dict(batch.import_batch(items, cache, import_from, counters.transient, model_id,
-                                            config.max_tokens)) if import_from else None)
-        if import_from is None:
-            sized = llm.model_copy(update={"max_tokens": config.max_tokens,  # a local engine's slots fit query calls
-                                           "batch_size": config.batch_size or llm.batch_size})
-            counters = asyncio.run(run_calls(items, sized, cache, backend, retry_failed, progress, record_rate=False))
+    sized = llm.model_copy(update={"max_tokens": config.max_tokens,  # a local engine's slots fit query calls
+                                   "batch_size": config.batch_size or llm.batch_size})
+    with answered(items, sized, out, model_id, backend=backend, retry_failed=retry_failed, import_from=import_from,
+                  progress=progress, record_rate=False) as (cache, counters, imported):
         outcome = collect_queries(items, cache, dataset, model_id, counters.transient)
     calls_s = time.perf_counter() - started
     if config.round_trip_k:
@@ -150,11 +133,4 @@ def examples(outcome: QueryOutcome, seed: int) -> dict[str, Any]:
 
 def failure_report(stats: dict[str, Any], out: str | Path) -> tuple[list[str], RunFailed | None]:
     """Lines to print about failed calls, and the error to exit with when the run failed (as ``synthesize``)."""
-    failed_path = side_paths(out)["failed"]
-    lines = report_lines(stats["failures"], failed_path, COMMAND)
-    failed = verdict(stats["failures"], failed_path, COMMAND)
-    if stats["imported"] is not None and stats["missing"]:
-        lines.append(f"{COMMAND}: {stats['missing']} of {stats['items']} planned calls have no result in the "
-                     "imported files: import their result files too (or rerun without --import-batch to call them)")
-        failed = RunFailed("\n".join(lines))
-    return lines, failed
+    return synthesis_failure_report(stats, out, COMMAND)

@@ -43,7 +43,12 @@ def collect_queries(items: Sequence[QueryItem], cache: ResultCache, dataset: Bei
     for item in items:
         result = cache.get(item.key)
         if result is None:
-            _unanswered(outcome, item, cache, transient)
+            failure = cache.call_failure(item.key, transient)
+            if failure is None:
+                outcome.missing += 1
+            else:
+                outcome.reject(item, "call", failure.reason, failure.raw, detail=failure.detail,
+                               transient=failure.transient)
             continue
         outcome.tokens.update(result.usage)
         parsed = item.task.parse(result.text)
@@ -63,16 +68,3 @@ def collect_queries(items: Sequence[QueryItem], cache: ResultCache, dataset: Bei
                                               prompt_version=QUERY_VERSION, key=item.key))
     return outcome
 
-
-def _unanswered(outcome: QueryOutcome, item: QueryItem, cache: ResultCache,
-                transient: Mapping[str, tuple[str, str]]) -> None:
-    if item.key in transient:
-        reason, detail = transient[item.key]
-        outcome.reject(item, "call", reason, None, detail=detail, transient=True)
-        return
-    failure = cache.failure(item.key)
-    if failure is None:
-        outcome.missing += 1
-    else:
-        reason, _, detail = failure[0].partition(": ")  # stored as "<reason>: <detail>"
-        outcome.reject(item, "call", reason, failure[1], detail=detail or reason, transient=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from syneg.config import QueriesConfig, SynthesizeConfig
@@ -32,6 +31,11 @@ class QueryItem:
     def query_id(self) -> str:
         """The id of the query this call writes (``gq:<doc id>:<k>``)."""
         return f"gq:{self.doc_id}:{self.k}"
+
+    @property
+    def group(self) -> tuple[str, ...]:
+        """A document's queries are checked against each other (duplicates)."""
+        return (self.doc_id,)
 
 
 def eligible_documents(dataset: BeirDataset, config: QueriesConfig, seed: int) -> list[str]:

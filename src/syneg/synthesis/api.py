@@ -6,9 +6,10 @@ import asyncio
 import itertools
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from syneg.config import SynthesizeConfig, TeacherConfig
 from syneg.data import BeirDataset
@@ -33,6 +34,8 @@ from syneg.synthesis.vocabulary import run_vocabulary
 from syneg.teacher.guard import Band, HardnessGuard
 from syneg.teacher.load import teacher_name
 
+TaskItemT = TypeVar("TaskItemT", bound=TaskItem)
+
 
 def side_paths(out: str | Path) -> dict[str, Path]:
     """Files written beside the output: stats, failures and (by default) the cache."""
@@ -52,12 +55,12 @@ def plan(
     return plan_items(pairs, config, model_id, domain_pool(config, dataset), seed), model_id
 
 
-def shard_items(items: Sequence[SynthesisItem], shard: Shard | None, model_id: str) -> tuple[list, dict | None]:
-    """``shard``'s block of the planned items, cut between (query, positive) pairs (their checks compare
-    a pair's negatives with each other), and the shard's stats block (None without a shard)."""
+def shard_items(items: Sequence[TaskItemT], shard: Shard | None, model_id: str) -> tuple[list[TaskItemT], dict | None]:
+    """``shard``'s block of the planned items, cut between groups (items checked against each other: a pair's
+    negatives, a document's queries), and the shard's stats block (None without a shard)."""
     if shard is None:
         return list(items), None
-    groups = [list(group) for _, group in itertools.groupby(items, key=lambda i: (i.pair.query_id, i.pair.positive_id))]
+    groups = [list(group) for _, group in itertools.groupby(items, key=lambda item: item.group)]
     chosen = [item for group in shard.take(groups) for item in group]
     return chosen, shard.block([item.key for item in items], model_id, len(chosen))
 
@@ -67,6 +70,23 @@ def open_cache(config: SynthesizeConfig, out: str | Path, read_only: bool = Fals
     redacted of it whichever backend (or batch import) they come from. ``read_only``: see :class:`ResultCache`."""
     register_secret(os.environ.get(config.api_key_env))
     return ResultCache(config.cache or side_paths(out)["cache"], read_only)
+
+
+@contextmanager
+def answered(items: Sequence[TaskItem], config: SynthesizeConfig, out: str | Path, model_id: str, *,
+             backend: ChatBackend | None, retry_failed: bool, import_from: str | Path | Sequence[str | Path] | None,
+             progress: bool, record_rate: bool = True) -> Iterator[tuple[ResultCache, RunCounters, dict | None]]:
+    """The run's cache once every item was called (or its batch results imported): yields the cache, the
+    run's counters and the import summary (None when nothing was imported)."""
+    if backend is None and import_from is None:
+        get_backend(config.backend).check_config(config)  # before the cache file is made
+    with open_cache(config, out) as cache:
+        counters = RunCounters()
+        imported = (dict(batch.import_batch(items, cache, import_from, counters.transient, model_id,
+                                            config.max_tokens)) if import_from else None)
+        if import_from is None:
+            counters = asyncio.run(run_calls(items, config, cache, backend, retry_failed, progress, record_rate))
+        yield cache, counters, imported
 
 
 def synthesize(
@@ -98,14 +118,8 @@ def synthesize(
     config = with_planned_calls(config, out)
     items, model_id = plan(dataset, config, mined, seed)
     items, block = shard_items(items, shard, model_id)
-    if backend is None and import_from is None:
-        get_backend(config.backend).check_config(config)  # before the cache file is made
-    with open_cache(config, out) as cache:
-        counters = RunCounters()
-        imported = (dict(batch.import_batch(items, cache, import_from, counters.transient, model_id,
-                                            config.max_tokens)) if import_from else None)
-        if import_from is None:
-            counters = asyncio.run(run_calls(items, config, cache, backend, retry_failed, progress))
+    with answered(items, config, out, model_id, backend=backend, retry_failed=retry_failed,
+                  import_from=import_from, progress=progress) as (cache, counters, imported):
         outcome = collect(items, cache, model_id, counters.transient, run_vocabulary(dataset, items))
     if config.guard and outcome.negatives:
         apply_guard(outcome, items, make_guard(config, teacher, device, progress, encode_backend))
@@ -200,12 +214,14 @@ def _stats(items, counters: RunCounters, outcome: Outcome, config, model_id, ela
     }
 
 
-def failure_report(stats: dict[str, Any], out: str | Path) -> tuple[list[str], RunFailed | None]:
-    """Lines to print about failed items, and the error to exit with when the run failed."""
+def failure_report(stats: dict[str, Any], out: str | Path,
+                   command: str = "synthesize") -> tuple[list[str], RunFailed | None]:
+    """Lines to print about failed items, and the error to exit with when the run failed (``command`` names
+    the command in them)."""
     failed_path = side_paths(out)["failed"]
-    lines, failed = report_lines(stats["failures"], failed_path), verdict(stats["failures"], failed_path)
+    lines, failed = report_lines(stats["failures"], failed_path, command), verdict(stats["failures"], failed_path, command)
     if stats["imported"] is not None and stats["missing"]:  # a batch import without some of its results
-        lines.append(f"synthesize: {stats['missing']} of {stats['items']} planned calls have no result in the "
+        lines.append(f"{command}: {stats['missing']} of {stats['items']} planned calls have no result in the "
                      "imported files: import their result files too (or rerun without --import-batch to call them)")
         failed = RunFailed("\n".join(lines))
     return lines, failed

@@ -14,7 +14,7 @@ import re
 import sqlite3
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,16 @@ class CachedResult:
     latency: float | None
     calls: int
     mode: str | None = None  # structured-output mode of the answering call (openai: json_schema, ...)
+
+
+@dataclass(frozen=True)
+class CallFailure:
+    """A call that produced no cached reply: its reason, detail, raw reply (if any) and whether it was transient."""
+
+    reason: str
+    detail: str
+    raw: str | None
+    transient: bool
 
 
 def lock_path(path: str | Path) -> Path:
@@ -212,6 +222,18 @@ class ResultCache:
     def failure(self, item_key: str) -> tuple[str, str | None] | None:
         row = self.db.execute("SELECT reason, raw FROM failures WHERE item_key=?", (item_key,)).fetchone()
         return None if row is None else (row[0], row[1])
+
+    def call_failure(self, item_key: str, transient: Mapping[str, tuple[str, str]]) -> CallFailure | None:
+        """Why an item has no cached reply: failed in this run (``transient``: ``key -> (reason, detail)``), or
+        a stored content failure; None when it was never called (missing)."""
+        if item_key in transient:
+            reason, detail = transient[item_key]
+            return CallFailure(reason, detail, None, transient=True)
+        stored_failure = self.failure(item_key)
+        if stored_failure is None:
+            return None
+        reason, _, detail = stored_failure[0].partition(": ")  # stored as "<reason>: <detail>"
+        return CallFailure(reason, detail or reason, stored_failure[1], transient=False)
 
     def put(self, result: CachedResult) -> None:
         """Commit one success now (and forget an earlier failure of the item)."""

@@ -51,7 +51,12 @@ def collect(
     for item in items:
         result = cache.get(item.key)
         if result is None:
-            _reject_unanswered(outcome, item, cache, transient or {})
+            failure = cache.call_failure(item.key, transient or {})
+            if failure is None:
+                outcome.missing += 1
+            else:
+                _reject(outcome, item, "call", failure.reason, failure.raw, detail=failure.detail,
+                        transient=failure.transient)
             continue
         outcome.tokens.update(result.usage)
         parsed = parse_output(result.text)
@@ -75,20 +80,6 @@ def collect(
             source_doc_id=item.source_doc_id, model=model_id, prompt_version=PROMPT_VERSION, key=item.key,
         ))
     return outcome
-
-
-def _reject_unanswered(outcome: Outcome, item: SynthesisItem, cache: ResultCache,
-                       transient: Mapping[str, tuple[str, str]]) -> None:
-    if item.key in transient:
-        reason, detail = transient[item.key]
-        _reject(outcome, item, "call", reason, None, detail=detail, transient=True)
-        return
-    failure = cache.failure(item.key)
-    if failure is None:
-        outcome.missing += 1
-    else:
-        reason, _, detail = failure[0].partition(": ")  # stored as "<reason>: <detail>"
-        _reject(outcome, item, "call", reason, failure[1], detail=detail or reason, transient=False)
 
 
 def apply_guard(outcome: Outcome, items: Sequence[SynthesisItem], guard: HardnessGuard) -> None:

@@ -44,6 +44,11 @@ class SynthesisItem:
     key: str
     task: Task = NEGATIVES
 
+    @property
+    def group(self) -> tuple[str, ...]:
+        """A (query, positive) pair's negatives are checked against each other."""
+        return (self.pair.query_id, self.pair.positive_id)
+
 
 def pairs_from_dataset(dataset: BeirDataset) -> list[Pair]:
     return [

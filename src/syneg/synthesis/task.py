@@ -66,3 +66,9 @@ class TaskItem(Protocol):
 
     @property
     def task(self) -> Task: ...
+
+    @property
+    def group(self) -> tuple[str, ...]:
+        """The items checked against each other (a pair's negatives, a document's queries): a shard never
+        splits a group."""
+        ...
