@@ -13,7 +13,6 @@ from syneg.synthesis import plan, synthesize
 from syneg.synthesis.backends import make_backend
 from syneg.synthesis.backends.openai_backend import OpenAIBackend
 from syneg.synthesis.backends.retry import RetryPolicy
-from syneg.synthesis.prompt import OUTPUT_SCHEMA
 
 
 def _assert_cli_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -66,7 +65,7 @@ def _one_call(dataset, server: str, base_url: str, **update) -> dict:
 
     async def call():
         try:
-            return await backend.complete(items[0].messages, items[0].sampling, OUTPUT_SCHEMA)
+            return await backend.complete(items[0].messages, items[0].sampling, items[0].task.schema)
         finally:
             await backend.aclose()
 

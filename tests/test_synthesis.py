@@ -36,7 +36,6 @@ from syneg.synthesis.backends.reply import MAX_REPLY_BYTES, reply_cap
 from syneg.synthesis.backends.retry import RetryPolicy
 from syneg.synthesis.cache import CachedResult, ResultCache
 from syneg.synthesis.parse import parse_output
-from syneg.synthesis.prompt import OUTPUT_SCHEMA
 from syneg.synthesis.validate import check_passage, check_reasoning
 from syneg.synthesis.vocabulary import build_vocabulary, run_vocabulary
 from syneg.teacher.guard import FALSE_NEGATIVE, OFF_TOPIC, Band
@@ -502,7 +501,7 @@ def test_batch_import_and_cached_replies_keep_only_finished_ones(dataset, tmp_pa
         cache.put(CachedResult(items[5].key, items[5].key, json.dumps(canned(items[5].messages)), "Content_Filter", {}, None, 1))
     stats = synthesize(dataset, config, tmp_path / "out.jsonl", import_from=tmp_path / "results.jsonl", progress=False)
     assert stats["imported"] == {"imported": 2, "failed": 3} and stats["kept"] == 2
-    assert stats["drops"] == {"call": {"unfinished": 1, "truncated": 2}, "validate": {"unfinished": 1}, "guard": {}}
+    assert stats["drops"] == {"call": {"unfinished": 1, "truncated": 2}, "validate": {"unfinished": 1}, "guard": {}, "select": {}}
 
 
 def test_junk_passages_are_rejected_and_counted_by_reason(dataset, tmp_path):
@@ -1659,7 +1658,7 @@ def test_vllm_servers_get_vllms_own_field_names(dataset):
         item = _one_call(dataset, "vllm", server.base_url, repeat_penalty=1.1)
     assert server.log[0]["body"] == {
         "model": "fake", "messages": item.messages, "max_tokens": CONFIG.max_tokens, "temperature": CONFIG.temperature,
-        "seed": item.sampling.seed, "repetition_penalty": 1.1, "structured_outputs": {"json": OUTPUT_SCHEMA},
+        "seed": item.sampling.seed, "repetition_penalty": 1.1, "structured_outputs": {"json": item.task.schema},
     }
 
 

@@ -22,6 +22,7 @@ from syneg.mixing.registry import STRATEGIES
 from syneg.synthesis.backends import BACKENDS, SERVERS
 from syneg.synthesis.backends.urls import check_base_url
 from syneg.synthesis.engines import ENGINES
+from syneg.synthesis.modes import MODES
 from syneg.training.losses import LOSSES
 
 if TYPE_CHECKING:
@@ -171,7 +172,8 @@ class SynthesizeConfig(Section):
     base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
     server: Literal[SERVERS] = Field("auto", description="Request field names: openai (max_completion_tokens), vllm (repetition_penalty, structured_outputs), generic; auto = openai at api.openai.com.")  # type: ignore[valid-type]
     engine: Literal[ENGINES] = Field("local", description="Where calls run: local (this process) or ray (Ray actors; RAY_ADDRESS picks the cluster).")  # type: ignore[valid-type]
-    mode: Literal["free", "grounded"] = Field("grounded", description="grounded rewrites a mined negative; free writes one from the query and positive (the default of a command given no mined negatives).")
+    mode: Literal[MODES] = Field("grounded", description="grounded rewrites a mined negative; continue opens with a mined negative's first sentences and writes the rest; free writes one from the query and positive (the default of a command given no mined negatives).")  # type: ignore[valid-type]
+    opening_share: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(0.5, description="continue mode: share of the passage taken from the mined negative's opening (whole sentences, at most 0.6 of it).")
     show_positive: bool = Field(False, description="Show the positive passage to the LLM.")
     per_query: Calls = Field(1, description="Calls per (query, positive) pair (unless target_kept plans them).")
     target_kept: KeptTarget | None = Field(None, description="Kept negatives wanted per pair; calls = ceil(target / keep rate).")
@@ -190,6 +192,7 @@ class SynthesizeConfig(Section):
     threads: Workers | None = Field(None, description="llamacpp/transformers CPU threads; None = every core this process may use.")
     batch_size: Annotated[int, Field(ge=1, le=64)] = Field(16, description="llamacpp/transformers: calls decoded together (1 = one at a time).")
     guard: bool = Field(True, description="Teacher-score band filter; off = keep every parsed, valid negative.")
+    select: Calls | None = Field(None, description="Sample, then select: keep at most this many negatives per pair, those the guard's teacher scores hardest inside its band; None = every one in the band.")
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable with the API key (openai backend).")
     request_timeout: Annotated[float, Field(gt=0, le=MAX_REQUEST_TIMEOUT_S, allow_inf_nan=False)] = Field(120.0, description="Seconds per HTTP request (openai backend).")
     max_attempts: Annotated[int, Field(gt=0, le=MAX_ATTEMPTS)] = Field(5, description="Attempts per call on connection errors, timeouts, 429 and 5xx.")
@@ -200,6 +203,12 @@ class SynthesizeConfig(Section):
     @classmethod
     def _retired(cls, data: Any) -> Any:
         return refuse_retired("synthesize", data)
+
+    @model_validator(mode="after")
+    def _select_needs_guard(self) -> SynthesizeConfig:
+        if self.select is not None and not self.guard:
+            raise ValueError("select keeps the negatives the guard's teacher scores hardest: it needs guard: true")
+        return self
 
     @field_validator("base_url")
     @classmethod

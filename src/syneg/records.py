@@ -57,8 +57,8 @@ class SyntheticNegative(Record):
     text: str
     reasoning: str
     attributes: dict[str, str] = Field(max_length=64)
-    mode: Literal["free", "grounded"] = "free"
-    source_doc_id: str | None = Field(default=None, description="mined passage rewritten (grounded mode)")
+    mode: Literal["free", "grounded", "continue"] = "free"  # syneg.synthesis.modes.MODES
+    source_doc_id: str | None = Field(default=None, description="mined passage rewritten (grounded) or continued (continue)")
     model: str
     prompt_version: str
     key: str = Field(description="cache key of the call that produced it")

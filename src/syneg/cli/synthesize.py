@@ -16,6 +16,7 @@ from syneg.cli.fields import Fields, settings
 from syneg.cli.options import DeviceOpt, OutOpt, ShardOpt
 from syneg.config import EncodeConfig, SynthesizeConfig, TeacherConfig
 from syneg.errors import DataError
+from syneg.synthesis.modes import SOURCED
 
 if TYPE_CHECKING:
     from syneg.data import BeirDataset
@@ -38,7 +39,7 @@ def _mode(config: SynthesizeConfig, mined: Path | None) -> SynthesizeConfig:
 
 def _load(selection: DataSelection, mined: Path | None, mode: str) -> tuple[BeirDataset, list[MinedInstance] | None]:
     """The selected split and the ``--mined`` instances (None without ``--mined``); a file without an
-    instance, or (grounded ``mode``) without a mined negative, is an error naming it."""
+    instance, or (grounded or continue ``mode``) without a mined negative, is an error naming it."""
     from syneg.io import read_records
     from syneg.records import MinedInstance
 
@@ -47,9 +48,9 @@ def _load(selection: DataSelection, mined: Path | None, mode: str) -> tuple[Beir
     rows = read_records(mined, MinedInstance)
     if not rows:
         raise DataError(mined, "holds no mined instance (empty or blank lines only): pass the output of syneg mine")
-    if mode == "grounded" and not any(n.source != "synthetic" for m in rows for n in m.negatives):
-        raise DataError(mined, f"none of its {len(rows):,} instances has a mined negative, and grounded mode "
-                               "rewrites mined negatives: mine with looser filters, or use --mode free")
+    if mode in SOURCED and not any(n.source != "synthetic" for m in rows for n in m.negatives):
+        raise DataError(mined, f"none of its {len(rows):,} instances has a mined negative, and {mode} mode "
+                               "starts from mined negatives: mine with looser filters, or use --mode free")
     return selection.load(), rows
 
 

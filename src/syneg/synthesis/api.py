@@ -25,9 +25,10 @@ from syneg.synthesis.backends import ChatBackend, get_backend
 from syneg.synthesis.engines import engine_backend
 from syneg.synthesis.cache import ResultCache
 from syneg.synthesis.failures import report_lines, summarize, verdict
-from syneg.synthesis.finalize import Outcome, apply_guard, collect
+from syneg.synthesis.finalize import Outcome, apply_guard, collect, select_hardest
 from syneg.synthesis.planning import SynthesisItem, calls_per_pair, domain_pool, pairs_from_dataset, pairs_from_mined, plan_items
 from syneg.synthesis.prompt import PROMPT_VERSION
+from syneg.synthesis.quality import quality
 from syneg.synthesis.runner import RunCounters, pending, run_items
 from syneg.synthesis.task import TaskItem
 from syneg.synthesis.vocabulary import run_vocabulary
@@ -123,10 +124,14 @@ def synthesize(
         outcome = collect(items, cache, model_id, counters.transient, run_vocabulary(dataset, items))
     if config.guard and outcome.negatives:
         apply_guard(outcome, items, make_guard(config, teacher, device, progress, encode_backend))
+        if config.select is not None:
+            select_hardest(outcome, items, config.select)
     write_jsonl(out, outcome.negatives)
     paths = side_paths(out)
     write_jsonl(paths["failed"], outcome.rejected)
-    stats = _stats(items, counters, outcome, config, model_id, time.perf_counter() - started, imported)
+    elapsed = time.perf_counter() - started
+    stats = _stats(items, counters, outcome, config, model_id, elapsed, imported)
+    stats["quality"] = quality(outcome, items, elapsed)
     stats["guard"]["device"] = resolve_device(device) if config.guard else None
     stats["guard"]["model"] = teacher_name((teacher or TeacherConfig()).model) if config.guard else None
     if block is not None:
@@ -197,7 +202,7 @@ def _stats(items, counters: RunCounters, outcome: Outcome, config, model_id, ela
     return {
         "model": model_id, "prompt_version": PROMPT_VERSION, "mode": config.mode, "items": total,
         "kept": kept, "pass_rate": round(kept / total, 4) if total else 0.0,
-        "pairs": pairs, "per_query": config.per_query,
+        "pairs": pairs, "per_query": config.per_query, "select": config.select,
         "kept_per_pair": round(kept / pairs, 4) if pairs else 0.0, "relabelled": outcome.relabelled,
         "fail_rate": round(sum(outcome.drops["call"].values()) / total, 4) if total else 0.0,
         "run": {"cached": counters.cached, "succeeded": counters.succeeded, "failed": counters.failed,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,12 +12,12 @@ from syneg.synthesis.cache import ResultCache
 from syneg.synthesis.finish import finish_problem
 from syneg.synthesis.parse import parse_output
 from syneg.synthesis.planning import SynthesisItem
-from syneg.synthesis.prompt import DEMO_REPLY, PROMPT_VERSION
-from syneg.synthesis.validate import check_passage, check_reasoning
+from syneg.synthesis.prompt import DEMO_PASSAGES, PROMPT_VERSION
+from syneg.synthesis.validate import COPY_THRESHOLD, check_passage, check_reasoning, copy_ratio
 from syneg.teacher.guard import FALSE_NEGATIVE, HardnessGuard
 
-
-EXAMPLES = (json.loads(DEMO_REPLY)["passage"],)  # the prompt's demonstration must not come back
+EXAMPLES = DEMO_PASSAGES  # the prompt's demonstrations must not come back
+STAGES = ("call", "validate", "guard", "select")
 
 
 @dataclass
@@ -27,7 +26,7 @@ class Outcome:
 
     negatives: list[SyntheticNegative] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    drops: dict[str, Counter] = field(default_factory=lambda: {"call": Counter(), "validate": Counter(), "guard": Counter()})
+    drops: dict[str, Counter] = field(default_factory=lambda: {stage: Counter() for stage in STAGES})
     parse_stages: Counter = field(default_factory=Counter)
     tokens: Counter = field(default_factory=Counter)
     missing: int = 0
@@ -67,19 +66,54 @@ def collect(
             _reject(outcome, item, "validate", reason, result.text)
             continue
         others = seen.setdefault((item.pair.query_id, item.pair.positive_id), [])
-        words = int(item.attributes["words"])
-        reason = check_passage(value.passage, item.pair.positive, item.pair.query, others, examples=EXAMPLES,
-                               target_words=words, vocabulary=vocabulary) or check_reasoning(value.reasoning, words)
+        passage, words = whole_passage(item, value.passage)
+        reason = (repeats_opening(item, value.passage)
+                  or check_passage(passage, item.pair.positive, item.pair.query, others, examples=EXAMPLES,
+                                   target_words=words, vocabulary=vocabulary)
+                  or check_reasoning(value.reasoning, words))
         if reason is not None:
             _reject(outcome, item, "validate", reason, result.text)
             continue
-        others.append(value.passage)
+        others.append(passage)
         outcome.negatives.append(SyntheticNegative(
-            query_id=item.pair.query_id, positive_id=item.pair.positive_id, text=value.passage,
+            query_id=item.pair.query_id, positive_id=item.pair.positive_id, text=passage,
             reasoning=value.reasoning, attributes=item.attributes, mode=item.mode,
             source_doc_id=item.source_doc_id, model=model_id, prompt_version=PROMPT_VERSION, key=item.key,
         ))
     return outcome
+
+
+def whole_passage(item: SynthesisItem, written: str) -> tuple[str, int]:
+    """The passage (continue mode: the opening, then what the model wrote) and the words asked of it in all."""
+    words = int(item.attributes["words"])
+    if item.opening is None:
+        return written, words
+    return f"{item.opening} {written}", words + len(item.opening.split())
+
+
+def repeats_opening(item: SynthesisItem, written: str) -> str | None:
+    """``repeats_opening`` when a continuation copies the opening it was to go on from."""
+    if item.opening is not None and copy_ratio(written, item.opening) >= COPY_THRESHOLD:
+        return "repeats_opening"
+    return None
+
+
+def select_hardest(outcome: Outcome, items: Sequence[SynthesisItem], per_pair: int) -> None:
+    """Sample, then select: keep a pair's ``per_pair`` negatives the teacher scored highest (all inside the
+    guard's band by now); the others are dropped at stage ``select`` (``not_selected``)."""
+    by_key = {item.key: item for item in items}
+    ranked = sorted(outcome.negatives, key=lambda n: (n.query_id, n.positive_id, -(n.teacher_score or 0.0), n.key))
+    kept, taken = [], Counter()
+    for negative in ranked:
+        pair = (negative.query_id, negative.positive_id)
+        if negative.label == "positive" or taken[pair] < per_pair:
+            taken[pair] += negative.label == "negative"
+            kept.append(negative)
+        else:
+            _reject(outcome, by_key[negative.key], "select", "not_selected", negative.text,
+                    teacher_score=negative.teacher_score, reasoning=negative.reasoning)
+    order = {n.key: i for i, n in enumerate(outcome.negatives)}
+    outcome.negatives = sorted(kept, key=lambda n: order[n.key])
 
 
 def apply_guard(outcome: Outcome, items: Sequence[SynthesisItem], guard: HardnessGuard) -> None:

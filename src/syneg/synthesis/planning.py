@@ -11,13 +11,16 @@ from syneg.data import BeirDataset
 from syneg.errors import SynegError
 from syneg.records import MinedInstance
 from syneg.rng import instance_rng, stable_hash
-from syneg.synthesis.attributes import derive_domains, sample_attributes
+from syneg.limits import MIN_WORDS
+from syneg.synthesis.attributes import LENGTHS, derive_domains, sample_attributes
 from syneg.synthesis.backends import get_backend
 from syneg.synthesis.backends.base import Sampling
-from syneg.synthesis.prompt import NEGATIVES, build_messages
+from syneg.synthesis.length import char_bounds, chars_per_word, opening
+from syneg.synthesis.modes import SOURCED
+from syneg.synthesis.prompt import NEGATIVES, build_messages, negatives_task
 from syneg.synthesis.task import Task
 
-
+MIN_OPENING_WORDS = 10  # a continuation starts from at least this many words of the mined passage
 
 @dataclass(frozen=True)
 class Pair:
@@ -43,6 +46,7 @@ class SynthesisItem:
     source_doc_id: str | None
     key: str
     task: Task = NEGATIVES
+    opening: str | None = None  # continue mode: the mined passage's opening the passage starts with
 
     @property
     def group(self) -> tuple[str, ...]:
@@ -89,12 +93,12 @@ def plan_items(
 ) -> list[SynthesisItem]:
     """``config.per_query`` items per pair (first ``config.limit`` pairs), grounded items need a mined passage."""
     chosen = pairs[: config.limit] if config.limit is not None else pairs
-    if config.mode == "grounded" and not any(p.mined for p in chosen):
-        raise SynegError("grounded mode rewrites mined negatives: pass --mined mined.jsonl (or use --mode free)")
+    if config.mode in SOURCED and not any(p.mined for p in chosen):
+        raise SynegError(f"{config.mode} mode starts from mined negatives: pass --mined mined.jsonl (or use --mode free)")
     items = []
     for pair in chosen:
         for k in range(config.per_query):
-            if config.mode == "grounded" and not pair.mined:
+            if config.mode in SOURCED and not pair.mined:
                 continue
             items.append(_item(pair, k, config, model_id, domains, seed))
     return items
@@ -103,19 +107,34 @@ def plan_items(
 def _item(pair: Pair, k: int, config: SynthesizeConfig, model_id: str, domains: list[str], seed: int) -> SynthesisItem:
     rng = instance_rng(seed, pair.query_id, pair.positive_id, k)
     source_id, source_text = pair.mined[k % len(pair.mined)] if pair.mined else (None, None)
-    side = [source_text] if config.mode == "grounded" else [text for _, text in pair.mined]
+    sourced = config.mode in SOURCED
+    side = [source_text] if sourced else [text for _, text in pair.mined]
     attributes = sample_attributes(rng, domains, pair.query, pair.positive, side, config.max_words)
+    start = None
+    if config.mode == "continue":
+        start, attributes = continuation(attributes, pair.positive, source_text, config)
     messages = build_messages(
         pair.query, attributes, config.mode,
         positive=pair.positive if config.show_positive else None,
-        mined=source_text if config.mode == "grounded" else None,
+        mined=source_text if config.mode == "grounded" else None, opening=start,
     )
     penalty = config.repeat_penalty if config.repeat_penalty is not None else get_backend(config.backend).default_repeat_penalty
     sampling = Sampling(config.max_tokens, config.temperature,
                         stable_hash(seed, pair.query_id, pair.positive_id, k) % 2**31, penalty)
-    key = NEGATIVES.key(model_id, messages, sampling)
-    grounded = config.mode == "grounded"
-    return SynthesisItem(pair, k, config.mode, attributes, messages, sampling, source_id if grounded else None, key)
+    task = negatives_task(*char_bounds(int(attributes["words"]), chars_per_word(pair.positive)))
+    key = task.key(model_id, messages, sampling)
+    return SynthesisItem(pair, k, config.mode, attributes, messages, sampling, source_id if sourced else None, key,
+                         task, start)
+
+
+def continuation(attributes: dict[str, str], positive: str, mined: str,
+                 config: SynthesizeConfig) -> tuple[str, dict[str, str]]:
+    """Continue mode: the opening taken from the mined passage and the attributes with the words the model
+    writes after it; together about the ``length`` attribute's share of the positive."""
+    total = round(len(positive.split()) * LENGTHS[attributes["length"]])
+    start = opening(mined, max(MIN_OPENING_WORDS, round(total * config.opening_share)))
+    words = min(config.max_words, max(MIN_WORDS, total - len(start.split())))
+    return start, {**attributes, "words": str(round(words / 10) * 10 or MIN_WORDS)}
 
 
 def domain_pool(config: SynthesizeConfig, dataset: BeirDataset | None) -> list[str]:

@@ -3,25 +3,36 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Literal
 
 from syneg.synthesis.parse import GeneratedNegative
 from syneg.synthesis.task import Task
 
-PROMPT_VERSION = "syneg-prompt-5"
+Mode = Literal["free", "grounded", "continue"]  # syneg.synthesis.modes.MODES
+
+PROMPT_VERSION = "syneg-prompt-6"
 MAX_PROMPT_WORDS = 150  # passages shown to the model are cut to this many words (small contexts)
 REASONING_CHARS = 300
 PASSAGE_CHARS = 900
 
-OUTPUT_SCHEMA: dict = {
-    "type": "object",
-    "properties": {
-        "reasoning": {"type": "string", "minLength": 10, "maxLength": REASONING_CHARS},
-        "passage": {"type": "string", "minLength": 40, "maxLength": PASSAGE_CHARS},
-    },
-    "required": ["reasoning", "passage"],
-    "additionalProperties": False,
-}
+
+
+def output_schema(low: int, high: int) -> dict:
+    """The reply's schema: the reasoning, then a passage of ``low`` to ``high`` characters (no quote or
+    backslash) and a sentence end, so the model can neither stop early nor run on (see ``length``)."""
+    return {
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string", "minLength": 10, "maxLength": REASONING_CHARS},
+            "passage": {"type": "string", "pattern": f'^[^"\\\\]{{{low},{high}}}[.!?]$'},
+        },
+        "required": ["reasoning", "passage"],
+        "additionalProperties": False,
+    }
+
+
+OUTPUT_SCHEMA = output_schema(40, PASSAGE_CHARS)  # the widest bounds (tests, benches)
 
 SYSTEM = (
     "You write training data for a search engine. Task: given a search query, write one hard negative "
@@ -43,11 +54,13 @@ def clip(text: str, words: int = MAX_PROMPT_WORDS) -> str:
     return " ".join(parts[:words]) + (" ..." if len(parts) > words else "")
 
 
-def _constraints(attributes: dict[str, str]) -> str:
+def _constraints(attributes: dict[str, str], mode: Mode) -> str:
+    more = " more" if mode == "continue" else ""
+    whole = "the whole passage " if mode == "continue" else ""
     return (
         f"- domain: {attributes['domain']}\n"
         f"- written for {attributes['level']}\n"
-        f"- length: about {attributes['words']} words ({attributes['length']} a relevant passage)\n"
+        f"- length: about {attributes['words']}{more} words ({whole}{attributes['length']} a relevant passage)\n"
         f"- steer toward this side aspect: {attributes['aspect']}\n"
         f"- reuse these key terms of the query: {attributes['key_terms']}"
     )
@@ -56,15 +69,26 @@ def _constraints(attributes: dict[str, str]) -> str:
 def user_message(
     query: str,
     attributes: dict[str, str],
-    mode: Literal["free", "grounded"],
+    mode: Mode,
     positive: str | None = None,
     mined: str | None = None,
+    opening: str | None = None,
 ) -> str:
-    """The user turn for one call; ``positive`` is shown only when given (``--show-positive``)."""
+    """The user turn for one call; ``positive`` is shown only when given (``--show-positive``); ``mined``
+    is the passage grounded mode rewrites, ``opening`` the text continue mode goes on from."""
     lines = [f"Query: {query}"]
     if positive is not None:
         lines.append(f"Relevant passage (do not copy or paraphrase it): {clip(positive)}")
-    if mode == "grounded":
+    if mode == "continue":
+        if opening is None:
+            raise ValueError("continue mode needs the opening of a mined passage")
+        lines.append(f"Opening of a retrieved passage (related, but not an answer): {opening}")
+        lines.append(
+            "Continue this passage where it stops, as the rest of the same document in its own style: bring "
+            "in the query's key terms, but it must still not answer, support or refute the query. Do not repeat "
+            "the opening and do not write about the query or the passage."
+        )
+    elif mode == "grounded":
         if mined is None:
             raise ValueError("grounded mode needs a mined passage")
         lines.append(f"Retrieved passage (related, but not an answer): {clip(mined)}")
@@ -74,7 +98,7 @@ def user_message(
         )
     else:
         lines.append("Write a new hard negative passage for this query.")
-    lines.append("Constraints:\n" + _constraints(attributes))
+    lines.append("Constraints:\n" + _constraints(attributes, mode))
     lines.append(
         "First give your reasoning: why the passage looks relevant but does not answer the query. "
         'Then the passage. Reply with only: {"reasoning": "...", "passage": "..."}'
@@ -100,27 +124,44 @@ DEMO_REPLY = json.dumps({
 })
 
 
-def _demo(mode: Literal["free", "grounded"], show_positive: bool) -> list[dict[str, str]]:
+DEMO_OPENING = "Vitamin D receptor polymorphisms and bone mineral density."  # DEMO_MINED's first sentence
+DEMO_CONTINUATION = json.dumps({
+    "reasoning": "It goes on with vitamin D, women and risk terms, but it reports receptor genotypes and bone "
+                 "density, not whether supplements prevent hip fractures.",
+    "passage": "We genotyped 530 women aged 65 to 80, none taking supplements, for the BsmI and FokI variants and "
+               "measured serum vitamin D and lumbar spine density by DXA. Carriers of the f allele had lower "
+               "vitamin D levels and lower density, and the variants were linked to calcium absorption.",
+})
+DEMO_PASSAGES = tuple(json.loads(reply)["passage"] for reply in (DEMO_REPLY, DEMO_CONTINUATION))
+
+
+def _demo(mode: Mode, show_positive: bool) -> list[dict[str, str]]:
     positive = "Daily vitamin D3 with calcium reduced hip fractures by 20% in a trial of women over 70." if show_positive else None
-    user = user_message(DEMO_QUERY, DEMO_ATTRIBUTES, mode, positive, DEMO_MINED)
-    return [{"role": "user", "content": user}, {"role": "assistant", "content": DEMO_REPLY}]
+    user = user_message(DEMO_QUERY, DEMO_ATTRIBUTES, mode, positive, DEMO_MINED, DEMO_OPENING)
+    reply = DEMO_CONTINUATION if mode == "continue" else DEMO_REPLY
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
 
 
 def build_messages(
     query: str,
     attributes: dict[str, str],
-    mode: Literal["free", "grounded"],
+    mode: Mode,
     positive: str | None = None,
     mined: str | None = None,
+    opening: str | None = None,
 ) -> list[dict[str, str]]:
     """Chat messages for one synthesis call: the definitions, one demonstration, then the task."""
     return [
         {"role": "system", "content": SYSTEM},
         *_demo(mode, positive is not None),
-        {"role": "user", "content": user_message(query, attributes, mode, positive, mined)},
+        {"role": "user", "content": user_message(query, attributes, mode, positive, mined, opening)},
     ]
 
 
+@lru_cache(maxsize=256)
+def negatives_task(low: int, high: int) -> Task:
+    """The negatives task whose passage runs from ``low`` to ``high`` characters."""
+    return Task("negatives", PROMPT_VERSION, output_schema(low, high), GeneratedNegative, REASK)
 
 
-NEGATIVES = Task("negatives", PROMPT_VERSION, OUTPUT_SCHEMA, GeneratedNegative, REASK)
+NEGATIVES = negatives_task(40, PASSAGE_CHARS)

@@ -57,6 +57,8 @@ _META = re.compile(
     r"\b(this|the|a) (hard negative|query|search engine)\b|\bas an ai\b|\bi am an ai\b|\bhard negative\b"
     r"|\bthis passage\b(?! numbers?\b)|\bthe passage (?:above|below|should|must|will|is about|discusses|describes)\b"
     r"|\bkey terms of the (query|request|prompt)\b|\bside aspect\b"
+    # ... or about the passages it was shown (a continuation or rewrite commenting on its source)
+    r"|\b(?:the|this) (?:retrieved|relevant|positive|original|given) (?:passage|text|document)\b"
     # placeholders and instructions to the reader (prompt injection)
     r"|\[[^\]\n]*\b(?:insert|placeholder)\b[^\]\n]*\]|\[\s*(?:\.\.\.|\u2026)\s*\]"
     r"|\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+)?(?:the\s+)?(?:previous|prior|above|earlier)\s+"
@@ -75,6 +77,7 @@ _META_START = re.compile(
     r"|i['\u2019](?:m|ll|ve|d)\b|(?:let me|let's|let us|here is|here's|here are|below is)\b"
     r"|the following\s+(?:is|passage|text)\b|(?:my|our|the) task (?:is|was|here)\b|my (?:goal|job|draft)\b"
     r"|(?:this|in this) (?:passage|text|paragraph|response|answer|draft|negative)\b"
+    r"|it (?:shares|reuses|mentions|uses the|does not (?:answer|address|support|refute))\b"
     r"|(?:first|to (?:write|create|craft|do) this)\b[\s,]+(?:i|let)\b"
     r"|we (?:need|have|will|must|should|are going) to (?:now )?(?:write|create|craft|produce|generate|come up))",
     re.IGNORECASE,

@@ -48,7 +48,7 @@ def check_gguf(path: Path) -> None:
         raise SynegError(f"{path} is a truncated GGUF model ({len(header)} bytes)")
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=256)  # one schema per length bound (synthesis.length buckets them)
 def _grammar(schema_json: str) -> str:
     """GBNF for a JSON schema, exactly as llama-cpp-python builds it for ``response_format``."""
     from llama_cpp.llama_grammar import LlamaGrammar
