@@ -31,7 +31,6 @@ from syneg.hardware import available_cores  # noqa: E402
 from syneg.synthesis import plan, synthesize  # noqa: E402
 from syneg.synthesis.backends.openai_backend import OpenAIBackend  # noqa: E402
 from syneg.synthesis.backends.wire import response_format  # noqa: E402
-from syneg.synthesis.prompt import OUTPUT_SCHEMA  # noqa: E402
 
 
 async def plain_loop(base_url: str, items, concurrency: int, mode: str) -> float:
@@ -40,14 +39,14 @@ async def plain_loop(base_url: str, items, concurrency: int, mode: str) -> float
 
     client = AsyncOpenAI(base_url=base_url, api_key="none", max_retries=0)
     semaphore = asyncio.Semaphore(concurrency)
-    fmt = response_format(mode, OUTPUT_SCHEMA)
 
     async def one(item) -> str | None:
         async with semaphore:
             extra = {"extra_body": {"repeat_penalty": item.sampling.repeat_penalty}} if item.sampling.repeat_penalty else {}
             reply = await client.chat.completions.create(
                 model="bench", messages=item.messages, max_tokens=item.sampling.max_tokens,
-                temperature=item.sampling.temperature, seed=item.sampling.seed, response_format=fmt, **extra)
+                temperature=item.sampling.temperature, seed=item.sampling.seed,
+                response_format=response_format(mode, item.task.schema), **extra)
             return reply.choices[0].message.content
 
     started = time.perf_counter()
