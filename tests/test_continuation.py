@@ -161,3 +161,26 @@ def test_commentary_on_the_passages_shown_is_meta_text(text):
     assert check_passage(text, POSITIVE, "statins muscle pain") == "meta_text"
     assert check_passage("Muscle biopsies were taken yearly from 120 patients, and creatine kinase levels were "
                          "stable in both groups over the two years.", POSITIVE, "statins muscle pain") is None
+
+
+SIDE_TOPICS = ("sampling methods and cohort recruitment", "laboratory logistics and storage of blood samples",
+               "funding sources and ethics approval", "statistical power and missing data handling",
+               "questionnaire design and interviewer training", "follow-up schedules and clinic visits")
+
+
+@pytest.mark.slow
+def test_synthesize_with_select_keeps_at_most_that_many_per_pair_and_counts_the_rest(dataset, tmp_path):
+    from test_synthesis import ScriptedOpenAI, run
+
+    script = [(f"Earlier surveys on this subject focused on {topic} rather than on the outcome itself, and the "
+               f"authors describe {topic} in detail for later work in other regions.", "stop") for topic in SIDE_TOPICS]
+    with ScriptedOpenAI(script) as server:
+        stats, _ = run(dataset, server, tmp_path / "out.jsonl", guard=True, guard_floor=0.0, per_query=3, select=1,
+                       limit=2, concurrency=1)
+    kept = read_records(tmp_path / "out.jsonl", SyntheticNegative)
+    assert stats["select"] == 1 and len(kept) == len({(n.query_id, n.positive_id) for n in kept}) == 2
+    assert stats["drops"]["select"] == {"not_selected": 4} and stats["quality"]["samples_per_kept"] == 3
+    rejected = [json.loads(line) for line in (tmp_path / "out.jsonl.failed.jsonl").read_text().splitlines()]
+    for negative in kept:  # the hardest of its pair
+        others = [r["teacher_score"] for r in rejected if r["query_id"] == negative.query_id]
+        assert negative.teacher_score >= max(others)
