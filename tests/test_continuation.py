@@ -52,6 +52,7 @@ def test_character_bounds_are_bucketed_around_the_words_asked():
     low, high = char_bounds(100, 6.5)
     assert low % 20 == high % 20 == 0 and low <= 0.8 * 650 < 1.25 * 650 <= high
     assert char_bounds(1, 6.0) == (40, 60)  # never below the floor, never empty
+    assert char_bounds(100, 6.5, max_tokens=256) == (440, 460)  # the bound fits the reply's tokens
 
 
 def test_every_mode_enforces_the_length_in_the_schema_and_continue_opens_with_the_mined_passage():
@@ -59,7 +60,7 @@ def test_every_mode_enforces_the_length_in_the_schema_and_continue_opens_with_th
     for item in free:
         low, high = _bounds(item)
         words = int(item.attributes["words"])
-        assert item.opening is None and (low, high) == char_bounds(words, chars_per_word(POSITIVE))
+        assert item.opening is None and (low, high) == char_bounds(words, chars_per_word(POSITIVE), 384)
     items = plan_items(_pairs(), SynthesizeConfig(mode="continue"), "m", ["statin"], seed=0)
     for item in items:
         assert item.opening and MINED.startswith(item.opening) and item.source_doc_id in ("d1", "d2")

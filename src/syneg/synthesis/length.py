@@ -10,6 +10,8 @@ LOW, HIGH = 0.8, 1.25  # the text the model writes runs from LOW to HIGH times t
 BUCKET = 20  # character bounds are rounded to this, so that few distinct schemas (grammars) are built
 MIN_CHARS = 40
 MAX_OPENING_SHARE = 0.6  # a continuation never starts from more than this share of the mined passage
+CHARS_PER_TOKEN = 3  # a cautious count for scientific English (SmolLM2 averages about 3.5)
+RESERVED_TOKENS = 100  # the reasoning (at most 300 characters) and the JSON around the passage
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
@@ -19,10 +21,14 @@ def chars_per_word(text: str) -> float:
     return (len(text) + 1) / words if words else 6.0
 
 
-def char_bounds(words: int, per_word: float) -> tuple[int, int]:
-    """Fewest and most characters for a text of about ``words`` words of ``per_word`` characters each."""
-    low = max(MIN_CHARS, BUCKET * math.floor(LOW * words * per_word / BUCKET))
-    high = max(low + BUCKET, BUCKET * math.ceil(HIGH * words * per_word / BUCKET))
+def char_bounds(words: int, per_word: float, max_tokens: int | None = None) -> tuple[int, int]:
+    """Fewest and most characters for a text of about ``words`` words of ``per_word`` characters each; with
+    ``max_tokens``, the most fits in a reply of that many tokens (a bound past it would only cut replies off)."""
+    high = BUCKET * math.ceil(HIGH * words * per_word / BUCKET)
+    if max_tokens is not None:
+        high = min(high, BUCKET * ((max_tokens - RESERVED_TOKENS) * CHARS_PER_TOKEN // BUCKET))
+    high = max(MIN_CHARS + BUCKET, high)
+    low = min(high - BUCKET, max(MIN_CHARS, BUCKET * math.floor(LOW * words * per_word / BUCKET)))
     return low, high
 
 

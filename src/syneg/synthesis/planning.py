@@ -121,7 +121,7 @@ def _item(pair: Pair, k: int, config: SynthesizeConfig, model_id: str, domains: 
     penalty = config.repeat_penalty if config.repeat_penalty is not None else get_backend(config.backend).default_repeat_penalty
     sampling = Sampling(config.max_tokens, config.temperature,
                         stable_hash(seed, pair.query_id, pair.positive_id, k) % 2**31, penalty)
-    task = negatives_task(*char_bounds(int(attributes["words"]), chars_per_word(pair.positive)))
+    task = negatives_task(*char_bounds(int(attributes["words"]), chars_per_word(pair.positive), config.max_tokens))
     key = task.key(model_id, messages, sampling)
     return SynthesisItem(pair, k, config.mode, attributes, messages, sampling, source_id if sourced else None, key,
                          task, start)
