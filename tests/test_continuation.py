@@ -83,11 +83,14 @@ def test_a_continuation_is_joined_to_its_opening_and_one_that_repeats_it_is_drop
     items = plan_items(_pairs(2), SynthesizeConfig(mode="continue"), "m", ["statin"], seed=0)
     written = ("Serum vitamin D was measured at baseline and after one year, and dose changes were made by the "
                "treating physicians. Adherence was high in both arms, and dropouts were balanced between sites.")
-    with _cached(tmp_path, items, [written, items[1].opening + " " + items[1].opening]) as cache:
+    items += plan_items([Pair("q9", "Statins cause muscle pain.", "p9", POSITIVE, (("d3", MINED),))],
+                        SynthesizeConfig(mode="continue"), "m", ["statin"], seed=0)
+    replies = [written, items[1].opening + " " + items[1].opening, "It goes on with statins. " + written]
+    with _cached(tmp_path, items, replies) as cache:
         outcome = collect(items, cache, "m")
     [kept] = outcome.negatives
     assert kept.text == f"{items[0].opening} {written}" and kept.mode == "continue" and kept.source_doc_id == "d1"
-    assert outcome.drops["validate"] == {"repeats_opening": 1}
+    assert outcome.drops["validate"] == {"repeats_opening": 1, "meta_text": 1}
 
 
 def _negative(pair: str, key: str, score: float, label: str = "negative") -> SyntheticNegative:

@@ -13,7 +13,7 @@ from syneg.synthesis.finish import finish_problem
 from syneg.synthesis.parse import parse_output
 from syneg.synthesis.planning import SynthesisItem
 from syneg.synthesis.prompt import DEMO_PASSAGES, PROMPT_VERSION
-from syneg.synthesis.validate import COPY_THRESHOLD, check_passage, check_reasoning, copy_ratio
+from syneg.synthesis.validate import COPY_THRESHOLD, check_passage, check_reasoning, copy_ratio, opens_with_meta
 from syneg.teacher.guard import FALSE_NEGATIVE, HardnessGuard
 
 EXAMPLES = DEMO_PASSAGES  # the prompt's demonstrations must not come back
@@ -92,10 +92,13 @@ def whole_passage(item: SynthesisItem, written: str) -> tuple[str, int]:
 
 
 def repeats_opening(item: SynthesisItem, written: str) -> str | None:
-    """``repeats_opening`` when a continuation copies the opening it was to go on from."""
-    if item.opening is not None and copy_ratio(written, item.opening) >= COPY_THRESHOLD:
+    """``repeats_opening`` when a continuation copies the opening it was to go on from; ``meta_text`` when
+    it starts by talking about it ("It goes on with ...")."""
+    if item.opening is None:
+        return None
+    if copy_ratio(written, item.opening) >= COPY_THRESHOLD:
         return "repeats_opening"
-    return None
+    return "meta_text" if opens_with_meta(written) else None
 
 
 def select_hardest(outcome: Outcome, items: Sequence[SynthesisItem], per_pair: int) -> None:

@@ -126,8 +126,8 @@ DEMO_REPLY = json.dumps({
 
 DEMO_OPENING = "Vitamin D receptor polymorphisms and bone mineral density."  # DEMO_MINED's first sentence
 DEMO_CONTINUATION = json.dumps({
-    "reasoning": "It goes on with vitamin D, women and risk terms, but it reports receptor genotypes and bone "
-                 "density, not whether supplements prevent hip fractures.",
+    "reasoning": "Same vitamin D study of women with risk terms, but about receptor genotypes and bone density, "
+                 "not whether supplements prevent hip fractures.",
     "passage": "We genotyped 530 women aged 65 to 80, none taking supplements, for the BsmI and FokI variants and "
                "measured serum vitamin D and lumbar spine density by DXA. Carriers of the f allele had lower "
                "vitamin D levels and lower density, and the variants were linked to calcium absorption.",

@@ -77,7 +77,7 @@ _META_START = re.compile(
     r"|i['\u2019](?:m|ll|ve|d)\b|(?:let me|let's|let us|here is|here's|here are|below is)\b"
     r"|the following\s+(?:is|passage|text)\b|(?:my|our|the) task (?:is|was|here)\b|my (?:goal|job|draft)\b"
     r"|(?:this|in this) (?:passage|text|paragraph|response|answer|draft|negative)\b"
-    r"|it (?:shares|reuses|mentions|uses the|does not (?:answer|address|support|refute))\b"
+    r"|it (?:shares|reuses|mentions|uses the|goes on|continues|does not (?:answer|address|support|refute))\b"
     r"|(?:first|to (?:write|create|craft|do) this)\b[\s,]+(?:i|let)\b"
     r"|we (?:need|have|will|must|should|are going) to (?:now )?(?:write|create|craft|produce|generate|come up))",
     re.IGNORECASE,
@@ -167,6 +167,12 @@ def language_reason(words: list[str], vocabulary: Collection[str] | None) -> str
     if vocabulary is not None and sum(word in vocabulary for word in real) < KNOWN_SHARE * len(real):
         return "off_vocabulary"
     return None
+
+
+def opens_with_meta(text: str) -> bool:
+    """True when ``text`` opens like the model talking about its task (a preamble, the first person, "it
+    shares ..."): checked on a passage and, in continue mode, on the text the model wrote after the opening."""
+    return bool(_META_START.search(text))
 
 
 def _junk_reason(passage: str, words: list[str], target_words: int, vocabulary: Collection[str] | None) -> str | None:
