@@ -67,7 +67,7 @@ def collect(
             continue
         others = seen.setdefault((item.pair.query_id, item.pair.positive_id), [])
         passage, words = whole_passage(item, value.passage)
-        reason = (repeats_opening(item, value.passage)
+        reason = (continuation_problem(item, value.passage)
                   or check_passage(passage, item.pair.positive, item.pair.query, others, examples=EXAMPLES,
                                    target_words=words, vocabulary=vocabulary)
                   or check_reasoning(value.reasoning, words))
@@ -91,7 +91,7 @@ def whole_passage(item: SynthesisItem, written: str) -> tuple[str, int]:
     return f"{item.opening} {written}", words + len(item.opening.split())
 
 
-def repeats_opening(item: SynthesisItem, written: str) -> str | None:
+def continuation_problem(item: SynthesisItem, written: str) -> str | None:
     """``repeats_opening`` when a continuation copies the opening it was to go on from; ``meta_text`` when
     it starts by talking about it ("It goes on with ...")."""
     if item.opening is None:

@@ -22,6 +22,7 @@ from syneg.synthesis.task import Task
 
 MIN_OPENING_WORDS = 10  # a continuation starts from at least this many words of the mined passage
 
+
 @dataclass(frozen=True)
 class Pair:
     """A (query, positive) pair and the mined passages that come with it."""
