@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from syneg.limits import MAX_DEPTH, MAX_NEGATIVES
+from syneg.synthesis.modes import MODES
 
 Source = Literal["bm25", "dense", "synthetic", "random"]
 
@@ -57,7 +58,7 @@ class SyntheticNegative(Record):
     text: str
     reasoning: str
     attributes: dict[str, str] = Field(max_length=64)
-    mode: Literal["free", "grounded", "continue"] = "free"  # syneg.synthesis.modes.MODES
+    mode: Literal[MODES] = "free"  # type: ignore[valid-type]
     source_doc_id: str | None = Field(default=None, description="mined passage rewritten (grounded) or continued (continue)")
     model: str
     prompt_version: str

@@ -7,9 +7,10 @@ from functools import lru_cache
 from typing import Literal
 
 from syneg.synthesis.parse import GeneratedNegative
+from syneg.synthesis.modes import MODES
 from syneg.synthesis.task import Task
 
-Mode = Literal["free", "grounded", "continue"]  # syneg.synthesis.modes.MODES
+Mode = Literal[MODES]  # type: ignore[valid-type]
 
 PROMPT_VERSION = "syneg-prompt-6"
 MAX_PROMPT_WORDS = 150  # passages shown to the model are cut to this many words (small contexts)
