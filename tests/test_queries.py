@@ -279,6 +279,23 @@ def test_the_pipeline_runs_the_queries_stage_only_for_generated_pairs(tmp_path, 
     assert Pipeline(hotter).stage_key(Pipeline(hotter).active_stages()[0]) != key
 
 
+def test_stage_keys_hold_only_the_data_settings_of_the_split_they_read(beir_dir):
+    """The queries stage reads the corpus: which pairs train, or where the evaluation is, does not rerun it;
+    the carve does. Mining reads the training pairs: the evaluation folder does not rerun it."""
+    from syneg.pipeline import Pipeline
+
+    def key(overrides: list[str], stage: str) -> str:
+        pipeline = Pipeline(load_config(None, [f"data.path={beir_dir}", "mix.strategy=retrieved", *overrides]))
+        return pipeline.stage_key(next(s for s in pipeline.active_stages() if s.name == stage))
+
+    both = key(["data.train_pairs=both"], "queries")
+    assert key(["data.train_pairs=generated", "data.eval_split=test", f"data.eval_path={beir_dir}"], "queries") == both
+    assert key(["data.train_pairs=both", "data.dev_fraction=0.5"], "queries") != both
+    assert key(["data.train_pairs=auto"], "mine") == key(["data.train_pairs=qrels", f"data.eval_path={beir_dir}"], "mine")
+    assert key(["data.train_pairs=both"], "mine") != key(["data.train_pairs=qrels"], "mine")
+    assert key([], "evaluate") != key([f"data.eval_path={beir_dir}"], "evaluate")
+
+
 def test_run_config_refuses_repeated_query_types():
     with pytest.raises(SynegError, match="each query type once"):
         load_config(None, ["queries.types=[claim, claim]"])

@@ -125,6 +125,15 @@ class DataConfig(Section):
             return True
         return self.labelled() if self.dev_fraction is not None else has_split(self.folder(), self.eval_split)
 
+    def key(self, kind: Literal["corpus", "train", "eval"]) -> dict[str, Any]:
+        """The settings that decide the ``corpus`` (the train split as loaded), the ``train`` pairs or the ``eval``
+        split: what keys a stage that reads it, so that a setting of another split reruns nothing."""
+        fields = {"path", "train_split", "dev_fraction", "split_seed"}
+        if kind == "eval":
+            fields |= {"eval_split", "eval_path"}
+        key = self.model_dump(mode="json", include=fields)
+        return {**key, "train_pairs": self.pairs()} if kind == "train" else key
+
     def depends_on_run_seed(self) -> bool:
         """True when the splits are carved with the run's seed (``dev_fraction`` set, ``split_seed`` not)."""
         return self.dev_fraction is not None and self.split_seed is None and self.labelled()

@@ -62,10 +62,11 @@ class Pipeline:
         return [stage for stage in STAGES if stage.active(self.config)]
 
     def stage_key(self, stage: Stage) -> str:
-        """Hash of the stage's declared settings, its seed and its active upstream outputs' fingerprints
+        """Hash of the stage's declared settings (of ``data``, those of the split it reads), its seed and its active upstream outputs' fingerprints
         (the run's seed whenever it carves the data, so a pinned stage seed is shared only over equal splits);
         for a stage that encodes, also the device type (cpu/cuda/mps) and the encoding settings it uses."""
-        settings = {name: getattr(self.config, name).model_dump(mode="json") for name in stage.sections}
+        settings = {name: self.config.data.key(stage.dataset) if name == "data"
+                    else getattr(self.config, name).model_dump(mode="json") for name in stage.sections}
         active = {s.name for s in self.active_stages()}
         inputs = {name: (self.run_dir.marker(name) or {}).get("fingerprint")
                   for name in stage.upstream if name in active}
