@@ -195,10 +195,11 @@ def test_without_set():
 def test_prompt_mode_is_free_without_mined_negatives_unless_set():
     code, out = _run(app, "prompt")
     assert code == 0 and "mode: free" in out, out
-    for args in (["--mode", "grounded"], ["--set", "synthesize.mode=grounded"]):
-        code, out = _run(app, "prompt", *args)
-        assert code != 0 and "grounded mode starts from mined negatives" in out, out
-    assert SynthesizeConfig().mode == "grounded"  # the config's default, shown by --mode's help
+    for mode in ("grounded", "continue"):
+        for args in (["--mode", mode], ["--set", f"synthesize.mode={mode}"]):
+            code, out = _run(app, "prompt", *args)
+            assert code != 0 and f"{mode} mode starts from mined negatives" in out, out
+    assert SynthesizeConfig().mode == "continue"  # the config's default, shown by --mode's help
 
 
 def test_config_show_reads_every_shipped_config():

@@ -172,7 +172,7 @@ def _bm25_mined(dataset, limit: int) -> list[MinedInstance]:
 @pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed (pip install 'syneg[llm]')")
 def test_embedded_llamacpp_backend_grounded(dataset, tmp_path):
     mined = _bm25_mined(dataset, 2)
-    config = SynthesizeConfig(limit=2, guard=True, max_tokens=256)  # defaults: llamacpp, grounded
+    config = SynthesizeConfig(limit=2, guard=True, max_tokens=256, mode="grounded")  # default backend: llamacpp
     stats = synthesize(dataset, config, tmp_path / "out.jsonl", mined=mined, progress=False)
     assert stats["model"] == "llamacpp:SmolLM2-135M-Instruct.Q4_1.gguf" and stats["items"] == 2
     assert stats["run"]["calls"] >= 2 and stats["drops"]["call"] == {}  # grammar: always parseable
