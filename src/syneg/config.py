@@ -181,7 +181,7 @@ class SynthesizeConfig(Section):
     base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
     server: Literal[SERVERS] = Field("auto", description="Request field names: openai (max_completion_tokens), vllm (repetition_penalty, structured_outputs), generic; auto = openai at api.openai.com.")  # type: ignore[valid-type]
     engine: Literal[ENGINES] = Field("local", description="Where calls run: local (this process) or ray (Ray actors; RAY_ADDRESS picks the cluster).")  # type: ignore[valid-type]
-    mode: Literal[MODES] = Field("continue", description="continue opens with a mined negative's first sentences and writes the rest (the default: passages as long as the corpus's, 0.81 kept, probe AUC 0.52 on SciFact); grounded rewrites a mined negative; free writes one from the query and positive (the default of a command given no mined negatives).")  # type: ignore[valid-type]
+    mode: Literal[MODES] = Field("continue", description="continue opens with a mined negative's first sentences and writes the rest (passages as long as the corpus's; docs/results.md, #26); grounded rewrites a mined negative; free writes one from the query and positive (the default of a command given no mined negatives).")  # type: ignore[valid-type]
     opening_share: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(0.5, description="continue mode: share of the passage taken from the mined negative's opening (whole sentences, at most 0.6 of it).")
     show_positive: bool = Field(False, description="Show the positive passage to the LLM.")
     per_query: Calls = Field(1, description="Calls per (query, positive) pair (unless target_kept plans them).")

@@ -31,7 +31,8 @@ MinedOpt = Annotated[Optional[Path], typer.Option("--mined", help="mined.jsonl f
 
 
 def _mode(config: SynthesizeConfig, mined: Path | None) -> SynthesizeConfig:
-    """``config``, in free mode when neither ``--mined`` nor a mode was given (continue and grounded need mined negatives)."""
+    """``config``, in free mode when neither ``--mined`` nor a mode was given (continue and grounded need mined
+    negatives)."""
     if mined is None and "mode" not in config.model_fields_set:
         return config.model_copy(update={"mode": "free"})
     return config

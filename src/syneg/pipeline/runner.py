@@ -62,8 +62,9 @@ class Pipeline:
         return [stage for stage in STAGES if stage.active(self.config)]
 
     def stage_key(self, stage: Stage) -> str:
-        """Hash of the stage's declared settings (of ``data``, those of the split it reads), its seed and its active upstream outputs' fingerprints
-        (the run's seed whenever it carves the data, so a pinned stage seed is shared only over equal splits);
+        """Hash of the stage's declared settings (of ``data``, those of the split it reads), its seed and its active
+        upstream outputs' fingerprints (the run's seed whenever it carves the data, so a pinned stage seed is shared
+        only over equal splits);
         for a stage that encodes, also the device type (cpu/cuda/mps) and the encoding settings it uses."""
         settings = {name: self.config.data.key(stage.dataset) if name == "data"
                     else getattr(self.config, name).model_dump(mode="json") for name in stage.sections}
