@@ -3,7 +3,7 @@
 | reason          | the query ...                                                              |
 |-----------------|----------------------------------------------------------------------------|
 | too_short       | has fewer words than its type needs (2 for keywords, 4 otherwise)          |
-| too_long        | has more than twice the words asked for, plus 8 (keywords: plus 2)         |
+| too_long        | has more than twice the words asked for, plus 8                            |
 | not_a_question  | was asked as a question and does not end with ``?``                        |
 | unfinished      | ends on a comma, colon, hyphen, ellipsis or a word that cannot end a sentence |
 | meta            | talks about the document ("this study", "the passage", ...)                |
@@ -52,7 +52,7 @@ def check_query(query: str, query_type: str, target_words: int, document: str, s
     count = len(query.split())
     if count < (2 if query_type == "keywords" else 4):
         return "too_short"
-    if count > 2 * target_words + (2 if query_type == "keywords" else 8):
+    if count > 2 * target_words + 8:  # keywords too: SmolLM2 writes them as short phrases
         return "too_long"
     end = query.rstrip("\"')] ")[-1:]
     if query_type == "question" and end != "?":
