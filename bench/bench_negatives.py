@@ -4,10 +4,12 @@ the words asked) against the peer, grounded mode with prompt 5's schema (40-900 
 asked for, as syneg wrote negatives before issue #26), on the same BM25-mined pairs, with the same embedded
 SmolLM2, the same guard and the same cores, in the same run.
 
-    python bench/bench_negatives.py [--data ../shared/data/scifact] [--pairs 32] [--examples docs/synthesis_examples.md]
+    python bench/bench_negatives.py [--data ../shared/data/scifact] [--pairs 32] [--source first|random]
+                                    [--examples docs/synthesis_examples.md]
 
 Per arm: seconds, calls, kept, keep rate (checks and guard), seconds and calls per kept negative, median
-length ratio to the positive; then the ratio of seconds per kept negative (continue / peer). ``--examples``
+length ratio to the positive; then the ratio of seconds per kept negative (continue / peer). ``--source``: the
+continue arm's ``synthesize.source`` (the peer keeps its calls as before #26: the pair's first mined negatives). ``--examples``
 writes, for pairs chosen by ``--seed`` among those both arms kept a negative for, the positive and each arm's
 negative side by side (Markdown).
 """
@@ -90,6 +92,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--examples", type=Path, default=None, help="write before/after examples here (Markdown)")
+    parser.add_argument("--source", choices=["first", "random"], default="first",
+                        help="the continue arm's synthesize.source")
     args = parser.parse_args()
     dataset = load_dataset(args.data, "train")
     mined, _ = mine(dataset, MineConfig(num_negatives=4, max_queries=args.pairs), seed=0)
@@ -97,7 +101,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         peer = arm("peer: grounded, prompt 5 schema (asked)", dataset, mined, SynthesizeConfig(mode="grounded"),
                    Path(tmp), PROMPT_5)
-        ours = arm("continue, length enforced", dataset, mined, SynthesizeConfig(mode="continue"), Path(tmp))
+        ours = arm(f"continue, length enforced, source {args.source}", dataset, mined,
+                   SynthesizeConfig(mode="continue", source=args.source), Path(tmp))
     a, b = ours["quality"]["seconds_per_kept"], peer["quality"]["seconds_per_kept"]
     if a and b:
         print(f"  ratio seconds per kept negative, continue / peer: {a / b:.2f}x")

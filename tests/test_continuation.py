@@ -79,6 +79,23 @@ def _cached(tmp_path, items, passages) -> ResultCache:
     return cache
 
 
+def test_calls_start_from_the_first_mined_passages_or_from_a_seeded_draw_over_all_of_them():
+    mined = tuple((f"d{n}", f"Passage number {n} opens here. " + MINED) for n in range(8))
+    pairs = [Pair(f"q{i}", "Statins cause muscle pain in older adults.", f"p{i}", POSITIVE, mined) for i in range(30)]
+
+    def sources(choice: str, seed: int = 0) -> list[str]:
+        items = plan_items(pairs, SynthesizeConfig(mode="continue", per_query=2, source=choice), "m", ["statin"], seed)
+        for item in items:  # the opening is the chosen passage's
+            assert item.opening.startswith(f"Passage number {item.source_doc_id[1:]} opens here.")
+        return [item.source_doc_id for item in items]
+
+    assert sources("first") == ["d0", "d1"] * len(pairs)  # the mined file's order: best-scored first
+    drawn = sources("random")
+    assert drawn == sources("random") and drawn != sources("random", seed=1)  # seeded per pair
+    assert all(a != b for a, b in zip(drawn[::2], drawn[1::2]))  # a pair's calls take distinct passages
+    assert set(drawn) == {f"d{n}" for n in range(8)}  # from the whole list, not its top
+
+
 def test_a_continuation_is_joined_to_its_opening_and_one_that_repeats_it_is_dropped(tmp_path):
     items = plan_items(_pairs(2), SynthesizeConfig(mode="continue"), "m", ["statin"], seed=0)
     written = ("Serum vitamin D was measured at baseline and after one year, and dose changes were made by the "

@@ -310,3 +310,28 @@ def test_transformers_batches_give_the_greedy_replies_of_one_at_a_time(tiny_mode
         failed = (tmp_path / f"{batch_size}.jsonl.failed.jsonl").read_text().splitlines()
         raws[batch_size] = {row["key"]: row.get("raw") for row in map(json.loads, failed)}
     assert len(raws[1]) == 4 and raws[4] == raws[1]  # left padding changes nothing in a reply
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python is not installed (pip install 'syneg[llm]')")
+def test_a_call_after_a_reask_decodes_from_its_own_shorter_shared_prefix():
+    """A re-ask's shared turns (system, user, the bad reply) fill the engine's prefix holder; the next plain call
+    shares only the system turn of it and must not inherit the rest (llama_decode used to fail with -1)."""
+    from syneg.synthesis.backends.base import Sampling
+    from syneg.synthesis.backends.llamacpp_backend import LlamaCppBackend
+
+    backend = LlamaCppBackend(None, threads=1, batch_size=2, max_tokens=32)
+    system = {"role": "system", "content": "You write one short JSON object and nothing else. " * 4}
+    reask = [system, {"role": "user", "content": "Say hi."}, {"role": "assistant", "content": '{"a": "hi'},
+             {"role": "user", "content": "That was not valid JSON. Again, please."}]
+    plain = [system, {"role": "user", "content": "Say bye."}]
+    schema = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 10}}, "required": ["a"]}
+
+    async def calls():
+        try:
+            return [await backend.complete(messages, Sampling(32, 0.0, 0), schema) for messages in (reask, plain, reask)]
+        finally:
+            await backend.aclose()
+
+    for completion in asyncio.run(calls()):
+        assert completion.finish_reason == "stop" and json.loads(completion.text)["a"]

@@ -183,6 +183,7 @@ class SynthesizeConfig(Section):
     engine: Literal[ENGINES] = Field("local", description="Where calls run: local (this process) or ray (Ray actors; RAY_ADDRESS picks the cluster).")  # type: ignore[valid-type]
     mode: Literal[MODES] = Field("continue", description="continue opens with a mined negative's first sentences and writes the rest (passages as long as the corpus's; docs/results.md, #26); grounded rewrites a mined negative; free writes one from the query and positive (the default of a command given no mined negatives).")  # type: ignore[valid-type]
     opening_share: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(0.5, description="continue mode: share of the passage taken from the mined negative's opening (whole sentences, at most 0.6 of it).")
+    source: Literal["first", "random"] = Field("first", description="continue/grounded: the mined negative each call starts from: first = call k takes the pair's k-th, in the mined file's order (best-scored first: the hardest); random = a seeded draw over all of the pair's (docs/results.md, #26).")
     show_positive: bool = Field(False, description="Show the positive passage to the LLM.")
     per_query: Calls = Field(1, description="Calls per (query, positive) pair (unless target_kept plans them).")
     target_kept: KeptTarget | None = Field(None, description="Kept negatives wanted per pair; calls = ceil(target / keep rate).")

@@ -107,7 +107,7 @@ def plan_items(
 
 def _item(pair: Pair, k: int, config: SynthesizeConfig, model_id: str, domains: list[str], seed: int) -> SynthesisItem:
     rng = instance_rng(seed, pair.query_id, pair.positive_id, k)
-    source_id, source_text = pair.mined[k % len(pair.mined)] if pair.mined else (None, None)
+    source_id, source_text = source(pair, k, config.source, seed)
     sourced = config.mode in SOURCED
     side = [source_text] if sourced else [text for _, text in pair.mined]
     attributes = sample_attributes(rng, domains, pair.query, pair.positive, side, config.max_words)
@@ -126,6 +126,17 @@ def _item(pair: Pair, k: int, config: SynthesizeConfig, model_id: str, domains: 
     key = task.key(model_id, messages, sampling)
     return SynthesisItem(pair, k, config.mode, attributes, messages, sampling, source_id if sourced else None, key,
                          task, start)
+
+
+def source(pair: Pair, k: int, choice: str, seed: int) -> tuple[str | None, str | None]:
+    """The mined passage call ``k`` of ``pair`` starts from: its k-th (``first``), or the k-th of a seeded
+    shuffle of them (``random``: a pair's calls take distinct passages while there are enough)."""
+    if not pair.mined:
+        return None, None
+    order = list(range(len(pair.mined)))
+    if choice == "random":
+        instance_rng(seed, "source", pair.query_id, pair.positive_id).shuffle(order)
+    return pair.mined[order[k % len(order)]]
 
 
 def continuation(attributes: dict[str, str], positive: str, mined: str,

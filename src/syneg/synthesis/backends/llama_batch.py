@@ -148,8 +148,10 @@ class BatchEngine:
     def _start(self, request: Request) -> None:
         seq_id = next(i for i in range(self.slots) if i not in self._active)
         shared = self._share_prefix(request)
-        if shared:
+        if shared:  # the holder's whole stream is copied: cells past this call's prefix (a longer, re-asked
+            # conversation's turns) are dropped, or its first fed token would not follow its last cell
             self._lib.llama_memory_seq_cp(self._mem, self.slots, seq_id, -1, -1)
+            self._lib.llama_memory_seq_rm(self._mem, seq_id, shared, -1)
         sampler = SequenceSampler(self._lib, self._vocab, self._n_vocab, request.sampling, request.grammar)
         self._active[seq_id] = _Sequence(request, seq_id, sampler, request.tokens[shared:], shared,
                                          time.perf_counter())
